@@ -1,0 +1,1 @@
+"""Sources, message decoding, series assembly, cover parsing and index writers."""

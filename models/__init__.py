@@ -1,0 +1,1 @@
+"""Typed records, the exception tree and the embedding-model seam."""

@@ -1,0 +1,222 @@
+"""Typed records that cross module boundaries.
+
+Frozen dataclasses, so a stage cannot quietly mutate what an earlier stage produced.
+Pipeline: RawMail (sources) -> Message (messages) -> SubjectInfo + CoverFields
+(subjects, cover) -> SeriesVersion / Family (series) -> documents and hits (index, query).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True, slots=True)
+class RawMail:
+    """One undecoded message as a source yielded it."""
+
+    data: bytes
+    #: the source it came from (a path, as given)
+    source: str
+    #: where in the source, for error reports: "byte 1234", "commit abc123", "file cur/x"
+    position: str
+    #: list the source belongs to when the mail itself does not say (from the file name)
+    default_list: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    """How far a source was read, so a later run continues from there.
+
+    ``kind`` is one of ``mbox``, ``maildir``, ``public-inbox``, ``patchwork``.
+    ``state`` is kind-specific and JSON-serialisable: for mbox the byte offset in the
+    decompressed stream plus the size/mtime/head hash that prove the file was only
+    appended to; for public-inbox the last commit per epoch; for Maildir and patchwork
+    exports the names and mtimes of the files read.
+    """
+
+    source: str
+    kind: str
+    state: dict
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One decoded mail, trimmed to what kvmsearch needs.
+
+    Diff bodies are not kept: ``diff_files`` holds the paths they touch, and ``body``
+    stops where the first diff starts (so a patch keeps its commit message, the notes
+    after ``---`` and the diffstat). Replies keep only their headers.
+    """
+
+    message_id: str  # without angle brackets
+    #: True when the mail had no usable Message-ID and one was made from a content hash
+    synthetic_id: bool
+    subject: str  # decoded, whitespace folded
+    from_name: str
+    from_addr: str  # lower-cased; the real sender where list software rewrote it
+    date: datetime | None  # timezone-aware
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    lists: tuple[str, ...]  # list ids, e.g. "kvmarm.lists.cs.columbia.edu"
+    body: str
+    #: files touched by the diffs in the mail (both sides of renames), in order
+    diff_files: tuple[str, ...] = ()
+    has_diff: bool = False
+    #: where it was first read, for reports
+    source: str = ""
+    position: str = ""
+    #: problems that were worked around while decoding (bad charset, ...)
+    warnings: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- subjects
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectInfo:
+    """What the bracketed markers of a subject say."""
+
+    title: str  # markers, "Re:" and list tags stripped; subsystem tags kept
+    is_reply: bool  # "Re:", "Fwd:", "AW:" ...
+    is_patch: bool  # a PATCH / RFC / PULL marker was present
+    version: int  # 1 when not given
+    rfc: bool
+    resend: bool
+    index: int | None  # n of n/M
+    total: int | None  # M of n/M
+    tree: str | None  # kvm-unit-tests, kvmtool, qemu, net-next, ...
+    kind: str  # "series", "pull" or "stable"
+    tags: tuple[str, ...]  # subsystem tags: ("KVM", "arm64", "vgic")
+
+
+# --------------------------------------------------------------------------- covers
+
+
+@dataclass(frozen=True, slots=True)
+class ChangelogEntry:
+    """One per-version block of a cover letter's changelog."""
+
+    #: the version this entry describes, e.g. "v3" for "v2 -> v3" or "Changes in v3"
+    version: str
+    text: str
+    items: tuple[str, ...] = ()  # the bullets, one string each
+    credits: tuple[str, ...] = ()  # reviewers credited like "(Marc)"
+
+
+@dataclass(frozen=True, slots=True)
+class CoverFields:
+    """A cover letter (or a lone patch's commit message) split into fields."""
+
+    motivation: str
+    changelog: tuple[ChangelogEntry, ...] = ()
+    shortlog: tuple[str, ...] = ()  # patch titles
+    shortlog_authors: tuple[str, ...] = ()  # the "Name (N):" lines
+    files: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    base_commit: str | None = None
+    change_id: str | None = None
+    #: referenced earlier versions (Message-IDs found in lore links etc.)
+    prior_ids: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- series
+
+
+@dataclass(frozen=True, slots=True)
+class PatchInfo:
+    """One patch mail of a series: the supporting 'commit messages' field."""
+
+    message_id: str
+    subject: str
+    index: int | None
+    commit_message: str  # body before the '---' line
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesVersion:
+    """One posting of a series: a cover with its patches, a coverless set, or one patch."""
+
+    message_id: str  # the root: cover letter, else patch 1/N, else the patch itself
+    family: str  # root Message-ID of the family's earliest version
+    kind: str  # "series", "pull" or "stable"
+    version: int
+    rfc: bool
+    resend: bool
+    tree: str | None
+    title: str
+    subject: str  # the root's subject as sent
+    tags: tuple[str, ...]
+    author: str  # "Name <addr>"
+    author_addr: str
+    date: datetime | None
+    lists: tuple[str, ...]
+    has_cover: bool
+    patch_ids: tuple[str, ...]  # patch mails only, in n order; not the cover
+    n_patches: int | None  # M from the marker
+    cover: CoverFields
+    patches: tuple[PatchInfo, ...] = ()
+    #: True when every patch 1..M of the marker is present
+    complete: bool = True
+
+    # Convenience views used by renderers and the index.
+    @property
+    def files(self) -> tuple[str, ...]:
+        return self.cover.files
+
+    @property
+    def motivation(self) -> str:
+        return self.cover.motivation
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """All versions of one series."""
+
+    family_id: str
+    version_ids: tuple[str, ...]  # root ids, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A message that could not be used, and why."""
+
+    where: str  # Message-ID when known, else "source @ position"
+    reason: str  # a short category, e.g. "undecodable", "no-headers"
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class ParseReport:
+    """Counts of one parse run; every message lands in exactly one bucket."""
+
+    messages_read: int = 0
+    duplicates: int = 0
+    replies: int = 0
+    #: non-reply messages that are neither a series root nor part of a series
+    #: (discussion mail without a patch marker, orphan patches ...), by reason
+    other: dict[str, int] = field(default_factory=dict)
+    in_series: int = 0
+    series_versions: int = 0
+    families: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    skips: list[Skip] = field(default_factory=list)
+
+    def skip_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.skips:
+            out[s.reason] = out.get(s.reason, 0) + 1
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    versions: tuple[SeriesVersion, ...]
+    families: tuple[Family, ...]
+    report: ParseReport

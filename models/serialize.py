@@ -1,0 +1,105 @@
+"""JSON-ready dicts for records: the `parse --json` shape and the on-disk doc store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
+
+
+def _date(d: datetime | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> dict[str, Any]:
+    """One series version as the `kvmsearch parse --json` object."""
+    c = v.cover
+    out: dict[str, Any] = {
+        "message_id": v.message_id,
+        "family": v.family,
+        "kind": v.kind,
+        "version": v.version,
+        "rfc": v.rfc,
+        "resend": v.resend,
+        "tree": v.tree,
+        "title": v.title,
+        "subject": v.subject,
+        "tags": list(v.tags),
+        "author": v.author,
+        "author_addr": v.author_addr,
+        "date": _date(v.date),
+        "lists": list(v.lists),
+        "has_cover": v.has_cover,
+        "patch_ids": list(v.patch_ids),
+        "n_patches": v.n_patches,
+        "complete": v.complete,
+        "motivation": c.motivation,
+        "changelog": [
+            {"version": e.version, "text": e.text, "items": list(e.items), "credits": list(e.credits)}
+            for e in c.changelog
+        ],
+        "files": list(c.files),
+        "shortlog": list(c.shortlog),
+        "shortlog_authors": list(c.shortlog_authors),
+        "links": list(c.links),
+        "base_commit": c.base_commit,
+        "change_id": c.change_id,
+        "prior_ids": list(c.prior_ids),
+    }
+    if with_patches:
+        out["patches"] = [
+            {
+                "message_id": p.message_id,
+                "subject": p.subject,
+                "index": p.index,
+                "commit_message": p.commit_message,
+                "files": list(p.files),
+            }
+            for p in v.patches
+        ]
+    return out
+
+
+def version_from_dict(d: dict[str, Any]) -> SeriesVersion:
+    """Inverse of :func:`version_to_dict` (``with_patches=True`` to keep patches)."""
+    cover = CoverFields(
+        motivation=d["motivation"],
+        changelog=tuple(
+            ChangelogEntry(e["version"], e["text"], tuple(e.get("items", ())), tuple(e.get("credits", ())))
+            for e in d["changelog"]
+        ),
+        shortlog=tuple(d["shortlog"]),
+        shortlog_authors=tuple(d.get("shortlog_authors", ())),
+        files=tuple(d["files"]),
+        links=tuple(d["links"]),
+        base_commit=d.get("base_commit"),
+        change_id=d.get("change_id"),
+        prior_ids=tuple(d.get("prior_ids", ())),
+    )
+    patches = tuple(
+        PatchInfo(p["message_id"], p["subject"], p["index"], p["commit_message"], tuple(p["files"]))
+        for p in d.get("patches", ())
+    )
+    return SeriesVersion(
+        message_id=d["message_id"],
+        family=d["family"],
+        kind=d["kind"],
+        version=d["version"],
+        rfc=d["rfc"],
+        resend=d["resend"],
+        tree=d["tree"],
+        title=d["title"],
+        subject=d["subject"],
+        tags=tuple(d["tags"]),
+        author=d["author"],
+        author_addr=d["author_addr"],
+        date=datetime.fromisoformat(d["date"]) if d["date"] else None,
+        lists=tuple(d["lists"]),
+        has_cover=d["has_cover"],
+        patch_ids=tuple(d["patch_ids"]),
+        n_patches=d["n_patches"],
+        cover=cover,
+        patches=patches,
+        complete=d.get("complete", True),
+    )

@@ -1,0 +1,1 @@
+"""Lexical, dense and hybrid retrieval over a built index."""
