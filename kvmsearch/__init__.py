@@ -31,8 +31,23 @@ from kvmsearch.models.records import (
 
 __version__ = "0.1.0"
 
+
+def parse(paths, *, workers=None) -> ParseResult:  # noqa: ANN001
+    """Read archives (mbox/.gz/.xz, Maildir, public-inbox git, patchwork exports) and
+    return their series versions, families and a parse report. Never prints.
+
+    Raises :class:`SourceError` for a path that is missing or not a supported archive.
+    """
+    from kvmsearch.indexer.pipeline import parse_paths
+
+    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
+        paths = [paths]
+    return parse_paths(list(paths), workers=workers)
+
+
 __all__ = [
     "__version__",
+    "parse",
     # errors
     "KvmsearchError",
     "SourceError",
