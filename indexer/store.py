@@ -1,0 +1,333 @@
+"""The message store: every decoded message once, keyed by Message-ID.
+
+One sqlite file (``HOME/store/messages.sqlite``) shared by all index generations, so an
+update only decodes what is new. Writes are idempotent upserts in short transactions:
+a process killed mid-write loses at most the open transaction, and a re-run inserts
+the same messages again without duplicates. Readers (``status``) may read while the
+single writer (who holds the index lock) writes, thanks to WAL.
+
+Records are stored as zlib-compressed JSON arrays, one per message. The order of the
+array is the field list recorded in the store's ``meta`` table, not the class, so a
+field appended to :class:`Message` later (with a default, as the records contract
+requires) reads back from old rows as its default instead of shifting every value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import MISSING, fields
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from kvmsearch.models.errors import IndexFormatError
+from kvmsearch.models.records import Message, Skip
+
+#: bump when the table layout or the blob encoding changes incompatibly
+STORE_FORMAT = 1
+
+#: messages per transaction: big enough to amortise the commit, small enough that a kill
+#: loses little work
+DEFAULT_BATCH = 2000
+
+# Kept out of the blob: the key, and ``lists`` which merges rewrite without decoding.
+_OUTSIDE_BLOB = ("message_id", "lists")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,            -- first-seen order
+    message_id TEXT NOT NULL UNIQUE,
+    lists TEXT NOT NULL,                -- JSON array, every list the message was seen on
+    touched INTEGER NOT NULL,           -- store clock when inserted or lists last changed
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_touched ON messages (touched);
+CREATE TABLE IF NOT EXISTS skips (
+    source TEXT NOT NULL,
+    at TEXT NOT NULL,                   -- Skip.where: Message-ID, or "source @ position"
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (source, at)
+) WITHOUT ROWID;
+"""
+
+
+class UpsertCounts(NamedTuple):
+    """What one :meth:`MessageStore.upsert_many` call did."""
+
+    #: messages whose Message-ID was new
+    inserted: int
+    #: messages whose Message-ID was already stored (from another list, another source
+    #: or an earlier run); their lists were merged into the stored record
+    merged: int
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    raise TypeError(f"cannot store {type(value).__name__} in the message store")
+
+
+def _decode_object(obj: dict[str, Any]) -> Any:
+    # Messages hold no dicts, so every JSON object in a blob is an encoded value.
+    if "$dt" in obj:
+        return datetime.fromisoformat(obj["$dt"])
+    return obj
+
+
+def _tuples(value: Any) -> Any:
+    # JSON has no tuples; Message holds no lists, so every array was a tuple.
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _merge_lists(old: tuple[str, ...], new: Iterable[str]) -> tuple[str, ...]:
+    out = list(old)
+    out.extend(x for x in new if x not in out)
+    return tuple(out)
+
+
+class MessageStore:
+    """sqlite store of decoded :class:`Message` records, keyed by Message-ID.
+
+    Use as a context manager or call :meth:`close`. One writer at a time (the caller
+    holds the index lock); any number of readers.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are opened explicitly where they belong.
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process (the WAL is in the page cache);
+            # only a power cut can lose the last commits, never consistency.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+            self._names = self._check_format()
+        except BaseException:
+            self._db.close()
+            raise
+        self._message_fields = {f.name: f for f in fields(Message)}
+
+    # ------------------------------------------------------------------ setup
+
+    def _check_format(self) -> list[str]:
+        meta = dict(self._db.execute("SELECT key, value FROM meta"))
+        current = [f.name for f in fields(Message) if f.name not in _OUTSIDE_BLOB]
+        if not meta:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                [("format", str(STORE_FORMAT)), ("fields", json.dumps(current)), ("clock", "0")],
+            )
+            self._db.execute("COMMIT")
+            meta = dict(self._db.execute("SELECT key, value FROM meta"))
+        if meta.get("format") != str(STORE_FORMAT):
+            raise IndexFormatError(
+                f"message store at {self.path} was written by format {meta.get('format')} "
+                f"(this kvmsearch reads {STORE_FORMAT}); run `kvmsearch rebuild`"
+            )
+        names: list[str] = json.loads(meta["fields"])
+        added = [n for n in current if n not in names]
+        if added:
+            # A field appended to Message since the store was created: new rows carry it
+            # at the end, old rows are shorter and read back with its default.
+            names += added
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'fields'", (json.dumps(names),)
+            )
+        return names
+
+    def close(self) -> None:
+        """Close the database. The store is consistent whether or not this runs."""
+        self._db.close()
+
+    def __enter__(self) -> MessageStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ encoding
+
+    def _encode(self, msg: Message) -> bytes:
+        values = [getattr(msg, n) if n in self._message_fields else None for n in self._names]
+        raw = json.dumps(values, default=_encode_value, ensure_ascii=False, separators=(",", ":"))
+        return zlib.compress(raw.encode(), 6)
+
+    def _decode(self, message_id: str, lists: str, blob: bytes) -> Message:
+        values = json.loads(zlib.decompress(blob), object_hook=_decode_object)
+        kw: dict[str, Any] = {}
+        for name, value in zip(self._names, values, strict=False):
+            if name in self._message_fields:
+                kw[name] = _tuples(value)
+        for name, f in self._message_fields.items():
+            if name not in kw and name not in _OUTSIDE_BLOB:
+                if f.default is MISSING:
+                    raise IndexFormatError(
+                        f"message store at {self.path} lacks field {name!r}; "
+                        "run `kvmsearch rebuild`"
+                    )
+                kw[name] = f.default
+        return Message(message_id=message_id, lists=tuple(json.loads(lists)), **kw)
+
+    # ------------------------------------------------------------------ writing
+
+    def upsert_many(
+        self, messages: Iterable[Message], *, batch: int = DEFAULT_BATCH
+    ) -> UpsertCounts:
+        """Store messages; a Message-ID already stored gets the new lists merged in.
+
+        The first copy of a message wins for every other field (it is the one whose
+        source and position reports name). Runs in transactions of ``batch`` messages,
+        consuming the iterable inside each: a kill loses only the open batch, and
+        upserting the same messages again is harmless.
+        """
+        it = iter(messages)
+        inserted = merged = 0
+        while True:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                clock = self.mark() + 1
+                n = 0
+                for msg in islice(it, batch):
+                    n += 1
+                    if self._upsert_one(msg, clock):
+                        inserted += 1
+                    else:
+                        merged += 1
+                if n:
+                    self._db.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'clock'", (str(clock),)
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if n < batch:
+                return UpsertCounts(inserted, merged)
+
+    def _upsert_one(self, msg: Message, clock: int) -> bool:
+        row = self._db.execute(
+            "SELECT lists FROM messages WHERE message_id = ?", (msg.message_id,)
+        ).fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO messages (message_id, lists, touched, record) VALUES (?, ?, ?, ?)",
+                (msg.message_id, json.dumps(list(msg.lists)), clock, self._encode(msg)),
+            )
+            return True
+        old = tuple(json.loads(row[0]))
+        new = _merge_lists(old, msg.lists)
+        if new != old:
+            self._db.execute(
+                "UPDATE messages SET lists = ?, touched = ? WHERE message_id = ?",
+                (json.dumps(list(new)), clock, msg.message_id),
+            )
+        return False
+
+    # ------------------------------------------------------------------ reading
+
+    def count(self) -> int:
+        """Number of distinct messages stored."""
+        return int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+    def get(self, message_id: str) -> Message | None:
+        """One message, or None when the store does not know the Message-ID."""
+        return self.get_many([message_id]).get(message_id)
+
+    def get_many(self, message_ids: Iterable[str]) -> dict[str, Message]:
+        """The stored messages among ``message_ids``, by Message-ID (unknown ids are absent)."""
+        ids = list(dict.fromkeys(message_ids))
+        out: dict[str, Message] = {}
+        # Stay below sqlite's host-parameter limit.
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for mid, lists, blob in self._db.execute(
+                f"SELECT message_id, lists, record FROM messages WHERE message_id IN ({marks})",
+                chunk,
+            ):
+                out[mid] = self._decode(mid, lists, blob)
+        return out
+
+    def iter_all(self) -> Iterator[Message]:
+        """Every message, in first-seen order."""
+        return self._iter("SELECT message_id, lists, record FROM messages ORDER BY seq", ())
+
+    def mark(self) -> int:
+        """The store's clock: pass it to :meth:`changed_since` after the next writes.
+
+        Record it in the generation manifest after a build so the next update can
+        find what was inserted or re-listed since.
+        """
+        row = self._db.execute("SELECT value FROM meta WHERE key='clock'").fetchone()
+        return int(row[0])
+
+    def changed_since(self, mark: int) -> Iterator[Message]:
+        """Messages inserted, or seen on a new list, after :meth:`mark` returned ``mark``."""
+        return self._iter(
+            "SELECT message_id, lists, record FROM messages WHERE touched > ? ORDER BY seq",
+            (mark,),
+        )
+
+    def _iter(self, sql: str, params: tuple[Any, ...]) -> Iterator[Message]:
+        cur = self._db.execute(sql, params)
+        while rows := cur.fetchmany(1000):
+            for mid, lists, blob in rows:
+                yield self._decode(mid, lists, blob)
+
+    # ------------------------------------------------------------------ skips
+
+    def add_skips(self, source: str, skips: Iterable[Skip]) -> int:
+        """Record why messages of ``source`` were skipped; returns how many were given.
+
+        Keyed by source and ``Skip.where``, so re-reading a source replaces its entries
+        instead of piling them up.
+        """
+        rows = [(source, s.where, s.reason, s.detail) for s in skips]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO skips VALUES (?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def clear_skips(self, source: str | None = None) -> None:
+        """Forget the skips of one source (before re-reading it), or of all sources."""
+        if source is None:
+            self._db.execute("DELETE FROM skips")
+        else:
+            self._db.execute("DELETE FROM skips WHERE source = ?", (source,))
+
+    def iter_skips(self, source: str | None = None) -> Iterator[tuple[str, Skip]]:
+        """``(source, Skip)`` pairs, grouped by source."""
+        if source is None:
+            cur = self._db.execute("SELECT * FROM skips ORDER BY source, reason, at")
+        else:
+            cur = self._db.execute(
+                "SELECT * FROM skips WHERE source = ? ORDER BY reason, at", (source,)
+            )
+        for src, at, reason, detail in cur:
+            yield src, Skip(where=at, reason=reason, detail=detail)
+
+    def skip_counts(self) -> dict[str, int]:
+        """How many messages were skipped, by reason, over all sources."""
+        return dict(self._db.execute("SELECT reason, count(*) FROM skips GROUP BY reason"))
+
+
+def delete_store(path: str | os.PathLike[str]) -> None:
+    """Remove a store file with its WAL and shared-memory files (``rebuild`` starts over)."""
+    p = Path(path)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(p) + suffix).unlink(missing_ok=True)
