@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from kvmsearch.models.errors import QueryError
 from kvmsearch.query.evaluate import JudgedQuery, evaluate, load_queries, score_query
 

@@ -1,0 +1,68 @@
+"""Query understanding: routing terms and inline filters."""
+
+from datetime import date
+
+import pytest
+
+from kvmsearch.models.errors import QueryError
+from kvmsearch.query.understand import Filters, understand
+
+
+@pytest.mark.parametrize(
+    "query,kind,paths,idents",
+    [
+        ("arch/arm64/kvm/pvtime.c", "path", ("arch/arm64/kvm/pvtime.c",), ()),
+        ("which series touched drivers/vhost/", "path", ("drivers/vhost/",), ()),
+        ("what changed in pvtime.c and why", "path", ("pvtime.c",), ()),
+        ("series that change ifcvf_base.h", "path", ("ifcvf_base.h",), ()),
+        ("KVM_CAP_ARM_SYSTEM_SUSPEND", "ident", (), ("KVM_CAP_ARM_SYSTEM_SUSPEND",)),
+        ("series that mention user_mem_abort", "ident", (), ("user_mem_abort",)),
+        ("LPA2 handling", "ident", (), ("LPA2",)),
+        ("DBM", "ident", (), ("DBM",)),
+        ("vhost_task in which series", "ident", (), ("vhost_task",)),
+        ("dirty log DBM", "prose", (), ("DBM",)),
+        ("which series changed how KVM/arm64 handles FPSIMD and SVE state", "prose", (), None),
+        ("why did kvmtool merge its port I/O and MMIO exit handling", "prose", (), None),
+    ],
+)
+def test_routing(query, kind, paths, idents):
+    p = understand(query)
+    assert p.kind == kind
+    assert p.paths == paths
+    if idents is not None:
+        assert p.idents == idents
+
+
+def test_tree_hint_in_brackets():
+    p = understand("patches modifying kvm32.c (qemu)")
+    assert p.kind == "path" and p.paths == ("kvm32.c",) and p.tree_hint == "qemu"
+    assert understand("which series touched reloc_aarch64.c (kvm-unit-tests)").tree_hint == \
+        "kvm-unit-tests"
+
+
+def test_inline_filters_are_removed_from_text():
+    p = understand('file:drivers/vhost/ author:maz since:2021-01-01 list:kvmarm '
+                   'tree:kvm-unit-tests until:2022 "dirty log" DBM')
+    assert p.filters.files == ("drivers/vhost/",)
+    assert p.filters.authors == ("maz",)
+    assert p.filters.lists == ("kvmarm",)
+    assert p.filters.trees == ("kvm-unit-tests",)
+    assert p.filters.since == date(2021, 1, 1)
+    assert p.filters.until == date(2022, 1, 1)
+    assert p.phrases == ("dirty log",)
+    assert "author:" not in p.text and "maz" not in p.text
+
+
+def test_option_filters_merge():
+    p = understand("author:oupton suspend", Filters(lists=("kvmarm",)))
+    assert p.filters.lists == ("kvmarm",) and p.filters.authors == ("oupton",)
+
+
+def test_bad_date_is_a_query_error():
+    with pytest.raises(QueryError, match="since:yesterday"):
+        understand("since:yesterday vgic")
+
+
+@pytest.mark.parametrize("q", ["", '"', "::", "file:", "(", "*", "ünïcödé ☃", "a" * 5000])
+def test_odd_input_never_raises(q):
+    understand(q)
