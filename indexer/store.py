@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_touched ON messages (touched);
 CREATE TABLE IF NOT EXISTS skips (
-    source TEXT NOT NULL,
+    source TEXT NOT NULL,               -- "" when Skip.where names the source itself
     at TEXT NOT NULL,                   -- Skip.where: Message-ID, or "source @ position"
     reason TEXT NOT NULL,
     detail TEXT NOT NULL,
@@ -141,9 +141,7 @@ class MessageStore:
             # A field appended to Message since the store was created: new rows carry it
             # at the end, old rows are shorter and read back with its default.
             names += added
-            self._db.execute(
-                "UPDATE meta SET value = ? WHERE key = 'fields'", (json.dumps(names),)
-            )
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'fields'", (json.dumps(names),))
         return names
 
     def close(self) -> None:
@@ -205,9 +203,7 @@ class MessageStore:
                     else:
                         merged += 1
                 if n:
-                    self._db.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'clock'", (str(clock),)
-                    )
+                    self._db.execute("UPDATE meta SET value = ? WHERE key = 'clock'", (str(clock),))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -287,11 +283,12 @@ class MessageStore:
 
     # ------------------------------------------------------------------ skips
 
-    def add_skips(self, source: str, skips: Iterable[Skip]) -> int:
-        """Record why messages of ``source`` were skipped; returns how many were given.
+    def add_skips(self, skips: Iterable[Skip], *, source: str = "") -> int:
+        """Record why messages were skipped; returns how many were given.
 
-        Keyed by source and ``Skip.where``, so re-reading a source replaces its entries
-        instead of piling them up.
+        Keyed by ``source`` and ``Skip.where`` (a Message-ID, or "source @ position"
+        when the mail had none), so reading the same mail again replaces its entry
+        instead of piling up duplicates.
         """
         rows = [(source, s.where, s.reason, s.detail) for s in skips]
         self._db.execute("BEGIN IMMEDIATE")
@@ -304,25 +301,25 @@ class MessageStore:
         return len(rows)
 
     def clear_skips(self, source: str | None = None) -> None:
-        """Forget the skips of one source (before re-reading it), or of all sources."""
+        """Forget the skips recorded for one ``source``, or all of them (rebuild)."""
         if source is None:
             self._db.execute("DELETE FROM skips")
         else:
             self._db.execute("DELETE FROM skips WHERE source = ?", (source,))
 
-    def iter_skips(self, source: str | None = None) -> Iterator[tuple[str, Skip]]:
-        """``(source, Skip)`` pairs, grouped by source."""
+    def skips(self, source: str | None = None) -> list[Skip]:
+        """The recorded skips (of one ``source`` if given), by reason then position."""
         if source is None:
-            cur = self._db.execute("SELECT * FROM skips ORDER BY source, reason, at")
+            cur = self._db.execute("SELECT at, reason, detail FROM skips ORDER BY reason, at")
         else:
             cur = self._db.execute(
-                "SELECT * FROM skips WHERE source = ? ORDER BY reason, at", (source,)
+                "SELECT at, reason, detail FROM skips WHERE source = ? ORDER BY reason, at",
+                (source,),
             )
-        for src, at, reason, detail in cur:
-            yield src, Skip(where=at, reason=reason, detail=detail)
+        return [Skip(where=at, reason=reason, detail=detail) for at, reason, detail in cur]
 
     def skip_counts(self) -> dict[str, int]:
-        """How many messages were skipped, by reason, over all sources."""
+        """How many messages were skipped, by reason."""
         return dict(self._db.execute("SELECT reason, count(*) FROM skips GROUP BY reason"))
 
 
