@@ -15,7 +15,7 @@ __all__ = ["parse_subject", "normalise_title", "TREES"]
 # "Re:", "RE:", "Re[2]:", "Fwd:", "AW:", "Antw:", "回复:" ... and "PING:", which is a
 # reply to the patch being pinged, never a new posting.
 _REPLY = re.compile(
-    r"\s*(?:re|aw|antw|sv|vs|wg|fwd?|tr|odp|rif|ynt|ping|回复|答复|转发)"
+    r"\s*(?:ping\s+)?(?:re|aw|antw|sv|vs|wg|fwd?|tr|odp|rif|ynt|ping|回复|答复|转发)"
     r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*",
     re.IGNORECASE,
 )
@@ -27,7 +27,8 @@ _BARE_MARKER = re.compile(
     r"|\s*(git\s+pull|pull\s+request)\b\s*[:-]?\s*",
     re.IGNORECASE,
 )
-_N_OF_M = re.compile(r"(?<![\w.])(\d{1,4})\s*/\s*(\d{1,4})(?![\w.])")
+# "3/8", "03/12", "1 / 3", and Mercurial's "1 of 2".
+_N_OF_M = re.compile(r"(?<![\w.])(\d{1,4})\s*(?:/|\bof\b)\s*(\d{1,4})(?![\w.])")
 _TOKEN_SPLIT = re.compile(r"[\s,;]+")
 # Version spellings: v3, V3, v3.1, PATCHv3, RFCv2, RFC-v2, PATCH_v4, "version 3" is rare.
 _VERSION = re.compile(r"(?:patch|rfc|rft|resend|pull)?[-_]?v(\d{1,3})(?:\.\d+)?")
@@ -66,7 +67,6 @@ TREES: dict[str, str] = {
     "qemu": "qemu",
     "virtiofsd": "virtiofsd",
     "kernel": "kernel",
-    "linux": "kernel",
     "net-next": "net-next",
     "net": "net",
     "bpf": "bpf",
@@ -85,9 +85,6 @@ TREES: dict[str, str] = {
     "iproute2-next": "iproute2-next",
     "rcu": "rcu",
     "trivial": "trivial",
-    "kvm": "kvm",
-    "kvm-next": "kvm",
-    "kvmarm": "kvmarm",
 }
 _TREE_KEYS = {k.lower(): v for k, v in TREES.items()}
 # Words that carry no field but still make a trailing group a marker ("[DO NOT MERGE]").
@@ -149,7 +146,7 @@ def _read_group(text: str, mk: _Markers) -> bool:
         elif tok in _RFC_WORDS:
             mk.rfc = mk.patch = found = True
         elif tok in _RESEND_WORDS:
-            mk.resend = mk.patch = found = True
+            mk.resend = found = True
         elif tok in _PULL_WORDS:
             mk.pull = mk.patch = found = True
         elif (v := _VERSION.fullmatch(tok)) is not None:
@@ -247,7 +244,8 @@ def parse_subject(subject: str) -> SubjectInfo:
             break
         any_marker |= _read_group(m.group(1), mk)
         s = s[: m.start()]
-    title = _WS.sub(" ", s).strip()
+    # "[Patch 2/2]: powerpc/..." puts a colon after the markers.
+    title = _WS.sub(" ", s).strip().lstrip(":").lstrip()
     kind = "series"
     stable_added = _STABLE_ADDED.match(title)
     if stable_added:
@@ -258,8 +256,9 @@ def parse_subject(subject: str) -> SubjectInfo:
     elif mk.pull or _PULL_TITLE.match(title):
         kind = "pull"
         mk.patch = mk.patch or bool(any_marker)
-    # n/M or a version next to a tree name still marks a patch ("[kvmtool v2 1/3]").
-    is_patch = mk.patch or (any_marker and (mk.version is not None or mk.tree is not None))
+    # A version or n/M marks a patch even without the word ("[kvmtool v2 1/3]", "[3/5]");
+    # a tree name alone does not ("[kvm-unit-tests] question about ...").
+    is_patch = mk.patch or mk.version is not None or mk.index is not None
     return SubjectInfo(
         title=title,
         is_reply=is_reply,

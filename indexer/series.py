@@ -1,0 +1,398 @@
+"""Series assembly: which mails form which posting (series version).
+
+Roots are cover letters (``0/M``), patch ``1/M`` of a coverless set, and standalone
+patches. Numbered patches join a root through In-Reply-To/References (shallow or deep
+threading), else through a fallback for broken threading: same sender, same markers,
+posted within a few hours of the root. Families (all versions of one series) are
+built in :mod:`.families`.
+
+The rules follow what patchwork's series tests expect (``peer-mail/series``): a new
+version threaded to the old one is its own version; a numbered patch never joins a
+series that already has its number or carries another version; an unnumbered mail with
+a diff that is not a reply is a standalone patch even inside another thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from kvmsearch.models.records import (
+    CoverFields,
+    Message,
+    ParseReport,
+    ParseResult,
+    PatchInfo,
+    SeriesVersion,
+    Skip,
+    SubjectInfo,
+)
+
+from .cover import parse_cover, parse_patch_notes
+from .diffs import commit_message
+from .families import build_families, earlier_version_ids
+from .subjects import parse_subject
+
+__all__ = ["assemble", "FALLBACK_WINDOW", "NO_PATCH_MARKER"]
+
+#: how far after its root a patch with broken threading may arrive and still join it
+FALLBACK_WINDOW = timedelta(hours=6)
+#: a root may carry a later Date than its patches (clock skew, slow cover writing)
+_SKEW = timedelta(minutes=10)
+#: report.other reason for non-reply mail that is neither a patch nor a cover
+NO_PATCH_MARKER = "no-patch-marker"
+
+
+@dataclass(eq=False, slots=True)
+class _Mail:
+    msg: Message
+    info: SubjectInfo
+    t: float  # POSIX time, +inf when undated
+    order: int
+    group: _Group | None = None
+    state: int = 0  # 0 new, 1 resolving, 2 resolved
+
+
+@dataclass(eq=False, slots=True)
+class _Group:
+    """One series version while it is being assembled."""
+
+    anchor: _Mail  # the mail that opened it: cover, standalone patch or first patch seen
+    version: int
+    total: int | None
+    cover: _Mail | None = None
+    patches: dict[int, _Mail] = field(default_factory=dict)  # n -> patch
+    standalone: bool = False
+
+    def root(self) -> _Mail:
+        if self.cover is not None:
+            return self.cover
+        if self.standalone or not self.patches:
+            return self.anchor
+        return self.patches[min(self.patches)]
+
+    def add(self, mail: _Mail) -> None:
+        assert mail.info.index is not None
+        self.patches[mail.info.index] = mail
+        mail.group = self
+
+
+def _time(msg: Message) -> float:
+    return msg.date.timestamp() if msg.date is not None else math.inf
+
+
+def _ancestors(msg: Message) -> list[str]:
+    """Message-IDs this mail answers, nearest first."""
+    out: list[str] = []
+    if msg.in_reply_to:
+        out.append(msg.in_reply_to)
+    for ref in reversed(msg.references):
+        if ref not in out and ref != msg.message_id:
+            out.append(ref)
+    return out
+
+
+def _thread_parent(msg: Message) -> str | None:
+    """The id a mail was sent in reply to (thread top first), for grouping orphans."""
+    if msg.references:
+        return msg.references[0]
+    return msg.in_reply_to
+
+
+def _strict_key(mail: _Mail) -> tuple:
+    i = mail.info
+    return (mail.msg.from_addr, i.version, i.total, i.rfc, i.tree, i.kind)
+
+
+class _Assembler:
+    def __init__(self, messages: Iterable[Message]) -> None:
+        subject_cache: dict[str, SubjectInfo] = {}
+        self.mails: list[_Mail] = []
+        for n, msg in enumerate(messages):
+            info = subject_cache.get(msg.subject)
+            if info is None:
+                info = subject_cache[msg.subject] = parse_subject(msg.subject)
+            self.mails.append(_Mail(msg, info, _time(msg), n))
+        self.by_id = {m.msg.message_id: m for m in self.mails}
+        self.groups: list[_Group] = []
+        # strict marker key -> groups opened by a cover or a first patch, for the fallback
+        self.roots_by_key: dict[tuple, list[_Group]] = {}
+        # (missing thread parent, sender, version, total, kind) -> group, for orphans
+        self.orphans: dict[tuple, _Group] = {}
+        self.replies = 0
+        self.other: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ passes
+
+    def run(self) -> list[_Group]:
+        numbered: list[_Mail] = []
+        unmarked: list[_Mail] = []
+        for mail in sorted(self.mails, key=lambda m: (m.t, m.order)):
+            info = mail.info
+            if info.is_reply:
+                self.replies += 1
+            elif info.index == 0 and info.total is not None:
+                self._open(mail, cover=True)
+            elif info.index is not None:
+                numbered.append(mail)
+            elif info.is_patch or mail.msg.has_diff:
+                # A non-reply with a diff and no n/M is a patch of its own, even when
+                # threaded under another series (patchwork's "unnumbered" case).
+                self._open(mail, standalone=True)
+            else:
+                unmarked.append(mail)
+        deferred = [m for m in numbered if not self._resolve(m)]
+        for mail in deferred:
+            self._place_orphan(mail)
+        for mail in unmarked:
+            if mail.group is None:
+                self.other[NO_PATCH_MARKER] = self.other.get(NO_PATCH_MARKER, 0) + 1
+        return self.groups
+
+    def _open(self, mail: _Mail, *, cover: bool = False, standalone: bool = False) -> _Group:
+        info = mail.info
+        g = _Group(anchor=mail, version=info.version, total=info.total, standalone=standalone)
+        mail.group = g
+        if cover:
+            g.cover = mail
+        elif not standalone:
+            g.add(mail)
+        self.groups.append(g)
+        if not standalone:
+            self.roots_by_key.setdefault(_strict_key(mail), []).append(g)
+            parent = _thread_parent(mail.msg)
+            if parent is not None and parent not in self.by_id:
+                self.orphans.setdefault(self._orphan_key(mail, parent), g)
+        return g
+
+    def _resolve(self, mail: _Mail) -> bool:
+        """Place a numbered patch by threading (or open a coverless series with it).
+
+        Returns False when it has to wait for the orphan pass.
+        """
+        if mail.state:
+            return mail.group is not None
+        mail.state = 1
+        info = mail.info
+        for aid in _ancestors(mail.msg):
+            anc = self.by_id.get(aid)
+            if anc is None or anc is mail:
+                continue
+            if anc.group is None and anc.state == 0 and anc.info.index not in (None, 0):
+                if not anc.info.is_reply:
+                    self._resolve(anc)
+            g = anc.group
+            if g is None and self._adoptable(anc, mail):
+                g = self._adopt(anc, mail)
+            if g is not None and self._fits(g, mail):
+                g.add(mail)
+                break
+        else:
+            if info.index == 1:
+                g = self._fallback(mail, covers_only=True)
+                if g is not None:
+                    g.add(mail)
+                else:
+                    self._open(mail)
+        mail.state = 2
+        return mail.group is not None
+
+    def _place_orphan(self, mail: _Mail) -> None:
+        """A numbered patch whose threading leads to no series it fits."""
+        parent = _thread_parent(mail.msg)
+        if parent is not None and parent not in self.by_id:
+            g = self.orphans.get(self._orphan_key(mail, parent))
+            if g is not None and mail.info.index not in g.patches:
+                g.add(mail)
+                return
+        g = self._fallback(mail, covers_only=False)
+        if g is not None:
+            g.add(mail)
+            return
+        self._open(mail)
+
+    # ------------------------------------------------------------------ rules
+
+    @staticmethod
+    def _orphan_key(mail: _Mail, parent: str) -> tuple:
+        i = mail.info
+        return (parent, mail.msg.from_addr, i.version, i.total, i.kind)
+
+    @staticmethod
+    def _fits(g: _Group, mail: _Mail) -> bool:
+        """Can a patch threaded under ``g`` belong to it?"""
+        if g.standalone:
+            return False
+        info = mail.info
+        if info.index in g.patches or info.total != g.total:
+            return False
+        # An unlabelled patch under a labelled cover is that cover's patch (git
+        # format-patch --cover-letter -v3 with hand-edited subjects); another label is
+        # another version sent in reply to this one.
+        return info.version == g.version or info.version == 1
+
+    def _fallback(self, mail: _Mail, *, covers_only: bool) -> _Group | None:
+        """Broken threading: the latest root from the same sender with the same markers,
+        opened at most FALLBACK_WINDOW before the patch, that lacks this patch's n."""
+        if mail.t == math.inf:
+            return None
+        best: _Group | None = None
+        for g in self.roots_by_key.get(_strict_key(mail), ()):
+            if g is mail.group or (covers_only and g.cover is None):
+                continue
+            t = g.anchor.t
+            if t > mail.t + _SKEW.total_seconds() or t < mail.t - FALLBACK_WINDOW.total_seconds():
+                continue
+            if mail.info.index in g.patches:
+                continue
+            if best is None or t >= best.anchor.t:
+                best = g
+        return best
+
+    @staticmethod
+    def _adoptable(anc: _Mail, mail: _Mail) -> bool:
+        """A thread-starting mail without markers, from the patch's author, whose
+        patches reply to it, is that series' cover (some people send covers bare)."""
+        return (
+            anc.group is None
+            and anc.info.index is None
+            and not anc.info.is_reply
+            and not anc.info.is_patch
+            and not anc.msg.has_diff
+            and anc.msg.from_addr == mail.msg.from_addr
+            and not anc.msg.in_reply_to
+        )
+
+    def _adopt(self, anc: _Mail, mail: _Mail) -> _Group:
+        g = _Group(anchor=anc, version=mail.info.version, total=mail.info.total, cover=anc)
+        anc.group = g
+        self.groups.append(g)
+        return g
+
+
+# ---------------------------------------------------------------------- records
+
+
+def _author(msg: Message) -> str:
+    if msg.from_name and msg.from_addr:
+        return f"{msg.from_name} <{msg.from_addr}>"
+    return msg.from_name or msg.from_addr
+
+
+def _patch_files(patches: Sequence[_Mail]) -> tuple[str, ...]:
+    out: dict[str, None] = {}
+    for p in patches:
+        for f in p.msg.diff_files:
+            out.setdefault(f)
+    return tuple(out)
+
+
+def _order_like(files: tuple[str, ...], stat: tuple[str, ...]) -> tuple[str, ...]:
+    """``files`` in the cover diffstat's order where it lists them, the rest after."""
+    if not stat:
+        return files
+    wanted = set(files)
+    head = [f for f in dict.fromkeys(stat) if f in wanted]
+    seen = set(head)
+    return tuple(head + [f for f in files if f not in seen])
+
+
+def _fields(g: _Group, root: _Mail, patches: Sequence[_Mail]) -> CoverFields:
+    pfiles = _patch_files(patches)
+    if g.cover is not None:
+        titles = [p.info.title for p in patches]
+        fields = parse_cover(root.msg.body, patch_files=pfiles, patch_titles=titles)
+        if not fields.shortlog and titles:
+            fields = replace(fields, shortlog=tuple(titles))
+    else:
+        fields = parse_patch_notes(root.msg.body, diff_files=root.msg.diff_files)
+    # The diffs are the truth about which files a series touches; a diffstat can be
+    # truncated ("arch/arm64/.../foo.c") or belong to an older version.
+    if pfiles:
+        files = _order_like(pfiles, fields.files)
+        if files != fields.files:
+            fields = replace(fields, files=files)
+    return fields
+
+
+def _version_record(g: _Group) -> SeriesVersion:
+    root = g.root()
+    patches = [g.patches[n] for n in sorted(g.patches)]
+    if g.standalone:
+        patches = [g.anchor]
+    info = root.info
+    members = ([g.cover] if g.cover is not None else []) + patches
+    lists: dict[str, None] = {}
+    for m in members:
+        for name in m.msg.lists:
+            lists.setdefault(name)
+    tree = info.tree or next((p.info.tree for p in patches if p.info.tree), None)
+    total = g.total
+    complete = True
+    if total:
+        complete = all(n in g.patches for n in range(1, total + 1))
+    return SeriesVersion(
+        message_id=root.msg.message_id,
+        family=root.msg.message_id,  # set by build_families
+        kind=info.kind,
+        version=g.version,
+        rfc=info.rfc,
+        resend=info.resend,
+        tree=tree,
+        title=info.title,
+        subject=root.msg.subject,
+        tags=info.tags,
+        author=_author(root.msg),
+        author_addr=root.msg.from_addr,
+        date=root.msg.date,
+        lists=tuple(lists),
+        has_cover=g.cover is not None,
+        patch_ids=tuple(p.msg.message_id for p in patches),
+        n_patches=total,
+        cover=_fields(g, root, patches),
+        patches=tuple(
+            PatchInfo(
+                message_id=p.msg.message_id,
+                subject=p.msg.subject,
+                index=p.info.index,
+                commit_message=commit_message(p.msg.body)[0],
+                files=p.msg.diff_files,
+            )
+            for p in patches
+        ),
+        complete=complete,
+    )
+
+
+def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseResult:
+    """Group deduplicated messages into series versions and families.
+
+    Every message lands in exactly one bucket of the report: a series version (as its
+    root or one of its patches), ``replies``, ``other[reason]``; ``skips`` are passed
+    through. ``messages_read`` counts messages plus skips (the caller adds duplicates).
+    """
+    asm = _Assembler(messages)
+    groups = asm.run()
+    versions = [_version_record(g) for g in groups]
+    threads = [tuple(_ancestors(g.root().msg)) for g in groups]
+    priors = [
+        earlier_version_ids(g.root().msg.body, v.cover.prior_ids) if v.cover.prior_ids else ()
+        for g, v in zip(groups, versions, strict=True)
+    ]
+    versions, families = build_families(versions, threads, priors)
+
+    report = ParseReport()
+    report.messages_read = len(asm.mails) + len(skips)
+    report.replies = asm.replies
+    report.other = dict(asm.other)
+    report.in_series = sum(
+        (1 if g.cover is not None else 0) + (1 if g.standalone else len(g.patches)) for g in groups
+    )
+    report.series_versions = len(versions)
+    report.families = len(families)
+    for v in versions:
+        report.kinds[v.kind] = report.kinds.get(v.kind, 0) + 1
+    report.skips = list(skips)
+    return ParseResult(versions=tuple(versions), families=tuple(families), report=report)
