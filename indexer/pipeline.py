@@ -51,7 +51,9 @@ def read_sources(
     def raws() -> Iterator[RawMail]:
         nonlocal done_bytes
         for src in sources:
-            for raw in src.read(since.get(src.path)):
+            # Positions are keyed by resolved path (the manifest's key); accept either.
+            pos = since.get(src.path) or since.get(os.path.realpath(os.path.expanduser(src.path)))
+            for raw in src.read(pos):
                 done_bytes += len(raw.data)
                 yield raw
 

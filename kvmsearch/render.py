@@ -54,10 +54,11 @@ def format_version(v: SeriesVersion, *, width: int = 100) -> str:
         lines.append(f"  files: {clean(shown)}")
     if c.motivation:
         first = clean(c.motivation, oneline=True)
-        lines.append(textwrap.shorten("  why: " + first, width=width, placeholder=" …"))
+        lines.append("  " + textwrap.shorten("why: " + first, width=width - 2, placeholder=" …"))
     for e in c.changelog:
         text = clean(" / ".join(e.items) if e.items else e.text, oneline=True)
-        lines.append(textwrap.shorten(f"  {e.version}: {text}", width=width, placeholder=" …"))
+        lines.append("  " + textwrap.shorten(f"{e.version}: {text}", width=width - 2,
+                                             placeholder=" …"))
     return "\n".join(lines)
 
 

@@ -220,3 +220,39 @@ class ParseResult:
     versions: tuple[SeriesVersion, ...]
     families: tuple[Family, ...]
     report: ParseReport
+
+
+# --------------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """One version of a hit's family, as listed in an answer."""
+
+    version: int
+    rfc: bool
+    resend: bool
+    message_id: str
+    date: datetime | None
+    subject: str
+    n_patches: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One answer: a series family, with the evidence of why it matches."""
+
+    family: str
+    title: str
+    score: float
+    versions: tuple[VersionRef, ...]  # newest first
+    author: str
+    lists: tuple[str, ...]
+    tree: str | None
+    files: tuple[str, ...]  # files matching the query, else the top directories
+    why: tuple[str, ...]  # 1-3 sentences of motivation (or commit messages) that match best
+    changelog: tuple[ChangelogEntry, ...] = ()  # changelog entries the query matches
+    #: matched query terms, for highlighting
+    terms: tuple[str, ...] = ()
+    #: component scores, filled when an explanation was asked for
+    explain: dict | None = None
