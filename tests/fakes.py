@@ -1,0 +1,50 @@
+"""Test doubles. Named Fake*, used only by tests."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class FakeEmbedder:
+    """A deterministic stand-in for the embedding model.
+
+    Vectors are hashed bags of words (each lower-cased word adds +-1 to one dimension),
+    L2-normalised: texts sharing words are similar, so ranking tests mean something.
+    Tokens are words and punctuation plus two "special" tokens, like BERT's count.
+    ``calls`` records every text passed to :meth:`encode`.
+    """
+
+    name = "fake-bag-of-words"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+        self.checksum = f"fake-{dim}"
+        self.calls: list[str] = []
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for w in _WORD.findall(text.lower()):
+            h = hashlib.blake2b(w.encode(), digest_size=8).digest()
+            v[int.from_bytes(h[:4], "little") % self.dim] += 1.0 if h[4] & 1 else -1.0
+        n = np.linalg.norm(v)
+        if n == 0:  # no words: a fixed unit vector keeps rows normalised
+            v[0], n = 1.0, 1.0
+        return v / n
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        self.calls.extend(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts]).astype(np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text)) + 2
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        return [self.count_tokens(t) for t in texts]
