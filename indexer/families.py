@@ -32,41 +32,64 @@ _VERSION_WORD = re.compile(
     r"(?<![\w.-])(?:v\d+(?:\.\d+)?|rfc|version|revision|iteration|previous|earlier|prior)(?![\w-])",
     re.IGNORECASE,
 )
+# ... unless the label (or the line before it) says the link is something this work
+# builds on, or quotes another posting's subject ("[v4 0/5] Other series").
+_BUILDS_ON = re.compile(
+    r"on\s+top|appl(?:y|ies|ied)|depend|based\s+on|prerequisite|requires?|needs?|rebased"
+    r"|\d+\s*/\s*\d+\]",
+    re.IGNORECASE,
+)
 _BULLET_ONLY = re.compile(r"^[\s\-*>]*(?:\[\d+\]:?)?[\s\-*]*(?:https?://\S*)?$")
 _MAX_LABEL = 60
 
 
-def _label_before(body: str, pos: int) -> str:
-    """The text that introduces the link at ``pos``: the start of its own line, or the
-    previous non-blank line when the link stands alone ("v1:" then the URL)."""
+def _lines_before(body: str, start: int, n: int) -> list[str]:
+    """Up to ``n`` non-blank lines ending before offset ``start``, nearest first."""
+    out: list[str] = []
+    end = start - 1
+    while end > 0 and len(out) < n:
+        line_start = body.rfind("\n", 0, end) + 1
+        line = body[line_start:end].strip()
+        if line:
+            out.append(line)
+        end = line_start - 1
+    return out
+
+
+def _introduces_version(body: str, pos: int) -> bool:
+    """Does the text introducing the link at ``pos`` call it an earlier version? The
+    label is the start of the link's own line, or the previous non-blank line when the
+    link stands alone ("v1:" and the URL below it)."""
     start = body.rfind("\n", 0, pos) + 1
     own = body[start:pos]
-    if not _BULLET_ONLY.match(own):
-        return own[-_MAX_LABEL:]
-    end = start - 1
-    while end > 0:
-        prev_start = body.rfind("\n", 0, end) + 1
-        line = body[prev_start:end].strip()
-        if line:
-            return line if len(line) <= _MAX_LABEL else ""
-        end = prev_start - 1
-    return ""
+    if _BULLET_ONLY.match(own):
+        before = _lines_before(body, start, 2)
+        if not before or len(before[0]) > _MAX_LABEL:
+            return False
+        label, context = before[0], " ".join(before)
+    else:
+        label = own[-_MAX_LABEL:]
+        context = " ".join([label, *_lines_before(body, start, 1)])
+    return bool(_VERSION_WORD.search(label)) and not _BUILDS_ON.search(context)
 
 
 def earlier_version_ids(body: str, prior_ids: Sequence[str]) -> tuple[str, ...]:
     """Those of ``prior_ids`` that ``body`` introduces as an earlier version."""
     out: list[str] = []
     for mid in prior_ids:
-        for form in (mid, quote(mid, safe=""), mid.replace("@", "%40")):
-            pos = body.find(form)
-            while pos >= 0:
-                if _VERSION_WORD.search(_label_before(body, pos)):
-                    out.append(mid)
-                    break
-                pos = body.find(form, pos + len(form))
-            if out and out[-1] == mid:
-                break
+        forms = dict.fromkeys((mid, quote(mid, safe=""), mid.replace("@", "%40")))
+        if any(_found_as_version(body, form) for form in forms):
+            out.append(mid)
     return tuple(out)
+
+
+def _found_as_version(body: str, form: str) -> bool:
+    pos = body.find(form)
+    while pos >= 0:
+        if _introduces_version(body, pos):
+            return True
+        pos = body.find(form, pos + len(form))
+    return False
 
 
 class _UnionFind:
@@ -127,13 +150,19 @@ def build_families(
                 uf.union(i, j)
 
     for i, v in enumerate(versions):
+        # A newer version sent in reply to the older one. Same tree, so a QEMU or
+        # kvmtool counterpart threaded under the kernel series stays its own family,
+        # and a higher version, so a follow-up fix posted in the thread does too.
         for mid in thread_links[i]:
             j = owner.get(mid)
+            if j is None or j == i:
+                continue
+            w = versions[j]
             if (
-                j is not None
-                and j != i
-                and versions[j].kind == v.kind
-                and versions[j].author_addr == v.author_addr
+                w.kind == v.kind
+                and w.author_addr == v.author_addr
+                and w.tree == v.tree
+                and w.version < v.version
                 and ages[j] < ages[i]
             ):
                 uf.union(i, j)

@@ -35,7 +35,7 @@ from .diffs import commit_message
 from .families import build_families, earlier_version_ids
 from .subjects import parse_subject
 
-__all__ = ["assemble", "FALLBACK_WINDOW", "NO_PATCH_MARKER"]
+__all__ = ["assemble", "FALLBACK_WINDOW", "NO_PATCH_MARKER", "STABLE_NOTICE"]
 
 #: how far after its root a patch with broken threading may arrive and still join it
 FALLBACK_WINDOW = timedelta(hours=6)
@@ -43,6 +43,8 @@ FALLBACK_WINDOW = timedelta(hours=6)
 _SKEW = timedelta(minutes=10)
 #: report.other reason for non-reply mail that is neither a patch nor a cover
 NO_PATCH_MARKER = "no-patch-marker"
+#: report.other reason for stable-tree notices ('Patch "x" has been added to ...')
+STABLE_NOTICE = "stable-notice"
 
 
 @dataclass(eq=False, slots=True)
@@ -137,6 +139,8 @@ class _Assembler:
                 self._open(mail, cover=True)
             elif info.index is not None:
                 numbered.append(mail)
+            elif info.kind == "stable" and not info.is_patch:
+                self._count(STABLE_NOTICE)
             elif info.is_patch or mail.msg.has_diff:
                 # A non-reply with a diff and no n/M is a patch of its own, even when
                 # threaded under another series (patchwork's "unnumbered" case).
@@ -148,8 +152,11 @@ class _Assembler:
             self._place_orphan(mail)
         for mail in unmarked:
             if mail.group is None:
-                self.other[NO_PATCH_MARKER] = self.other.get(NO_PATCH_MARKER, 0) + 1
+                self._count(NO_PATCH_MARKER)
         return self.groups
+
+    def _count(self, reason: str) -> None:
+        self.other[reason] = self.other.get(reason, 0) + 1
 
     def _open(self, mail: _Mail, *, cover: bool = False, standalone: bool = False) -> _Group:
         info = mail.info

@@ -249,8 +249,9 @@ def parse_subject(subject: str) -> SubjectInfo:
     kind = "series"
     stable_added = _STABLE_ADDED.match(title)
     if stable_added:
+        # A notice about a backport, not a posting: kind "stable" but no patch marker.
         title = stable_added.group(1).strip()
-        mk.stable = mk.patch = True
+        mk.stable = True
     if mk.stable:
         kind = "stable"
     elif mk.pull or _PULL_TITLE.match(title):
