@@ -17,17 +17,26 @@ class FakeEmbedder:
     Vectors are hashed bags of words (each lower-cased word adds +-1 to one dimension),
     L2-normalised: texts sharing words are similar, so ranking tests mean something.
     Tokens are words and punctuation plus two "special" tokens, like BERT's count.
-    ``calls`` records every text passed to :meth:`encode`.
+    ``calls`` records every text passed to :meth:`encode`. ``vectors`` pins the vector
+    of given texts (e.g. random ones for oracle tests); ``fail_after`` makes the n-th
+    and later :meth:`encode` calls raise, like a build killed halfway.
     """
 
     name = "fake-bag-of-words"
 
-    def __init__(self, dim: int = 64) -> None:
+    def __init__(self, dim: int = 64, *, vectors: dict[str, np.ndarray] | None = None,
+                 fail_after: int | None = None) -> None:
         self.dim = dim
         self.checksum = f"fake-{dim}"
         self.calls: list[str] = []
+        self.encode_calls = 0
+        self.vectors = vectors or {}
+        self.fail_after = fail_after
 
     def _vector(self, text: str) -> np.ndarray:
+        if text in self.vectors:
+            v = np.asarray(self.vectors[text], dtype=np.float32)
+            return v / np.linalg.norm(v)
         v = np.zeros(self.dim, dtype=np.float32)
         for w in _WORD.findall(text.lower()):
             h = hashlib.blake2b(w.encode(), digest_size=8).digest()
@@ -38,6 +47,9 @@ class FakeEmbedder:
         return v / n
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        if self.fail_after is not None and self.encode_calls >= self.fail_after:
+            raise RuntimeError("FakeEmbedder: simulated crash")
+        self.encode_calls += 1
         self.calls.extend(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

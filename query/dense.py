@@ -1,0 +1,194 @@
+"""Dense retrieval: nearest chunks to a query vector, collapsed to the best per version.
+
+Reads what :func:`kvmsearch.indexer.dense.build_dense` wrote. faiss and numpy are
+imported on first use, so constructing a searcher costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kvmsearch.indexer.dense import (
+    DENSE_FORMAT,
+    INDEX_FILE,
+    META_FILE,
+    ROWS_FILE,
+    TEXT_OFFSETS_FILE,
+    TEXTS_FILE,
+)
+from kvmsearch.models.errors import IndexFormatError, IndexNotFoundError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class DenseHit:
+    """A version and its best-matching chunk."""
+
+    version_id: str
+    score: float  # cosine similarity of the best chunk
+    field: str
+    ordinal: int
+    row: int  # the chunk's row, for DenseSearcher.text(row)
+
+
+class DenseSearcher:
+    """Searches one generation's dense index directory."""
+
+    def __init__(self, dir: Path) -> None:
+        self.dir = Path(dir)
+        self._meta: dict[str, Any] | None = None
+        self._index: Any = None
+        self._rows: np.ndarray | None = None
+        self._offsets: np.ndarray | None = None
+        self._version_pos: dict[str, int] | None = None
+
+    # ------------------------------------------------------------------ loading
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """``dense.json``: model name/checksum, dim, row count, versions, fields."""
+        if self._meta is None:
+            path = self.dir / META_FILE
+            try:
+                meta = json.loads(path.read_text())
+            except FileNotFoundError as e:
+                raise IndexNotFoundError(f"no dense index in {self.dir}; build the index "
+                                         "first (kvmsearch index)") from e
+            except (OSError, ValueError) as e:
+                raise IndexFormatError(f"dense index metadata {path} is unreadable ({e}); "
+                                       "rebuild the index") from e
+            if meta.get("format") != DENSE_FORMAT:
+                raise IndexFormatError(
+                    f"dense index in {self.dir} has format {meta.get('format')}, this "
+                    f"kvmsearch reads format {DENSE_FORMAT}; rebuild the index"
+                )
+            self._meta = meta
+        return self._meta
+
+    @property
+    def model_checksum(self) -> str:
+        """Checksum of the model the vectors came from; a query must use the same."""
+        return str(self.meta["model_checksum"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta["dim"])
+
+    def __len__(self) -> int:
+        return int(self.meta["rows"])
+
+    def _load(self) -> None:
+        if self._index is not None:
+            return
+        import faiss
+        import numpy as np
+
+        meta = self.meta
+        try:
+            index = faiss.read_index(str(self.dir / INDEX_FILE))
+            rows = np.load(self.dir / ROWS_FILE)
+        except (OSError, RuntimeError, ValueError) as e:  # faiss raises RuntimeError
+            raise IndexFormatError(f"dense index in {self.dir} is damaged ({e}); "
+                                   "rebuild the index") from e
+        if index.ntotal != meta["rows"] or rows.shape != (meta["rows"], 3) \
+                or index.d != meta["dim"]:
+            raise IndexFormatError(f"dense index files in {self.dir} disagree on their size; "
+                                   "rebuild the index")
+        self._rows = rows
+        self._index = index
+
+    # ------------------------------------------------------------------ search
+
+    def _allowed_rows(self, allowed: set[str]) -> np.ndarray:
+        """Boolean mask over rows of the allowed versions (unknown ids are ignored)."""
+        import numpy as np
+
+        if self._version_pos is None:
+            self._version_pos = {v: i for i, v in enumerate(self.meta["versions"])}
+        assert self._rows is not None
+        wanted = [self._version_pos[v] for v in allowed if v in self._version_pos]
+        return np.isin(self._rows[:, 0], np.asarray(wanted, dtype=np.int32))
+
+    def search(self, qvec: np.ndarray, k: int = 200,
+               allowed: set[str] | None = None) -> list[DenseHit]:
+        """The ``k`` versions whose best chunk is most similar to ``qvec``, best first.
+
+        ``allowed`` restricts the search to those version ids. Both are exact: the
+        filter runs inside faiss (an ID selector over the allowed rows), and chunks are
+        fetched in growing rounds until ``k`` distinct versions are found, so a version
+        with many good chunks never crowds out the next one.
+        """
+        import faiss
+        import numpy as np
+
+        self._load()
+        assert self._rows is not None
+        q = np.asarray(qvec, dtype=np.float32).reshape(1, -1)
+        if q.shape[1] != self.dim:
+            raise ValueError(f"query vector has {q.shape[1]} dimensions, index has {self.dim}")
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        n = len(self)
+        params = None
+        if allowed is not None:
+            mask = self._allowed_rows(allowed)
+            n = int(mask.sum())
+            bits = np.packbits(mask, bitorder="little")
+            # The selector reads the bitmap through a raw pointer: keep `bits` alive
+            # until the search returns.
+            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+            params = faiss.SearchParameters(sel=selector)
+        if k <= 0 or n == 0:
+            return []
+
+        versions = self.meta["versions"]
+        fields = self.meta["fields"]
+        fetch = min(n, max(4 * k, 64))
+        while True:
+            scores, labels = self._index.search(q, fetch, params=params)
+            best: dict[int, tuple[float, int]] = {}
+            for score, row in zip(scores[0].tolist(), labels[0].tolist(), strict=True):
+                if row < 0:
+                    break
+                v = int(self._rows[row, 0])
+                if v not in best:
+                    best[v] = (score, row)
+                    if len(best) == k:
+                        break
+            # Every version not seen has all its chunks at or below the last score
+            # fetched, so the first k distinct versions are the answer.
+            if len(best) >= k or fetch >= n:
+                break
+            fetch = min(n, fetch * 4)
+        out = []
+        for v, (score, row) in best.items():
+            _, f, ordinal = self._rows[row].tolist()
+            out.append(DenseHit(versions[v], score, fields[f], ordinal, row))
+        return out
+
+    # ------------------------------------------------------------------ texts
+
+    def text(self, row: int) -> str:
+        """The chunk text of ``row`` (as embedded, title prefix included)."""
+        return self.texts([row])[0]
+
+    def texts(self, rows: list[int]) -> list[str]:
+        """Chunk texts of several rows."""
+        import numpy as np
+
+        if self._offsets is None:
+            self._offsets = np.load(self.dir / TEXT_OFFSETS_FILE, mmap_mode="r")
+        out = []
+        with (self.dir / TEXTS_FILE).open("rb") as f:
+            for row in rows:
+                start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+                f.seek(start)
+                out.append(f.read(end - start).decode("utf-8"))
+        return out
+
+
+__all__ = ["DenseHit", "DenseSearcher"]
