@@ -2,6 +2,8 @@
 
 Union-find over series versions. Two versions are one family when
 - they have the same normalised title and the same sender address;
+- one has no cover and its patch 1 is titled like the other's patch 1 (same sender,
+  same number of patches);
 - they share a b4 ``change-id``;
 - the later one links to the earlier: its cover names a Message-ID of the earlier
   version (a lore link, "v1: <id>"), or its root was sent in reply to the earlier
@@ -20,7 +22,7 @@ from urllib.parse import quote
 
 from kvmsearch.models.records import Family, SeriesVersion
 
-from .subjects import normalise_title
+from .subjects import normalise_title, parse_subject
 
 __all__ = ["build_families", "earlier_version_ids"]
 
@@ -147,6 +149,21 @@ def build_families(
         for key in keys:
             j = first.setdefault(key, i)
             if j != i:
+                uf.union(i, j)
+
+    # A version posted without its cover (or whose cover missed the list) is titled by
+    # its patch 1; it belongs with the covered versions whose patch 1 has that title,
+    # from the same sender, with as many patches.
+    by_first_patch: dict[tuple, int] = {}
+    for i, v in enumerate(versions):
+        if v.has_cover and v.patches and v.patches[0].index == 1:
+            title = normalise_title(parse_subject(v.patches[0].subject).title)
+            by_first_patch.setdefault((v.kind, title, v.author_addr, v.n_patches), i)
+    for i, v in enumerate(versions):
+        if not v.has_cover and v.n_patches and v.patches and v.patches[0].index == 1:
+            key = (v.kind, normalise_title(v.title), v.author_addr, v.n_patches)
+            j = by_first_patch.get(key)
+            if j is not None:
                 uf.union(i, j)
 
     for i, v in enumerate(versions):
