@@ -25,7 +25,9 @@ __all__ = ["Header", "parse_header", "build_entry", "credits_in"]
 
 # One version: v3, V3, "version 3", PATCH v3, RFC v2, RFCv2, RFC-V2, bare RFC.
 _VER = r"(?:(?:(?:rfc|rft|patch|resend)[\s_-]*)?(?:v|version\s*)\s?\d{1,3}|rfc|rft)"
-_ARROW = r"\s*(?:-+>|=+>|→|\.{2,3}|\bto\b|\bvs\.?|-|–|/)\s*"
+# A bare "-" or "/" separates two versions only after a number ("v1-v2"), never inside
+# one token ("RFC-V2").
+_ARROW = r"(?:\s*(?:-+>|=+>|→|\.{2,3}|–)\s*|\s+(?:to|vs\.?|-|/)\s+|(?<=\d)\s*[-/]\s*)"
 _WORD = (
     r"(?:(?:main|major|notable|minor|other|additional|further|key|summary\s+of|list\s+of|short|brief)\s+)?"
     r"(?:changes?|changelogs?|change\s*logs?|change\s+history|history|revisions?"
@@ -70,7 +72,7 @@ _TOKEN = re.compile(r"(rfc|rft)?[\s_-]*(?:patch|resend)?[\s_-]*(?:v|version\s*)?
 
 # Decoration around the grammar.
 _LEAD = re.compile(r"^(?:[-*+•·>#=~]+\s*|o\s+)+")
-_URLISH = re.compile(r"(?:https?://\S+|<[^<>]*>)")
+_URLISH = re.compile(r"(?:https?://[^\s\])>]+|<[^<>]*>)")
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _PAREN = re.compile(r"\([^()]*\)")
 _BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
@@ -240,11 +242,19 @@ def _items(lines: Sequence[str]) -> tuple[str, ...]:
 
 _END_GROUP = re.compile(r"(?:\(([^()]{1,80})\)|\[([^\[\]]{1,80})\])[\s.,;]*$")
 _BY = re.compile(
-    r"(?:\b(?:suggested|reported|requested|pointed\s+out|noticed|spotted|recommended)"
-    r"(?:\s+and\s+\w+)?\s+by|\b[Tt]hanks\s+to)\s*[:-]?\s*\[?"
+    r"(?i:\b(?:suggested|reported|requested|pointed\s+out|noticed|spotted|recommended)"
+    r"(?:\s+and\s+\w+)?\s+by|\bthanks\s+to"
+    r"|\b(?:comments?|feedback|reviews?|suggestions?|input)\s+from)\s*[:-]?\s*\[?"
     r"((?:[A-Z][^\W\d_][\w'’.-]*)(?:\s+[A-Z][^\W\d_][\w'’.-]*)?"
     r"(?:\s*(?:,|and|&)\s*[A-Z][^\W\d_][\w'’.-]*(?:\s+[A-Z][^\W\d_][\w'’.-]*)?)*)",
 )
+# "Marc suggested to ...", "as Sean pointed out". One word only: "Adopt Drew suggested"
+# shows a preceding capital is as likely an imperative as a first name.
+_NAME_VERB = re.compile(
+    r"\b([A-Z][^\W\d_][\w'’-]*)\s+"
+    r"(?:suggested|pointed\s+out|noticed|spotted|reported|requested|recommended)\b"
+)
+_FIRST_WORD = re.compile(r"[\s-]")
 _SENTENCE_END = re.compile(r"\.\s")
 _SPLIT_NAMES = re.compile(r"\s*(?:,|/|&|\+|;|\band\b)\s*")
 _DROP_PREFIX = re.compile(
@@ -265,7 +275,10 @@ _NOT_NAMES = frozenset(
     reviews test tests tested new old link none nit nits typo also only the and this that
     was previous suggested reported was were no not done dropped added removed merged
     squashed split moved renamed kept tbd todo wip rfc maybe it its thx cover same hence
-    see above below both all other others again since still now yes""".split()
+    see above below both all other others again since still now yes he she they we i
+    which who someone somebody reviewer reviewers maintainer maintainers as kernel
+    checkpatch sparse smatch coverity syzbot robot changes change changed reviewed acked
+    tested signed""".split()
 )
 
 
@@ -277,7 +290,7 @@ def _names(group: str) -> list[str]:
         # second letter keeps acronyms ("(ACPI)", "[GICv3]") out.
         if not part or not _NAME.fullmatch(part) or not all(w[1].islower() for w in part.split()):
             return []
-        if part.split()[0].lower() in _NOT_NAMES:
+        if _FIRST_WORD.split(part, 1)[0].lower() in _NOT_NAMES:
             return []
         out.append(part)
     return out
@@ -294,6 +307,8 @@ def credits_in(items: Iterable[str], text: str) -> tuple[str, ...]:
     for m in _BY.finditer(text):
         # "... by Sebastian. Consequences ..." ends the name at the sentence.
         found.extend(_names(_SENTENCE_END.split(m.group(1), 1)[0]))
+    for m in _NAME_VERB.finditer(text):
+        found.extend(_names(m.group(1)))
     # Bracketed credits on loose lines ("Changes suggested by - [Jan Kara]") are
     # caught by _BY; parenthesised ones on their own line ("  (Connie)") by the items.
     return tuple(dict.fromkeys(found))
@@ -313,16 +328,20 @@ def build_entry(header: Header, body: Sequence[str]) -> ChangelogEntry | None:
         lines.pop(0)
     if not lines:
         return None
-    text = _dedent(lines)
+    text = _dedent(lines, inline=bool(header.inline))
     items = _items(lines)
     if not items and all(_LINK_ITEM.match(_BULLET.sub("", x).strip()) for x in lines if x.strip()):
         return None  # "v1:\n  - https://..." is a link to the old version, no change list
     return ChangelogEntry(header.version, text, items, credits_in(items, text))
 
 
-def _dedent(lines: Sequence[str]) -> str:
-    # The first line may be inline text with no indent of its own: dedent the rest.
-    indents = [len(x) - len(x.lstrip()) for x in lines[1:] if x.strip()]
-    cut = min(indents) if indents else 0
-    out = [lines[0].strip()] + [x[cut:].rstrip() if x.strip() else "" for x in lines[1:]]
-    return "\n".join(out).strip()
+def _dedent(lines: Sequence[str], *, inline: bool) -> str:
+    # Inline text ("v2: fixed foo") has no indent of its own: dedent the rest by theirs.
+    # Bullets set the margin: mailers rewrap continuation lines to column 0.
+    rest = lines[1:] if inline else lines
+    marked = [x for x in rest if _BULLET.match(x)] or [x for x in rest if x.strip()]
+    cut = min((len(x) - len(x.lstrip()) for x in marked), default=0)
+    out = [x[min(cut, len(x) - len(x.lstrip())) :].rstrip() for x in rest]
+    if inline:
+        out.insert(0, lines[0].strip())
+    return "\n".join(out).strip("\n")
