@@ -17,9 +17,10 @@ import hashlib
 import lzma
 import os
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Protocol, cast, runtime_checkable
 
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import NotGitRepository
@@ -224,7 +225,7 @@ def _open_file(p: Path, name: str) -> Source:
 
 
 def _sniff(head: bytes) -> str | None:
-    """ "mbox", "patchwork" or None, from the first bytes of a (decompressed) file."""
+    """The kind of archive the first bytes of a (decompressed) file show, or None."""
     text = head.lstrip()
     if not text:
         return "mbox"  # empty archive: zero mails, not an error
@@ -291,15 +292,24 @@ class MboxSource(_SourceBase):
             return
         start, why = self._resume_offset(prev, st)
         with _open_stream(self.path, self.compression) as f:
+            probe = b""
             if start:
                 f.seek(start)
-                if f.read(5) not in (b"From ", b""):
+                probe = f.read(5)
+                if probe not in (b"From ", b""):
                     start, why = 0, "offset no longer at a message start; read from the start"
-                f.seek(start)
-            for offset, block in _mbox_blocks(f, start):
-                data = _unwrap_mbox_block(block)
-                if data is not None:
-                    yield RawMail(data, self.path, f"byte {offset}", self.default_list)
+                    probe = b""
+                    f.seek(0)
+            try:
+                for offset, block in _mbox_blocks(f, start, probe):
+                    data = _unwrap_mbox_block(block)
+                    if data is not None:
+                        yield RawMail(data, self.path, f"byte {offset}", self.default_list)
+            except (EOFError, OSError, lzma.LZMAError, zlib.error) as e:
+                raise SourceError(
+                    f"{self.path}: archive breaks off after byte {f.tell()} ({e}); the mails "
+                    "before it were read; fetch a complete copy and update again"
+                ) from e
             end = f.tell()
         head_len = min(HEAD_BYTES, end)
         self._finish(
@@ -331,13 +341,14 @@ class MboxSource(_SourceBase):
         return offset, None
 
 
-def _mbox_blocks(f: IO[bytes], offset: int) -> Iterator[tuple[int, bytes]]:
+def _mbox_blocks(f: IO[bytes], offset: int, head: bytes = b"") -> Iterator[tuple[int, bytes]]:
     """Split a stream at ``From `` lines: (stream offset, block starting at that line).
 
-    Reads in 1 MiB blocks so memory stays at one block plus the largest message.
-    A block before the first ``From `` line (a mail without envelope) is yielded too.
+    ``head`` holds bytes at ``offset`` already taken from ``f``. Reads in 1 MiB blocks so
+    memory stays at one block plus the largest message. A block before the first
+    ``From `` line (a mail without envelope) is yielded too.
     """
-    pending = b""
+    pending = head
     start = 0  # index in pending of the current block
     pending_off = offset  # stream offset of pending[0]
     scan = 0
@@ -555,17 +566,19 @@ class PublicInboxSource(_SourceBase):
                 head = _head(repo)
                 if head is None:
                     continue
-                shas, found = _commits_after(repo, head, prev.get(key))
-                if prev.get(key) and not found:
-                    reread.append(key)
-                for sha in shas:
-                    for data in _commit_mails(repo, sha):
-                        yield RawMail(
-                            data,
-                            self.path,
-                            f"commit {sha.decode()} (epoch {n})",
-                            self.default_list,
-                        )
+                try:
+                    shas, found = _commits_after(repo, head, prev.get(key))
+                    if prev.get(key) and not found:
+                        reread.append(key)
+                    for sha in shas:
+                        where = f"commit {sha.decode()} (epoch {n})"
+                        for data in _commit_mails(repo, sha):
+                            yield RawMail(data, self.path, where, self.default_list)
+                except (KeyError, OSError, ValueError) as e:
+                    raise SourceError(
+                        f"{repo_path}: git objects missing or unreadable ({e!r}); the "
+                        "repository is incomplete: fetch it again (git fetch) and update"
+                    ) from e
                 done[key] = head.decode()
         self._finish({"epochs": done, "reread": reread})
 
@@ -577,10 +590,9 @@ def _check_archive(repo_path: Path, shown: str) -> None:
             head = _head(repo)
             if head is None:
                 return  # an empty epoch: nothing to read yet
-            tree = repo[repo[head].tree]
-            assert isinstance(tree, Tree)
+            tree = cast(Tree, repo[cast(Commit, repo[head]).tree])
             names = {entry.path for entry in tree.iteritems()}
-    except NotGitRepository as e:
+    except (NotGitRepository, KeyError, OSError) as e:
         raise SourceError(
             f"{shown}: not a readable git repository ({e}); give a public-inbox archive "
             "(`git clone --bare` of a lore mirror) or an mbox"
@@ -619,19 +631,16 @@ def _commits_after(repo: Repo, head: bytes, last: str | None) -> tuple[list[byte
             chain.reverse()
             return chain, True
         chain.append(sha)
-        commit = repo[sha]
-        assert isinstance(commit, Commit)
-        sha = commit.parents[0] if commit.parents else None
+        parents = cast(Commit, repo[sha]).parents
+        sha = parents[0] if parents else None
     chain.reverse()
     return chain, stop is None
 
 
 def _commit_mails(repo: Repo, sha: bytes) -> Iterator[bytes]:
     """The message(s) one commit adds: blob ``m`` (v2) or new ``ab/cdef`` blobs (v1)."""
-    commit = repo[sha]
-    assert isinstance(commit, Commit)
-    tree = repo[commit.tree]
-    assert isinstance(tree, Tree)
+    commit = cast(Commit, repo[sha])
+    tree = cast(Tree, repo[commit.tree])
     try:
         _, blob_sha = tree[b"m"]
     except KeyError:
@@ -641,7 +650,7 @@ def _commit_mails(repo: Repo, sha: bytes) -> Iterator[bytes]:
         return
     if b"d" in tree:
         return  # v2 removal commit
-    parent_tree = repo[commit.parents[0]].tree if commit.parents else None  # type: ignore[attr-defined]
+    parent_tree = cast(Commit, repo[commit.parents[0]]).tree if commit.parents else None
     for change in tree_changes(repo.object_store, parent_tree, commit.tree):
         new = change.new
         if change.type in ("add", "modify") and new is not None and new.path is not None:

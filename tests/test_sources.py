@@ -432,6 +432,20 @@ def test_truncated_xz_is_a_source_error(tmp_path):
         open_source(bad)
 
 
+def test_archive_breaking_off_mid_read_is_a_source_error(tmp_path):
+    noise = [os.urandom(3000).hex().encode() for _ in range(500)]  # keep it incompressible
+    data = _mboxrd([EMLS[0].read_bytes() + n + b"\n" for n in noise])
+    packed = gzip.compress(data)
+    bad = tmp_path / "cut.mbox.gz"
+    bad.write_bytes(packed[: len(packed) // 2])
+    src = open_source(bad)  # the head is intact
+    mails = []
+    with pytest.raises(SourceError, match="breaks off"):
+        for mail in src.read():
+            mails.append(mail)
+    assert mails  # what came before the break was delivered
+
+
 def test_git_bundle_says_how_to_unpack_it(tmp_path):
     bundle = tmp_path / "x.git.bundle"
     bundle.write_bytes(b"# v2 git bundle\n" + b"0" * 40 + b" refs/heads/master\n\nPACK")
