@@ -77,10 +77,10 @@ _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _PAREN = re.compile(r"\([^()]*\)")
 _BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _HAS_VER = re.compile(r"\b(?:v\s?\d|rfc|rft|version)", re.IGNORECASE)
-_TRAIL = re.compile(r"[\s:=~#*,.-]+$")
+_TRAIL = re.compile(r"[\s:;=~#*,.-]+$")
 _WS = re.compile(r"\s+")
 # Anything worth a full parse has a digit or one of these words.
-_CHEAP = re.compile(r"v\s?\d|rfc|rft|chang|histor|revision|update|version|this\s", re.I)
+_CHEAP = re.compile(r"v\s?\d|rfc|rft|chang|histor|revision|update|version|this\s")
 # "v1: https://..." and "v1: Link: ..." point at an older posting; they are no entry.
 # '- Patch "v2: KVM: ..."', "[1] RFC: ...": a quoted title or a reference, no header.
 _BAD_INLINE_HEAD = re.compile(r"[\"'`]|^\s*\[\d+\]")
@@ -160,7 +160,7 @@ def parse_header(line: str) -> Header | None:
     """
     s = line.strip()
     # The header part is always within the first 70 characters.
-    if not s or len(s) > 160 or not _CHEAP.search(s, 0, 70):
+    if not s or len(s) > 160 or not _CHEAP.search(s[:70].lower()):
         return None
     # "v1: https://..." and "[v1] <msgid>" point at an older posting; a header with a
     # link ends with its colon ("v4 [https://...]:") or keeps the link in brackets.
@@ -254,6 +254,20 @@ _NAME_VERB = re.compile(
     r"\b([A-Z][^\W\d_][\w'’-]*)\s+"
     r"(?:suggested|pointed\s+out|noticed|spotted|reported|requested|recommended)\b"
 )
+_VERBS = (
+    "suggest",
+    "report",
+    "request",
+    "pointed",
+    "notic",
+    "spotted",
+    "recommend",
+    "thanks",
+    "comment",
+    "feedback",
+    "review",
+    "input",
+)
 _FIRST_WORD = re.compile(r"[\s-]")
 _SENTENCE_END = re.compile(r"\.\s")
 _SPLIT_NAMES = re.compile(r"\s*(?:,|/|&|\+|;|\band\b)\s*")
@@ -304,11 +318,13 @@ def credits_in(items: Iterable[str], text: str) -> tuple[str, ...]:
         m = _END_GROUP.search(item)
         if m:
             found.extend(_names(m.group(1) or m.group(2)))
-    for m in _BY.finditer(text):
-        # "... by Sebastian. Consequences ..." ends the name at the sentence.
-        found.extend(_names(_SENTENCE_END.split(m.group(1), 1)[0]))
-    for m in _NAME_VERB.finditer(text):
-        found.extend(_names(m.group(1)))
+    low = text.lower()
+    if any(v in low for v in _VERBS):  # a cheap test before two slow scans
+        for m in _BY.finditer(text):
+            # "... by Sebastian. Consequences ..." ends the name at the sentence.
+            found.extend(_names(_SENTENCE_END.split(m.group(1), 1)[0]))
+        for m in _NAME_VERB.finditer(text):
+            found.extend(_names(m.group(1)))
     # Bracketed credits on loose lines ("Changes suggested by - [Jan Kara]") are
     # caught by _BY; parenthesised ones on their own line ("  (Connie)") by the items.
     return tuple(dict.fromkeys(found))

@@ -72,19 +72,20 @@ _PLEASE = re.compile(
     re.IGNORECASE,
 )
 # A line that is a name and nothing else: "Nick", "M.", "Jean-Philippe", "Paolo Bonzini",
-# "-- Marc", "Rob Herring <robh@kernel.org>".
-_NAME_LINE = re.compile(
-    r"^(?:[-/]+\s*)?[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3}(?:\s*<[^<>\s]+@[^<>\s]+>)?$"
+# "-- Marc", "Rob Herring <robh@kernel.org>". Capitalised words only, so a short
+# sentence ("Tested on FVP.") is not taken for a name.
+_END_NAME = re.compile(
+    r"^(?:[-/]+\s*)?[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*){0,3}(?:\s*<[^<>\s]+@[^<>\s]+>)?$"
 )
-# "2.34.1", "2.20.1.windows.1", "2.35.1.1021.g381101b075-goog": git's signature.
 # A footnote marker alone on its line, its URL on the next: "[1]".
 _REF_ONLY = re.compile(r"^\[\d+\]:?$")
 # In-body headers git format-patch puts first when the author is not the sender.
 _INBODY = re.compile(r"^(?:from|date|subject|message-id|content-type)\s*:\s", re.IGNORECASE)
+# "2.34.1", "2.20.1.windows.1", "2.35.1.1021.g381101b075-goog": git's signature.
 _GIT_VERSION = re.compile(r"^\d+\.\d+[\w.+-]*$")
 _LINK_LINE = re.compile(
     r"^\s*(?:[-*]\s*)?(?:\[[^\]]{1,20}\]:?\s*|[^\s:][^:]{0,40}?\s*(?::|\s-|=)\s*)?"
-    r"(?:(?:(?:https?|git)://\S+(?:\s+[\w./-]+)?|<[^<>\s]+@[^<>\s]+>)[\s,]*)+$"
+    r"(?:\(?(?:(?:https?|git)://\S+(?:\s+[\w./-]+)?|<[^<>\s]+@[^<>\s]+>)\)?[\s,.]*)+$"
 )
 
 
@@ -246,7 +247,10 @@ class _Splitter:
             self.mode = "signature"
             return
         if self.mode == "signature":
-            if len(s) <= 60 and (_NAME_LINE.match(s) or _GIT_VERSION.match(s)):
+            # A lone word may be a lower-case nick ("fuad"); longer lines must be names.
+            if len(s) <= 60 and (
+                _END_NAME.match(s) or _GIT_VERSION.match(s) or (" " not in s and len(s) <= 20)
+            ):
                 return
             self.mode = "normal"
         self.out.prose.append(line.rstrip())
@@ -291,6 +295,10 @@ def _motivation(prose: Sequence[str]) -> str:
             continue
         first = False
         if (("://" in s or "@" in s) and _LINK_LINE.match(s)) or _REF_ONLY.match(s):
+            # "This series can be found at:" says nothing once its link is gone.
+            label = kept[-1].strip() if kept else ""
+            if label.endswith(":") and len(label) <= 60 and (len(kept) < 2 or not kept[-2]):
+                kept.pop()
             after_link = True
             continue
         # The rest of a URL the mailer wrapped: "commit/?h=kvm/hvc&id=125ea89e".
@@ -300,7 +308,7 @@ def _motivation(prose: Sequence[str]) -> str:
         kept.append(line)
     paras = _paragraphs(kept)
     # Names left alone at the end ("Nick", "M.", "Paolo") after the sign-off was eaten.
-    while paras and len(paras[-1]) <= 2 and all(_NAME_LINE.match(x.strip()) for x in paras[-1]):
+    while paras and len(paras[-1]) <= 2 and all(_END_NAME.match(x.strip()) for x in paras[-1]):
         paras.pop()
     return "\n\n".join(_dedent(p) for p in paras)
 
@@ -324,11 +332,13 @@ _MSGID_HOST = re.compile(
     r"|[\w.-]*patchwork[\w.-]*)/",
     re.IGNORECASE,
 )
-# "v1: <20200101.123-1-foo@bar.com>" — a bare Message-ID naming an older posting.
-_BARE_ID = re.compile(
-    r"^\s*(?:[-*]\s*)?(?:\[?(?:(?:rfc|patch|resend)\s*)?v\d+\]?|rfc|previous(?:\s+\w+)?"
-    r"|message-id|msg-?id|link|\[\d+\])\s*[:=]?\s*<([^<>\s]+@[^<>\s]+)>",
-    re.IGNORECASE | re.MULTILINE,
+# "v1: <20200101.123-1-foo@bar.com>" — a bare Message-ID naming an older posting; the
+# label before it is what tells it from a person's address.
+_ANGLE_ID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_BARE_LABEL = re.compile(
+    r"\s*(?:[-*]\s*)?(?:\[?(?:(?:rfc|patch|resend)\s*)?v\d+\]?|rfc|previous(?:\s+\w+)?"
+    r"|message-id|msg-?id|link|\[\d+\])\s*[:=]?\s*",
+    re.IGNORECASE,
 )
 
 
@@ -371,8 +381,10 @@ def find_prior_ids(text: str, links: Sequence[str] = ()) -> tuple[str, ...]:
         mid = _msgid_of(url)
         if mid:
             out.setdefault(mid)
-    for m in _BARE_ID.finditer(text):
-        out.setdefault(m.group(1))
+    for m in _ANGLE_ID.finditer(text):
+        start = text.rfind("\n", 0, m.start()) + 1
+        if _BARE_LABEL.fullmatch(text, start, m.start()):
+            out.setdefault(m.group(1))
     return tuple(out)
 
 
