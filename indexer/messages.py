@@ -86,14 +86,13 @@ def parse_message(raw: RawMail) -> Message:
 
     warnings: list[str] = []
     message_id, synthetic = _message_id(hdrs, data)
-    where = message_id if not synthetic else where
     if synthetic:
         warnings.append("no usable Message-ID; made one from the content hash")
 
     subject = _fold(_header_text(_first(hdrs, "subject"), warnings, "Subject"))
     if len(subject) > _MAX_SUBJECT_CHARS:
         subject = subject[:_MAX_SUBJECT_CHARS]
-        warnings.append("subject cut to 2000 characters")
+        warnings.append(f"subject cut to {_MAX_SUBJECT_CHARS} characters")
     lists = _lists(hdrs, raw.default_list)
     from_name, from_addr = _sender(hdrs, lists, warnings)
 
@@ -434,7 +433,9 @@ def decode_all(raws: Iterable[RawMail], *, workers: int = 2) -> Iterator[Message
         pool.join()
 
 
-def _batches(raws: Iterable[RawMail], max_mails: int = 200, max_bytes: int = 4 << 20):
+def _batches(
+    raws: Iterable[RawMail], max_mails: int = 200, max_bytes: int = 4 << 20
+) -> Iterator[list[RawMail]]:
     batch: list[RawMail] = []
     size = 0
     for raw in raws:
