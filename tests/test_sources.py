@@ -201,11 +201,19 @@ class _Inbox:
         return Repo.init_bare(str(path))
 
     def commit(self, repo: Repo, data: bytes | None, *, name: bytes = b"m", parent=True) -> str:
+        """A v2 commit: the tree holds one blob, `m` (or `d` for a removal)."""
         tree = Tree()
         if data is not None:
-            blob = Blob.from_string(data)
-            repo.object_store.add_object(blob)
-            tree.add(name, 0o100644, blob.id)
+            tree.add(name, 0o100644, self.blob(repo, data))
+        return self.commit_tree(repo, tree, parent=parent)
+
+    @staticmethod
+    def blob(repo: Repo, data: bytes) -> bytes:
+        blob = Blob.from_string(data)
+        repo.object_store.add_object(blob)
+        return blob.id
+
+    def commit_tree(self, repo: Repo, tree: Tree, *, parent: bool = True) -> str:
         repo.object_store.add_object(tree)
         commit = Commit()
         commit.tree = tree.id
@@ -272,34 +280,21 @@ def test_public_inbox_rewritten_epoch_is_reread(tmp_path):
 
 
 def test_public_inbox_v1_layout(tmp_path):
-    repo_path = tmp_path / "v1.git"
-    repo_path.mkdir()
+    """v1: each commit adds a blob at ab/cdef... (the Message-ID hash), the rest stays."""
+    inbox = _Inbox(tmp_path)
     mails = [e.read_bytes() for e in EMLS[:2]]
-    with Repo.init_bare(str(repo_path)) as repo:
-        parent = None
-        store: dict[bytes, bytes] = {}
+    with inbox.epoch(0) as repo:
+        dirs: dict[bytes, bytes] = {}
         for i, data in enumerate(mails):
-            blob = Blob.from_string(data)
-            repo.object_store.add_object(blob)
-            store[f"{i:02x}".encode()] = blob.id
+            sub = Tree()
+            sub.add(b"c" * 38, 0o100644, inbox.blob(repo, data))
+            repo.object_store.add_object(sub)
+            dirs[f"{i:02x}".encode()] = sub.id
             root = Tree()
-            for dirname, blob_id in store.items():
-                sub = Tree()
-                sub.add(b"c" * 38, 0o100644, blob_id)
-                repo.object_store.add_object(sub)
-                root.add(dirname, 0o040000, sub.id)
-            repo.object_store.add_object(root)
-            commit = Commit()
-            commit.tree = root.id
-            commit.parents = [parent] if parent else []
-            commit.author = commit.committer = b"A <a@example.org>"
-            commit.author_time = commit.commit_time = 1_700_000_000 + i
-            commit.author_timezone = commit.commit_timezone = 0
-            commit.message = b"m\n"
-            repo.object_store.add_object(commit)
-            parent = commit.id
-        repo.refs[b"refs/heads/master"] = parent
-    src = open_source(repo_path)
+            for dirname, sub_id in dirs.items():
+                root.add(dirname, 0o040000, sub_id)
+            inbox.commit_tree(repo, root)
+    src = open_source(tmp_path / "git" / "0.git")
     assert [m.data for m in src.read()] == mails
 
 
