@@ -30,7 +30,7 @@ _VER = r"(?:(?:(?:rfc|rft|patch|resend)[\s_-]*)?(?:v|version\s*)\s?\d{1,3}|rfc|r
 _ARROW = r"(?:\s*(?:-+>|=+>|→|\.{2,3}|–)\s*|\s+(?:to|vs\.?|-|/)\s+|(?<=\d)\s*[-/]\s*)"
 _WORD = (
     r"(?:(?:main|major|notable|minor|other|additional|further|key|summary\s+of|list\s+of|short|brief)\s+)?"
-    r"(?:changes?|changelogs?|change\s*logs?|change\s+history|history|revisions?"
+    r"(?:changes?|changelogs?|change[\s-]*logs?|change\s+history|history|revisions?"
     r"|revision\s+history|updates?|differences|modifications)"
     r"(?:\s+(?:overview|summary|log|list))?"
 )
@@ -55,7 +55,9 @@ _RANGE = re.compile(
 )
 _SINCE_ONE = re.compile(
     rf"(?:{_WORD}\s+{_SINCE}|{_WORD}\s+to|{_SINCE})\s+"
+    rf"(?:(?:the\s+)?(?:previous|last|prior)\s+)?"
     rf"(?:(?P<a>{_VER}(?:\s*(?:&|,|\band\b)\s*{_VER})*)|(?P<prev>{_PREVIOUS}))"
+    rf"(?:\s+(?:patch\s*set|patch\s+series|series|posting|version|revision|spin))?"
     rf"(?:\s+{_SUFFIX})?",
     re.IGNORECASE,
 )
@@ -152,11 +154,12 @@ def _strip(text: str) -> str:
     return _WS.sub(" ", s).strip()
 
 
-def parse_header(line: str) -> Header | None:
+def parse_header(line: str, following: str = "") -> Header | None:
     """The changelog header ``line`` is, or None.
 
     Also recognises ``v2: fixed the foo`` (a header with its first item inline), but
-    not ``v1: https://...`` which only points at an older posting.
+    not ``v1: https://...`` which only points at an older posting, unless indented
+    lines (``following`` is the next line) list what changed in it.
     """
     s = line.strip()
     # The header part is always within the first 70 characters.
@@ -165,6 +168,10 @@ def parse_header(line: str) -> Header | None:
     # "v1: https://..." and "[v1] <msgid>" point at an older posting; a header with a
     # link ends with its colon ("v4 [https://...]:") or keeps the link in brackets.
     if not s.endswith(":") and _URLISH.search(_BRACKETED.sub(" ", s)):
+        if following[:1].isspace() and following.strip():
+            v = _version_of(_strip(s))
+            if v:
+                return Header(v, _URLISH.search(s).group(0))
         return None
     core = _strip(s)
     # A trailing full stop makes it the tail of a wrapped sentence ("... since v2.").

@@ -212,7 +212,7 @@ class _Splitter:
                 return
             self.mode = "normal"
         kind = self._structure(line, nxt)
-        header = parse_header(line) if kind is None else None
+        header = parse_header(line, nxt) if kind is None else None
         if self.mode == "changelog":
             if kind == "sep" and not self._entry_has_content():
                 return  # "Changelog:\n---\nv1->v2:" frames the block, it does not end it

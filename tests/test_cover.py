@@ -87,6 +87,9 @@ def test_golden(name: str) -> None:
         ("History:", ""),
         ("Changes since last version:", ""),
         ("in this respin:", ""),
+        ("Change-log:", ""),
+        ("Changes since the previous v2 posting[1]:", "v3"),
+        ("Changes from RFC patch series [1]:", "v1"),
     ],
 )
 def test_header_versions(line: str, version: str) -> None:
@@ -116,6 +119,15 @@ def test_header_versions(line: str, version: str) -> None:
 )
 def test_not_headers(line: str) -> None:
     assert parse_header(line) is None
+
+
+def test_link_header_with_changes_below() -> None:
+    # "v2: <link>" alone is a reference; with indented changes under it, an entry.
+    line = "v2: https://lore.kernel.org/all/20211103062520.1445832-1-reijiw@google.com/"
+    assert parse_header(line, "Reiji Watanabe (29):") is None
+    header = parse_header(line, "  - Remove unnecessary line breaks. [Andrew]")
+    assert header is not None
+    assert header.version == "v2"
 
 
 def test_inline_header() -> None:
