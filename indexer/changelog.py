@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from kvmsearch.models.records import ChangelogEntry
 
-__all__ = ["Header", "parse_header", "build_entry", "credits_in"]
+__all__ = ["Header", "parse_header", "build_entry", "credits_in", "is_bullet"]
 
 # -- header grammar ----------------------------------------------------------------------
 
@@ -29,7 +29,8 @@ _VER = r"(?:(?:(?:rfc|rft|patch|resend)[\s_-]*)?(?:v|version\s*)\s?\d{1,3}|rfc|r
 # one token ("RFC-V2").
 _ARROW = r"(?:\s*(?:-+>|=+>|→|\.{2,3}|–)\s*|\s+(?:to|vs\.?|-|/)\s+|(?<=\d)\s*[-/]\s*)"
 _WORD = (
-    r"(?:(?:main|major|notable|minor|other|additional|further|key|summary\s+of|list\s+of|short|brief)\s+)?"
+    r"(?:(?:main|major|notable|minor|other|additional|further|key|short|brief"
+    r"|summary\s+of|list\s+of)\s+)?"
     r"(?:changes?|changelogs?|change[\s-]*logs?|change\s+history|history|revisions?"
     r"|revision\s+history|updates?|differences|modifications)"
     r"(?:\s+(?:overview|summary|log|list))?"
@@ -53,6 +54,7 @@ _RANGE = re.compile(
     rf"(?P<b>{_VER})(?:\s+{_SUFFIX})?",
     re.IGNORECASE,
 )
+# "Changes to v4" are the changes made to v4, i.e. v5's; a bare "to v3:" is v3's own.
 _SINCE_ONE = re.compile(
     rf"(?:{_WORD}\s+{_SINCE}|{_WORD}\s+to|{_SINCE})\s+"
     rf"(?:(?:the\s+)?(?:previous|last|prior)\s+)?"
@@ -70,7 +72,7 @@ _CURRENT = re.compile(
 )
 _IN_ONE = re.compile(rf"(?:{_WORD}\s+)?(?:{_IN}\s+)?(?P<a>{_VER})(?:\s+{_SUFFIX})?", re.IGNORECASE)
 _MARKER = re.compile(_WORD, re.IGNORECASE)
-_TOKEN = re.compile(r"(rfc|rft)?[\s_-]*(?:patch|resend)?[\s_-]*(?:v|version\s*)?\s?(\d+)?", re.I)
+_TOKEN = re.compile(r"(?:rfc|rft)?[\s_-]*(?:patch|resend)?[\s_-]*(?:v|version\s*)?\s?(\d+)?", re.I)
 
 # Decoration around the grammar.
 _LEAD = re.compile(r"^(?:[-*+•·>#=~]+\s*|o\s+)+")
@@ -81,13 +83,13 @@ _BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _HAS_VER = re.compile(r"\b(?:v\s?\d|rfc|rft|version)", re.IGNORECASE)
 _TRAIL = re.compile(r"[\s:;=~#*,.-]+$")
 _WS = re.compile(r"\s+")
-# Anything worth a full parse has a digit or one of these words.
+# Anything worth a full parse has a version or one of these words (on lower-cased text).
 _CHEAP = re.compile(r"v\s?\d|rfc|rft|chang|histor|revision|update|version|this\s")
-# "v1: https://..." and "v1: Link: ..." point at an older posting; they are no entry.
 # '- Patch "v2: KVM: ..."', "[1] RFC: ...": a quoted title or a reference, no header.
 _BAD_INLINE_HEAD = re.compile(r"[\"'`]|^\s*\[\d+\]")
 # "RFC: KVM: arm64: Manage ..." is a patch title after its marker.
 _TITLE_REST = re.compile(r"^[\w/.-]+:\s")
+# "v1: https://..." and "v1: Link: ..." point at an older posting; they are no entry.
 _LINKISH_REST = re.compile(r"^(?:link\s*:\s*)?(?:https?://|<[^<>\s]+@|lore\.kernel)", re.I)
 
 
@@ -101,14 +103,13 @@ class Header:
     inline: str = ""
 
 
-def _token(tok: str) -> tuple[bool, int | None]:
+def _number(tok: str) -> int | None:
+    """The number of a version token; None for a bare "RFC"."""
     m = _TOKEN.fullmatch(tok.strip())
-    if not m:  # pragma: no cover - the grammar only hands over _VER matches
-        return False, None
-    return bool(m.group(1)), int(m.group(2)) if m.group(2) else None
+    return int(m.group(1)) if m and m.group(1) else None
 
 
-def _norm(rfc: bool, num: int | None) -> str:
+def _norm(num: int | None) -> str:
     return f"v{num}" if num is not None else "rfc"
 
 
@@ -116,23 +117,21 @@ def _version_of(core: str) -> str | None:
     """The version a stripped header describes, or None when ``core`` is no header."""
     m = _RANGE.fullmatch(core)
     if m:
-        ra, na = _token(m.group("a"))
-        rb, nb = _token(m.group("b"))
+        na, nb = _number(m.group("a")), _number(m.group("b"))
         # "from v10 to v9": written backwards, the entry still describes the newer one.
         if na is not None and (nb is None or nb < na):
-            return _norm(ra, na)
-        return _norm(rb, nb)
+            return _norm(na)
+        return _norm(nb)
     m = _SINCE_ONE.fullmatch(core)
     if m:
         if m.group("prev"):
             return ""
         # "since RFC": the next posting is the first real version; "since v4 & RFC": v5.
-        n = max((_token(t)[1] or 0) for t in _VER_RE.findall(m.group("a")))
+        n = max((_number(t) or 0) for t in _VER_RE.findall(m.group("a")))
         return f"v{n + 1}"
     m = _IN_ONE.fullmatch(core)
     if m:
-        r, n = _token(m.group("a"))
-        return _norm(r, n)
+        return _norm(_number(m.group("a")))
     if _CURRENT.fullmatch(core):
         return ""
     return None
@@ -203,6 +202,11 @@ _LINK_ITEM = re.compile(
     r"|^(?:link\s+to\s+)?v\d+\s*:\s*\S+$",
     re.IGNORECASE,
 )
+
+
+def is_bullet(line: str) -> bool:
+    """Whether ``line`` starts with a list marker: ``-``, ``*``, ``o``, ``•``, ``1.``, ``(1)``."""
+    return _BULLET.match(line) is not None
 
 
 def _items(lines: Sequence[str]) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from kvmsearch.models.records import ChangelogEntry, CoverFields
 
-from .changelog import Header, build_entry, parse_header
+from .changelog import Header, build_entry, is_bullet, parse_header
 from .diffstat import StatLine, match_stat_line, resolve_files
 
 __all__ = ["parse_cover", "parse_patch_notes", "find_links", "find_prior_ids"]
@@ -49,12 +49,14 @@ _PULL = re.compile(
     r"|are available in the git repository at|for you to fetch changes up to [0-9a-f]+)\b",
     re.IGNORECASE,
 )
+# "Hi all,", "Hello Marc, Oliver,", "Dear maintainers:" - short, no sentence in it.
 _GREETING = re.compile(
-    r"^(?:hi|hello|hey|dear|greetings|good\s+(?:morning|afternoon|evening)|all)\b[^.?]{0,40}$",
+    r"^(?:(?:hi|hello|hey|dear|greetings|good\s+(?:morning|afternoon|evening))\b[^.?]{0,40}"
+    r"|all\s*[,:!])$",
     re.IGNORECASE,
 )
 # "Paolo, Radim," opening a pull request.
-_ADDRESSEES = re.compile(r"^[A-Z][\w'-]*(?:\s*(?:,|\band\b|&)\s*[A-Z][\w'-]*)*\s*[,:!]$")
+_ADDRESSEES = re.compile(r"^[A-Z][\w'-]*(?:\s*(?:,|\band\b|&)\s*[A-Z][\w'-]*)*\s*[,!]$")
 _SIGNOFF = re.compile(
     r"^(?:(?:many\s+|big\s+)?thanks(?:\s+(?:a\s+lot|in\s+advance|for\s+\w+(?:\s+\w+)?))?"
     r"|thank\s+you|thx|tia|(?:best|kind|warm|warmest)?\s*regards|best\s+wishes|cheers|best"
@@ -217,7 +219,7 @@ class _Splitter:
             if kind == "sep" and not self._entry_has_content():
                 return  # "Changelog:\n---\nv1->v2:" frames the block, it does not end it
             if kind is None and header is None and not _SIGNOFF.match(s):
-                loose = _indent(line) == 0 and not _bulletish(s)
+                loose = _indent(line) == 0 and not is_bullet(line)
                 if not (
                     self.gap and loose and (self._entry_has_content() or not self.header.version)
                 ):
@@ -256,13 +258,6 @@ class _Splitter:
         self.out.prose.append(line.rstrip())
 
 
-_BULLET_START = re.compile(r"^(?:[-*+•·o.]|\d{1,2}[.)]|\(\d{1,2}\))\s")
-
-
-def _bulletish(s: str) -> bool:
-    return bool(_BULLET_START.match(s))
-
-
 # -- motivation ------------------------------------------------------------------------------
 
 
@@ -290,7 +285,7 @@ def _motivation(prose: Sequence[str]) -> str:
             kept.append("")
             after_link = False
             continue
-        if first and (_GREETING.match(s) or _ADDRESSEES.match(s)):
+        if first and len(s) <= 60 and (_GREETING.match(s) or _ADDRESSEES.match(s)):
             first = False
             continue
         first = False
