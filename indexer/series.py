@@ -41,6 +41,8 @@ __all__ = ["assemble", "FALLBACK_WINDOW", "NO_PATCH_MARKER", "STABLE_NOTICE"]
 FALLBACK_WINDOW = timedelta(hours=6)
 #: a root may carry a later Date than its patches (clock skew, slow cover writing)
 _SKEW = timedelta(minutes=10)
+#: how close a cover and a patch replying to it are when one command sent both
+_SAME_SENDING = timedelta(minutes=30)
 #: report.other reason for non-reply mail that is neither a patch nor a cover
 NO_PATCH_MARKER = "no-patch-marker"
 #: report.other reason for stable-tree notices ('Patch "x" has been added to ...')
@@ -237,8 +239,17 @@ class _Assembler:
             return False
         # An unlabelled patch under a labelled cover is that cover's patch (git
         # format-patch --cover-letter -v3 with hand-edited subjects); another label is
-        # another version sent in reply to this one.
-        return info.version == g.version or info.version == 1
+        # another version sent in reply to this one ...
+        if info.version == g.version or info.version == 1:
+            return True
+        # ... unless it answers the cover itself, sent with it: the cover's label was
+        # not bumped ("[PATCH v3 0/1]" over "[PATCH v4 1/1]").
+        cover = g.cover
+        return (
+            cover is not None
+            and mail.msg.in_reply_to == cover.msg.message_id
+            and abs(mail.t - cover.t) <= _SAME_SENDING.total_seconds()
+        )
 
     def _fallback(self, mail: _Mail, *, covers_only: bool) -> _Group | None:
         """Broken threading: the latest root from the same sender with the same markers,
