@@ -79,6 +79,8 @@ class _Group:
 
     def add(self, mail: _Mail) -> None:
         assert mail.info.index is not None
+        if self.total is None:
+            self.total = mail.info.total
         self.patches[mail.info.index] = mail
         mail.group = self
 
@@ -143,6 +145,10 @@ class _Assembler:
                 numbered.append(mail)
             elif info.kind == "stable" and not info.is_patch:
                 self._count(STABLE_NOTICE)
+            elif info.kind == "pull":
+                # A pull request is the cover of the patches its sender threads under
+                # it ("[GIT PULL] KVM/arm64 fixes" followed by "[PATCH 1/5] ...").
+                self._open(mail, cover=True)
             elif info.is_patch or mail.msg.has_diff:
                 # A non-reply with a diff and no n/M is a patch of its own, even when
                 # threaded under another series (patchwork's "unnumbered" case).
@@ -235,7 +241,13 @@ class _Assembler:
         if g.standalone:
             return False
         info = mail.info
-        if info.index in g.patches or info.total != g.total:
+        total = g.total
+        if total is None and g.cover is not None and not g.patches:
+            # a pull request's patch count comes from its first patch
+            if g.cover.msg.from_addr != mail.msg.from_addr:
+                return False
+            total = info.total
+        if info.index in g.patches or info.total != total:
             return False
         # An unlabelled patch under a labelled cover is that cover's patch (git
         # format-patch --cover-letter -v3 with hand-edited subjects); another label is
