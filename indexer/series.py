@@ -367,7 +367,8 @@ def _version_record(g: _Group) -> SeriesVersion:
         message_id=root.msg.message_id,
         family=root.msg.message_id,  # set by build_families
         kind=info.kind,
-        version=g.version,
+        # the patches' label wins over a cover whose label was not bumped
+        version=max([g.version, *(p.info.version for p in patches)]),
         rfc=info.rfc,
         resend=info.resend,
         tree=tree,

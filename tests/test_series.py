@@ -337,3 +337,72 @@ def test_undated_mails_do_not_break_ordering():
     ]
     (v,) = assemble(msgs).versions
     assert v.patch_ids == ("p",)
+
+
+# --------------------------------------------------------------------------- corpus samples
+# Real mails cut from corpus/*.mbox (transport headers such as Received/DKIM dropped).
+
+
+def test_sample_newer_version_threaded_to_older_cover():
+    # v3 cover + patch; then a cover still labelled "v3 0/1" in reply to the v3 cover,
+    # with "[PATCH v4 1/1]" in reply to it: a second version (v4), same family
+    msgs = load(SAMPLES / "v2-threaded-to-v1.mbox")
+    result = assemble(msgs)
+    check_buckets(result)
+    versions, families = grouping(msgs, result)
+    assert versions == {0: [1], 2: [3]}
+    assert families == [[0, 2]]
+    by_root = {v.message_id: v for v in result.versions}
+    assert by_root[msgs[2].message_id].version == 4
+    assert all(v.complete for v in result.versions)
+
+
+def test_sample_coverless_series():
+    msgs = load(SAMPLES / "coverless.mbox")
+    (v,) = assemble(msgs).versions
+    assert not v.has_cover and v.message_id == msgs[0].message_id
+    assert v.patch_ids == (msgs[0].message_id, msgs[1].message_id)
+    assert v.n_patches == 2 and v.complete and v.files == ("MAINTAINERS",)
+    assert v.title == "MAINTAINERS: add a dedicated entry for vDPA"
+
+
+def test_sample_pull_requests():
+    msgs = load(SAMPLES / "pull-requests.mbox")
+    result = assemble(msgs)
+    check_buckets(result)
+    assert {v.kind for v in result.versions} == {"pull"}
+    assert len(result.families) == 2
+    maz = next(v for v in result.versions if v.author_addr == "maz@kernel.org")
+    assert maz.title.startswith("KVM/arm64 fixes for 6.0")
+    assert maz.files == ("arch/arm64/kvm/arm.c",)  # from the pull's diffstat
+
+
+def test_pull_request_takes_patches_threaded_under_it():
+    msgs = [
+        mail("pr", "[GIT PULL] KVM/arm64 fixes for 6.1", sender="maz@kernel.org"),
+        mail("p1", "[PATCH 1/2] KVM: arm64: a", irt="pr", sender="maz@kernel.org", diff=("a",)),
+        mail("p2", "[PATCH 2/2] KVM: arm64: b", irt="pr", sender="maz@kernel.org", diff=("b",)),
+        mail("x", "[PATCH 1/1] KVM: arm64: c", irt="pr", sender="other@example.org", diff=("c",)),
+    ]
+    result = assemble(msgs)
+    by_root = {v.message_id: v for v in result.versions}
+    assert by_root["pr"].kind == "pull" and by_root["pr"].patch_ids == ("p1", "p2")
+    assert by_root["pr"].files == ("a", "b") and by_root["pr"].complete
+    assert by_root["x"].kind == "series"
+
+
+def test_sample_autosel_set_missing_its_first_patch():
+    msgs = load(SAMPLES / "autosel.mbox")
+    (v,) = assemble(msgs).versions
+    assert v.kind == "stable" and v.n_patches == 16 and not v.complete
+    assert v.patch_ids == (msgs[0].message_id, msgs[1].message_id)
+    assert v.files == ("drivers/block/virtio_blk.c", "drivers/char/virtio_console.c")
+
+
+def test_sample_broken_threading_joined_by_sender_and_time():
+    # "[PATCH net v1 1/2]" and "2/2" six minutes apart, neither with In-Reply-To
+    msgs = load(SAMPLES / "broken-threading.mbox")
+    assert not any(m.in_reply_to or m.references for m in msgs)
+    (v,) = assemble(msgs).versions
+    assert v.tree == "net" and v.complete
+    assert [p.index for p in v.patches] == [1, 2]
