@@ -41,6 +41,8 @@ __all__ = ["assemble", "FALLBACK_WINDOW", "NO_PATCH_MARKER", "STABLE_NOTICE"]
 FALLBACK_WINDOW = timedelta(hours=6)
 #: a root may carry a later Date than its patches (clock skew, slow cover writing)
 _SKEW = timedelta(minutes=10)
+#: how far back through not-yet-placed ancestors one patch may recurse
+_MAX_DEPTH = 200
 #: how close a cover and a patch replying to it are when one command sent both
 _SAME_SENDING = timedelta(minutes=30)
 #: report.other reason for non-reply mail that is neither a patch nor a cover
@@ -182,10 +184,12 @@ class _Assembler:
                 self.orphans.setdefault(self._orphan_key(mail, parent), g)
         return g
 
-    def _resolve(self, mail: _Mail) -> bool:
+    def _resolve(self, mail: _Mail, depth: int = 0) -> bool:
         """Place a numbered patch by threading (or open a coverless series with it).
 
-        Returns False when it has to wait for the orphan pass.
+        Ancestors dated later (clock skew) are placed first, so a deep-threaded chain
+        comes out the same in any order. Returns False when the patch has to wait for
+        the orphan pass.
         """
         if mail.state:
             return mail.group is not None
@@ -195,9 +199,14 @@ class _Assembler:
             anc = self.by_id.get(aid)
             if anc is None or anc is mail:
                 continue
-            if anc.group is None and anc.state == 0 and anc.info.index not in (None, 0):
-                if not anc.info.is_reply:
-                    self._resolve(anc)
+            if (
+                anc.group is None
+                and anc.state == 0
+                and anc.info.index not in (None, 0)
+                and not anc.info.is_reply
+                and depth < _MAX_DEPTH
+            ):
+                self._resolve(anc, depth + 1)
             g = anc.group
             if g is None and self._adoptable(anc, mail):
                 g = self._adopt(anc, mail)
@@ -293,6 +302,7 @@ class _Assembler:
             and not anc.msg.has_diff
             and anc.msg.from_addr == mail.msg.from_addr
             and not anc.msg.in_reply_to
+            and not anc.msg.references
         )
 
     def _adopt(self, anc: _Mail, mail: _Mail) -> _Group:
