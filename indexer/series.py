@@ -41,8 +41,6 @@ __all__ = ["assemble", "FALLBACK_WINDOW", "NO_PATCH_MARKER", "STABLE_NOTICE"]
 FALLBACK_WINDOW = timedelta(hours=6)
 #: a root may carry a later Date than its patches (clock skew, slow cover writing)
 _SKEW = timedelta(minutes=10)
-#: how far back through not-yet-placed ancestors one patch may recurse
-_MAX_DEPTH = 200
 #: how close a cover and a patch replying to it are when one command sent both
 _SAME_SENDING = timedelta(minutes=30)
 #: report.other reason for non-reply mail that is neither a patch nor a cover
@@ -157,9 +155,10 @@ class _Assembler:
                 self._open(mail, standalone=True)
             else:
                 unmarked.append(mail)
-        deferred = [m for m in numbered if not self._resolve(m)]
-        for mail in deferred:
-            self._place_orphan(mail)
+        self._resolve_all(numbered)
+        for mail in numbered:
+            if mail.group is None:
+                self._place_orphan(mail)
         for mail in unmarked:
             if mail.group is None:
                 self._count(NO_PATCH_MARKER)
@@ -184,44 +183,58 @@ class _Assembler:
                 self.orphans.setdefault(self._orphan_key(mail, parent), g)
         return g
 
-    def _resolve(self, mail: _Mail, depth: int = 0) -> bool:
-        """Place a numbered patch by threading (or open a coverless series with it).
+    def _resolve_all(self, numbered: list[_Mail]) -> None:
+        """Place numbered patches by threading, each after the unplaced numbered patches
+        it replies to (a deep-threaded chain dated backwards comes out the same). An
+        explicit stack rather than recursion: chains can be thousands long."""
+        for first in numbered:
+            stack = [first]
+            while stack:
+                mail = stack[-1]
+                if mail.state == 2:
+                    stack.pop()
+                    continue
+                mail.state = 1  # on the stack
+                pending = self._unplaced_ancestor(mail)
+                if pending is not None:
+                    stack.append(pending)
+                    continue
+                self._place_threaded(mail)
+                mail.state = 2
+                stack.pop()
 
-        Ancestors dated later (clock skew) are placed first, so a deep-threaded chain
-        comes out the same in any order. Returns False when the patch has to wait for
-        the orphan pass.
-        """
-        if mail.state:
-            return mail.group is not None
-        mail.state = 1
-        info = mail.info
+    def _unplaced_ancestor(self, mail: _Mail) -> _Mail | None:
+        for aid in _ancestors(mail.msg):
+            anc = self.by_id.get(aid)
+            if (
+                anc is not None
+                and anc.state == 0
+                and anc.group is None
+                and anc.info.index not in (None, 0)
+                and not anc.info.is_reply
+            ):
+                return anc
+        return None
+
+    def _place_threaded(self, mail: _Mail) -> None:
+        """Join the nearest series up the thread that this patch fits; a patch 1 that
+        fits none opens a series (joining a cover by the fallback first)."""
         for aid in _ancestors(mail.msg):
             anc = self.by_id.get(aid)
             if anc is None or anc is mail:
                 continue
-            if (
-                anc.group is None
-                and anc.state == 0
-                and anc.info.index not in (None, 0)
-                and not anc.info.is_reply
-                and depth < _MAX_DEPTH
-            ):
-                self._resolve(anc, depth + 1)
             g = anc.group
             if g is None and self._adoptable(anc, mail):
                 g = self._adopt(anc, mail)
             if g is not None and self._fits(g, mail):
                 g.add(mail)
-                break
-        else:
-            if info.index == 1:
-                g = self._fallback(mail, covers_only=True)
-                if g is not None:
-                    g.add(mail)
-                else:
-                    self._open(mail)
-        mail.state = 2
-        return mail.group is not None
+                return
+        if mail.info.index == 1:
+            g = self._fallback(mail, covers_only=True)
+            if g is not None:
+                g.add(mail)
+            else:
+                self._open(mail)
 
     def _place_orphan(self, mail: _Mail) -> None:
         """A numbered patch whose threading leads to no series it fits."""
