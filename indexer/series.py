@@ -1,10 +1,13 @@
 """Series assembly: which mails form which posting (series version).
 
 Roots are cover letters (``0/M``), patch ``1/M`` of a coverless set, and standalone
-patches. Numbered patches join a root through In-Reply-To/References (shallow or deep
-threading), else through a fallback for broken threading: same sender, same markers,
-posted within a few hours of the root. Families (all versions of one series) are
-built in :mod:`.families`.
+patches; a pull request and a bare thread-starting mail whose author threads numbered
+patches under it act as covers. Numbered patches join a root through
+In-Reply-To/References (shallow or deep threading), else through a fallback for broken
+threading: same sender, same markers, posted within a few hours of the root. Patches
+whose root never reached the list (AUTOSEL and stable-review sets, partial cross-posts)
+group by the missing id they reply to. Families (all versions of one series) are built
+in :mod:`.families`.
 
 The rules follow what patchwork's series tests expect (``peer-mail/series``): a new
 version threaded to the old one is its own version; a numbered patch never joins a
@@ -56,7 +59,7 @@ class _Mail:
     t: float  # POSIX time, +inf when undated
     order: int
     group: _Group | None = None
-    state: int = 0  # 0 new, 1 resolving, 2 resolved
+    state: int = 0  # numbered patches: 0 new, 1 on the placing stack, 2 placed
 
 
 @dataclass(eq=False, slots=True)
@@ -310,6 +313,7 @@ class _Assembler:
         return (
             anc.group is None
             and anc.info.index is None
+            and anc.info.kind == "series"
             and not anc.info.is_reply
             and not anc.info.is_patch
             and not anc.msg.has_diff
