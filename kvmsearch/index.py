@@ -1,0 +1,190 @@
+"""`kvmsearch.Index`: open, build, update, search and report on an index home.
+
+Never prints. Progress goes through an optional ``stage`` factory the caller supplies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kvmsearch.config import index_home
+from kvmsearch.models.errors import IndexNotFoundError, NotFoundError
+from kvmsearch.models.records import Hit, SeriesVersion
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    path: str
+    kind: str
+    position: dict
+    exists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """What `kvmsearch status` reports."""
+
+    home: str
+    generation: str
+    built_at: str | None
+    build_seconds: float
+    kvmsearch_version: str
+    format_version: int
+    model: dict | None
+    onnx: dict | None
+    counts: dict[str, Any]
+    sources: tuple[SourceStatus, ...]
+    generations: tuple[str, ...]
+    size_bytes: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class Index:
+    """An index home: ``Index(path)`` for building, ``Index.open(path)`` for searching.
+
+    ``path`` resolves as the argument, else ``$KVMSEARCH_HOME``, else the XDG data dir.
+    ``embedder_factory`` replaces the packaged model (tests use a fake); the same
+    embedder then embeds queries.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *,
+                 embedder_factory: Callable[[], Any] | None = None) -> None:
+        from kvmsearch.indexer.generations import IndexHome
+
+        self.path = index_home(path)
+        self.home = IndexHome(self.path)
+        self.embedder_factory = embedder_factory
+        self._searcher: Any = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *,
+             embedder_factory: Callable[[], Any] | None = None) -> Index:
+        """Open an existing index for searching; raises IndexNotFoundError if there is none."""
+        idx = cls(path, embedder_factory=embedder_factory)
+        idx.home.open_current()  # raises IndexNotFoundError / IndexFormatError
+        return idx
+
+    def exists(self) -> bool:
+        return self.home.current() is not None
+
+    # ----------------------------------------------------------------- building
+
+    def add(self, sources: Sequence[str | os.PathLike[str]], *, stage: Any = None,
+            workers: int | None = None) -> Any:
+        """Register ``sources`` and bring the index up to date with every source."""
+        from kvmsearch.indexer.build import run_build
+
+        return self._built(run_build(self.home, add_paths=sources, stage=stage, workers=workers,
+                                     embedder_factory=self.embedder_factory,
+                                     export_query_model=self.embedder_factory is None,
+                                     command="kvmsearch index add"))
+
+    def update(self, *, stage: Any = None, workers: int | None = None) -> Any:
+        """Read what is new in every registered source and write a new generation.
+
+        Returns a BuildOutcome; ``generation`` is None when nothing was new.
+        """
+        from kvmsearch.indexer.build import run_build
+
+        if not self.exists():
+            raise IndexNotFoundError(f"no index at {self.path}; create one with "
+                                     "`kvmsearch index add SOURCE...`")
+        return self._built(run_build(self.home, stage=stage, workers=workers,
+                                     embedder_factory=self.embedder_factory,
+                                     export_query_model=self.embedder_factory is None,
+                                     command="kvmsearch update"))
+
+    def rebuild(self, *, stage: Any = None, workers: int | None = None) -> Any:
+        """Re-read every registered source from the start and rebuild every index part."""
+        from kvmsearch.indexer.build import run_build
+
+        if not self.home.registered_sources():
+            raise IndexNotFoundError(f"no sources registered at {self.path}; "
+                                     "add one with `kvmsearch index add SOURCE...`")
+        return self._built(run_build(self.home, full=True, stage=stage, workers=workers,
+                                     embedder_factory=self.embedder_factory,
+                                     export_query_model=self.embedder_factory is None,
+                                     command="kvmsearch rebuild"))
+
+    def _built(self, outcome: Any) -> Any:
+        if outcome.generation is not None and self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
+        return outcome
+
+    # ----------------------------------------------------------------- reading
+
+    def status(self) -> IndexStatus:
+        """Generation, counts, sources with positions, model, size on disk."""
+        gen = self.home.open_current()
+        m = gen.manifest
+        d = m.to_dict()
+        sources = tuple(
+            SourceStatus(s.source, s.kind, s.state, os.path.exists(s.source)) for s in m.sources
+        )
+        return IndexStatus(
+            home=str(self.path), generation=gen.name, built_at=d.get("built_at"),
+            build_seconds=m.build_seconds, kvmsearch_version=m.kvmsearch_version,
+            format_version=m.format_version, model=d.get("model"), onnx=d.get("onnx"),
+            counts=dict(m.counts), sources=sources, generations=tuple(self.home.generations()),
+            size_bytes=_dir_size(self.path), extra=dict(m.extra),
+        )
+
+    def _docs(self) -> Any:
+        return self.searcher().docs
+
+    def searcher(self) -> Any:
+        """The hybrid searcher over the serving generation (opened once, reused)."""
+        if self._searcher is None:
+            from kvmsearch.query.hybrid import HybridSearcher
+
+            gen = self.home.open_current()
+            self._searcher = HybridSearcher(self.home.path, gen,
+                                            embedder_factory=self.embedder_factory)
+        return self._searcher
+
+    def search(self, query: str, *, limit: int = 10, mode: str = "hybrid",
+               explain: bool = False, all_versions: bool = False, **filters: Any) -> list[Hit]:
+        """Rank series families for ``query``; filters: author, list, tree, file, since, until."""
+        return self.searcher().search(query, limit=limit, mode=mode, explain=explain,
+                                      all_versions=all_versions, **filters)
+
+    def show(self, any_id: str) -> list[SeriesVersion]:
+        """Every version of the series that ``any_id`` (any Message-ID of it, or its family
+        id) belongs to, newest first."""
+        docs = self._docs()
+        fam = docs.family_of(any_id)
+        if fam is None:
+            raise NotFoundError(f"no series with Message-ID {any_id.strip('<>')} in the index; "
+                                "use any Message-ID of a cover, patch or the family id")
+        versions = docs.family_versions(fam)
+        return sorted(versions, key=lambda v: (v.date is not None, v.date), reverse=True)
+
+    def family_of(self, any_id: str) -> str | None:
+        return self._docs().family_of(any_id)
+
+    def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
