@@ -66,9 +66,10 @@ class EmbeddingCache:
             # NORMAL is durable against a killed process in WAL mode (only a power loss
             # can drop the last commits) and much faster than FULL.
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # A rowid table: WITHOUT ROWID stores 1.5 KB rows at twice the size.
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key TEXT NOT NULL,"
-                " vec BLOB NOT NULL, PRIMARY KEY (model, key)) WITHOUT ROWID"
+                " vec BLOB NOT NULL, PRIMARY KEY (model, key))"
             )
             self._db.commit()
         except sqlite3.DatabaseError as e:

@@ -225,3 +225,10 @@ def test_imports_stay_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_empty_index_answers_nothing(tmp_path):
+    with EmbeddingCache(tmp_path / "c.sqlite") as cache:
+        stats = build_dense(tmp_path / "g", [], FakeEmbedder(), cache)
+    assert stats.chunks == 0
+    assert DenseSearcher(tmp_path / "g").search(np.ones(64, dtype=np.float32)) == []
