@@ -146,6 +146,246 @@ def parse(
             typer.echo("  (--skips lists them all)", err=True)
 
 
+# --------------------------------------------------------------------------- index
+
+IndexOpt = Annotated[
+    str | None,
+    typer.Option("--index", help="Index directory (default: $KVMSEARCH_HOME, else the XDG "
+                 "data dir).", show_default=False),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary (cron).")]
+
+index_app = typer.Typer(help="Create an index and register its sources.", no_args_is_help=True,
+                        rich_markup_mode=None)
+app.add_typer(index_app, name="index")
+
+
+def _stage_factory(quiet: bool) -> Any:
+    from .progress import stage
+
+    return lambda name: stage(name, enabled=not quiet)
+
+
+def _report_build(outcome: Any, quiet: bool, as_json: bool = False) -> None:
+    if as_json:
+        emit_json({
+            "generation": outcome.generation, "new_messages": outcome.new_messages,
+            "versions": outcome.versions, "families": outcome.families,
+            "versions_changed": outcome.versions_changed,
+            "versions_deleted": outcome.versions_deleted, "chunks": outcome.chunks,
+            "chunks_embedded": outcome.chunks_embedded,
+            "source_errors": [{"source": s, "error": e} for s, e in outcome.source_errors],
+            "timings": outcome.timings,
+        })
+    elif not quiet:
+        if outcome.generation is None:
+            err("nothing new; the index is up to date")
+        else:
+            err(f"generation {outcome.generation}: {outcome.new_messages} new messages, "
+                f"{outcome.versions_changed} series versions changed, "
+                f"{outcome.versions_deleted} removed; {outcome.versions} versions in "
+                f"{outcome.families} families, {outcome.chunks} chunks "
+                f"({outcome.chunks_embedded} embedded)")
+    for _src, msg in outcome.source_errors:
+        err(f"error: {msg}")
+    if outcome.source_errors:
+        raise typer.Exit(6)
+
+
+@index_app.command("add")
+@handle_errors
+def index_add(
+    sources: Annotated[list[str], typer.Argument(
+        help="Archives to register: mbox/.gz/.xz, Maildir, public-inbox git (v1, v2, bare), "
+        "patchwork exports, or directories of them.", show_default=False)],
+    index: IndexOpt = None,
+    quiet: QuietOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Register sources and build (or extend) the index."""
+    from kvmsearch.index import Index
+
+    outcome = Index(index).add(sources, stage=_stage_factory(quiet or as_json))
+    _report_build(outcome, quiet, as_json)
+
+
+@app.command()
+@handle_errors
+def update(
+    index: IndexOpt = None,
+    quiet: QuietOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Read what is new in every registered source and switch to a new generation.
+
+    Exit 0 when the index is current (whether or not anything was new); 4 when another
+    update holds the lock; 6 when a registered source could not be read (the others
+    were still updated); 2 for a bad option.
+    """
+    from kvmsearch.index import Index
+
+    outcome = Index(index).update(stage=_stage_factory(quiet or as_json))
+    _report_build(outcome, quiet, as_json)
+
+
+@app.command()
+@handle_errors
+def rebuild(
+    index: IndexOpt = None,
+    quiet: QuietOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Re-read every registered source from the start and rebuild the whole index."""
+    from kvmsearch.index import Index
+
+    outcome = Index(index).rebuild(stage=_stage_factory(quiet or as_json))
+    _report_build(outcome, quiet, as_json)
+
+
+@app.command()
+@handle_errors
+def status(
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable status.")] = False,
+) -> None:
+    """Generation, counts, sources and their read positions, last update, model."""
+    import dataclasses
+
+    from kvmsearch.index import Index
+
+    st = Index(index).status()
+    if as_json:
+        emit_json(dataclasses.asdict(st))
+        return
+    from . import render
+
+    typer.echo(render.format_status(st))
+
+
+# --------------------------------------------------------------------------- search
+
+ModeOpt = Annotated[str, typer.Option("--mode", help="hybrid, lexical or semantic.")]
+
+
+@app.command()
+@handle_errors
+def search(
+    query: Annotated[list[str] | None, typer.Argument(
+        help="What to look for: words, a path (drivers/vhost/, pvtime.c), an identifier "
+        "(KVM_CAP_STEAL_TIME), \"quoted phrases\" and inline filters (author:maz "
+        "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022).",
+        show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000,
+                                       help="How many series to show.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit.")] = False,
+    mode: ModeOpt = "hybrid",
+    explain: Annotated[bool, typer.Option("--explain", help="Show each score's parts.")] = False,
+    author: Annotated[list[str] | None, typer.Option("--author", help="Author name or address "
+                      "contains this (repeatable).", show_default=False)] = None,
+    list_: Annotated[list[str] | None, typer.Option("--list", help="List id contains this, "
+                     "e.g. kvmarm (repeatable).", show_default=False)] = None,
+    tree: Annotated[list[str] | None, typer.Option("--tree", help="kvm-unit-tests, kvmtool, "
+                    "qemu, ... (repeatable).", show_default=False)] = None,
+    file: Annotated[list[str] | None, typer.Option("--file", help="Touches this path, "
+                    "directory or file name (repeatable).", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Posted on or after "
+                     "YYYY[-MM[-DD]].", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Posted before YYYY[-MM[-DD]].",
+                     show_default=False)] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions",
+                            help="One hit per version instead of per series.")] = False,
+    queries: Annotated[str | None, typer.Option(
+        "--queries", help='Batch mode: a JSONL file of {"qid", "query"} lines; writes '
+        '{"qid", "query", "hits"} lines.', show_default=False)] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Which series touched X, and why. The default command: kvmsearch "dirty log DBM"."""
+    from kvmsearch.index import Index
+    from kvmsearch.models.errors import QueryError
+
+    if mode not in ("hybrid", "lexical", "semantic"):
+        raise QueryError(f"--mode {mode} is not a mode; use hybrid, lexical or semantic")
+    filters = dict(author=author, list_=list_, tree=tree, file=file, since=since, until=until)
+    idx = Index.open(index)
+    if queries is not None:
+        from kvmsearch.query.evaluate import load_queries
+
+        from . import render
+
+        for q in load_queries(queries):
+            hits = idx.search(q.query, limit=limit, mode=mode, explain=explain,
+                              all_versions=all_versions, **filters)
+            emit_json({"qid": q.qid, "query": q.query,
+                       "hits": [render.hit_to_dict(h) for h in hits]})
+        return
+    text = " ".join(query or [])
+    if not text.strip() and not any(filters.values()):
+        raise QueryError('nothing to search for; try kvmsearch "dirty log DBM"')
+    hits = idx.search(text, limit=limit, mode=mode, explain=explain, all_versions=all_versions,
+                      **filters)
+    from . import render
+
+    if as_json:
+        for h in hits:
+            emit_json(render.hit_to_dict(h))
+        return
+    if not hits:
+        err("no matching series")
+        raise typer.Exit(1)
+    typer.echo(render.format_hits(hits, color=sys.stdout.isatty(), explain=explain))
+
+
+@app.command()
+@handle_errors
+def show(
+    message_id: Annotated[str, typer.Argument(help="Any Message-ID of the series (cover, a "
+                                              "patch) or its family id.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per version.")] = False,
+    index: IndexOpt = None,
+) -> None:
+    """A series with every version: per-version changelog, files and links."""
+    from kvmsearch.index import Index
+    from kvmsearch.models.serialize import version_to_dict
+
+    versions = Index.open(index).show(message_id)
+    if as_json:
+        for v in versions:
+            emit_json(version_to_dict(v))
+        return
+    from . import render
+
+    typer.echo(render.format_series(versions))
+
+
+@app.command("eval")
+@handle_errors
+def eval_(
+    queries: Annotated[str, typer.Argument(help="Judged queries (JSONL with qid, kind, "
+                                           "query, relevant).", show_default=False)],
+    modes: Annotated[list[str] | None, typer.Option("--mode", help="Modes to score "
+                     "(repeatable; default: all three).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Scores as JSON.")] = False,
+    index: IndexOpt = None,
+) -> None:
+    """MRR@10, Recall@10, nDCG@10 and Success@1 per query kind, for each mode."""
+    from kvmsearch.index import Index
+    from kvmsearch.query.evaluate import evaluate, format_report, load_queries
+
+    qs = load_queries(queries)
+    idx = Index.open(index)
+    reports = {}
+    for mode in modes or ["hybrid", "lexical", "semantic"]:
+        results = {}
+        for q in qs:
+            hits = idx.search(q.query, limit=10, mode=mode)
+            results[q.qid] = [[v.message_id for v in h.versions] for h in hits]
+        reports[mode] = evaluate(qs, results, idx.family_of)
+    if as_json:
+        emit_json({m: r.to_dict() for m, r in reports.items()})
+    else:
+        typer.echo(format_report(reports))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

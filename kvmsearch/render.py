@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+from typing import Any
 
-from kvmsearch.models.records import ParseReport, SeriesVersion
+from kvmsearch.models.records import Hit, ParseReport, SeriesVersion, VersionRef
 
 # C0 controls except \t and \n, DEL, C1 controls (incl. the 8-bit CSI 0x9b), and the
 # bidi overrides/isolates that can visually reorder a line ("Trojan Source").
@@ -88,3 +89,140 @@ def format_skips(r: ParseReport, *, limit: int = 20) -> str:
     if len(r.skips) > limit:
         out.append(f"  … and {len(r.skips) - limit} more")
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- search
+
+
+def hit_to_dict(h: Hit) -> dict[str, Any]:
+    """The `--json` object of one hit."""
+    d: dict[str, Any] = {
+        "family": h.family,
+        "title": h.title,
+        "score": h.score,
+        "versions": [
+            {"version": v.version, "rfc": v.rfc, "resend": v.resend, "message_id": v.message_id,
+             "date": v.date.isoformat() if v.date else None, "subject": v.subject,
+             "n_patches": v.n_patches}
+            for v in h.versions
+        ],
+        "author": h.author,
+        "lists": list(h.lists),
+        "tree": h.tree,
+        "files": list(h.files),
+        "why": list(h.why),
+        "changelog": [{"version": e.version, "text": e.text, "items": list(e.items)}
+                      for e in h.changelog],
+        "terms": list(h.terms),
+    }
+    if h.explain is not None:
+        d["explain"] = h.explain
+    return d
+
+
+_BOLD, _DIM, _CYAN, _YELLOW, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[33m", "\x1b[0m"
+
+
+def _highlight(text: str, terms: tuple[str, ...], color: bool) -> str:
+    """Clean first, then add our own escapes: mail text never reaches the terminal raw."""
+    text = clean(text, oneline=True)
+    if not terms:
+        return text
+    pat = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)),
+                     re.IGNORECASE)
+    if color:
+        return pat.sub(lambda m: f"{_BOLD}{_YELLOW}{m.group()}{_RESET}", text)
+    return pat.sub(lambda m: f"*{m.group()}*", text)
+
+
+def _ref(v: VersionRef) -> str:
+    label = ("RFC " if v.rfc else "") + f"v{v.version}" + (" RESEND" if v.resend else "")
+    date = v.date.strftime("%Y-%m-%d") if v.date else "????-??-??"
+    return f"{label} {date} <{clean(v.message_id)}>"
+
+
+def format_hits(hits: list[Hit], *, color: bool = False, explain: bool = False,
+                width: int = 100) -> str:
+    """Human output of a search: one block per series."""
+    b, d, c, r = (_BOLD, _DIM, _CYAN, _RESET) if color else ("", "", "", "")
+    out = []
+    for n, h in enumerate(hits, 1):
+        lines = [f"{b}{n:>2}. {clean(h.title, oneline=True)}{r}"]
+        meta = [clean(h.author, oneline=True)]
+        if h.tree:
+            meta.append(f"tree {h.tree}")
+        if h.lists:
+            meta.append(", ".join(clean(x) for x in h.lists))
+        lines.append(f"    {d}{' | '.join(meta)}{r}")
+        shown = h.versions[:4]
+        more = f" (+{len(h.versions) - 4} older)" if len(h.versions) > 4 else ""
+        lines.append(f"    {c}" + "; ".join(_ref(v) for v in shown) + f"{more}{r}")
+        if h.files:
+            lines.append("    files: " + clean(", ".join(h.files)))
+        for s in h.why:
+            short = textwrap.shorten(s, width=width * 2, placeholder=" …")
+            lines.append("    why: " + _highlight(short, h.terms, color))
+        for e in h.changelog:
+            text = " / ".join(e.items) if e.items else e.text
+            lines.append(f"    {e.version}: " + _highlight(
+                textwrap.shorten(text, width=width * 2, placeholder=" …"), h.terms, color))
+        if explain and h.explain:
+            parts = ", ".join(f"{k}={v}" for k, v in h.explain.items())
+            lines.append(f"    {d}score {h.score}: {clean(parts)}{r}")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def format_series(versions: list[SeriesVersion]) -> str:
+    """`kvmsearch show`: every version, newest first, with changelog, files and links."""
+    if not versions:
+        return ""
+    newest = versions[0]
+    lines = [clean(newest.title, oneline=True),
+             f"  family <{clean(newest.family)}>  {clean(newest.author, oneline=True)}"]
+    for v in versions:
+        date = v.date.strftime("%Y-%m-%d") if v.date else "????-??-??"
+        lines.append("")
+        lines.append(f"{version_label(v)}  {date}  <{clean(v.message_id)}>")
+        lines.append(f"  {clean(v.subject, oneline=True)}")
+        npatch = f"{len(v.patch_ids)}/{v.n_patches}" if v.n_patches else str(len(v.patch_ids))
+        lines.append(f"  {'cover, ' if v.has_cover else ''}{npatch} patches; lists: "
+                     + ", ".join(clean(x) for x in v.lists))
+        for e in v.cover.changelog:
+            lines.append(f"  changes {clean(e.version) or '(notes)'}:")
+            for item in e.items or (e.text,):
+                lines.append("    - " + clean(item, oneline=True))
+        if v.cover.files:
+            lines.append(f"  files ({len(v.cover.files)}):")
+            for f in v.cover.files:
+                lines.append("    " + clean(f))
+        for link in v.cover.links:
+            lines.append("  link: " + clean(link))
+    return "\n".join(lines)
+
+
+def format_status(st: Any) -> str:
+    """`kvmsearch status` for humans."""
+    counts = st.counts
+    lines = [
+        f"index: {st.home}",
+        f"generation: {st.generation} (built {st.built_at}, {st.build_seconds:.1f}s)",
+        f"kvmsearch {st.kvmsearch_version}, index format {st.format_version}",
+        f"messages: {counts.get('messages')}, series versions: {counts.get('series_versions')}, "
+        f"families: {counts.get('families')}, chunks: {counts.get('chunks')}",
+    ]
+    if counts.get("kinds"):
+        lines.append("kinds: " + ", ".join(f"{n} {k}" for k, n in sorted(counts["kinds"].items())))
+    if counts.get("skipped"):
+        lines.append(f"skipped messages: {counts['skipped']}")
+    if st.model:
+        lines.append(f"model: {st.model.get('name')} sha256 {str(st.model.get('sha256'))[:16]}…")
+    lines.append(f"size on disk: {st.size_bytes / 1e6:.1f} MB "
+                 f"({len(st.generations)} generation(s) kept)")
+    lines.append("sources:")
+    for s in st.sources:
+        pos = ", ".join(f"{k}={v}" for k, v in list(s.position.items())[:3]
+                        if not isinstance(v, (dict, list)))
+        gone = "" if s.exists else "  (MISSING)"
+        lines.append(f"  {clean(s.path)} [{s.kind}]{gone}" + (f"  {clean(pos)}" if pos else ""))
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""Why a series matches: the sentences, changelog entries and files that carry the query.
+
+Cheap on purpose (runs for each of the ~10 hits of every query): term overlap with a
+light stem, no model call. When nothing overlaps (a purely semantic match) the best
+dense chunk speaks instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from kvmsearch.models.records import ChangelogEntry, Hit, SeriesVersion, VersionRef
+
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])|\n{2,}")
+_WORD = re.compile(r"[A-Za-z_][\w]*(?:\.[ch])?|\d+")
+_STOP = frozenset(
+    "the a an of in to and or for is are was were be by on with that this it its as at from "
+    "which what why how when series patch patches does did do change changed".split()
+)
+
+
+def _key(word: str) -> str:
+    """A light stem: lower case, first six letters (migrate/migration, counters/counter)."""
+    w = word.lower()
+    return w[:6] if len(w) > 6 else w.rstrip("s") if len(w) > 3 else w
+
+
+def query_keys(plan: Any) -> dict[str, str]:
+    """Stem key -> the query's spelling, for overlap scoring and highlighting."""
+    out: dict[str, str] = {}
+    for w in list(plan.words) + list(plan.idents) + [p.rstrip("/").rsplit("/", 1)[-1]
+                                                      for p in plan.paths]:
+        for part in _WORD.findall(w) or [w]:
+            if part.lower() not in _STOP and len(part) > 1:
+                out.setdefault(_key(part), part)
+    for phrase in plan.phrases:
+        for part in _WORD.findall(phrase):
+            if part.lower() not in _STOP:
+                out.setdefault(_key(part), part)
+    return out
+
+
+def sentences(text: str) -> list[str]:
+    out = []
+    for s in _SENT.split(text or ""):
+        s = " ".join(s.split())
+        if len(s) > 20:
+            out.append(s)
+    return out
+
+
+def _overlap(sentence: str, keys: dict[str, str]) -> tuple[int, set[str]]:
+    found = {_key(w) for w in _WORD.findall(sentence)} & keys.keys()
+    return len(found), found
+
+
+def best_sentences(texts: list[str], keys: dict[str, str], n: int = 3
+                   ) -> tuple[list[str], set[str]]:
+    """Up to ``n`` sentences with the most distinct query terms, in reading order."""
+    scored = []
+    pos = 0
+    for text in texts:
+        for s in sentences(text):
+            k, found = _overlap(s, keys)
+            if k:
+                scored.append((k, -pos, s, found))
+            pos += 1
+    scored.sort(reverse=True)
+    top = scored[:n]
+    top.sort(key=lambda t: -t[1])
+    matched: set[str] = set()
+    for t in top:
+        matched |= t[3]
+    return [t[2] for t in top], matched
+
+
+def _all_files(v: SeriesVersion) -> list[str]:
+    files = list(v.cover.files)
+    seen = set(files)
+    for p in v.patches:
+        for f in p.files:
+            if f not in seen:
+                seen.add(f)
+                files.append(f)
+    return files
+
+
+def matching_files(files: list[str], paths: tuple[str, ...]) -> list[str]:
+    out = []
+    for f in files:
+        for p in paths:
+            bare = p.rstrip("/")
+            if f == bare or f.startswith(bare + "/") or (
+                    "/" not in bare and f.rsplit("/", 1)[-1] == bare):
+                out.append(f)
+                break
+    return out
+
+
+def top_dirs(files: list[str], n: int = 4) -> list[str]:
+    c = Counter(f.rsplit("/", 1)[0] + "/" if "/" in f else f for f in files)
+    return [d for d, _ in c.most_common(n)]
+
+
+def build_hit(versions: list[SeriesVersion], best: SeriesVersion | None, score: float,
+              plan: Any, *, dense_text: str | None = None, explain: dict | None = None) -> Hit:
+    """Assemble one answer from a family's versions and the version that matched best."""
+    versions = sorted(versions, key=lambda v: (v.date is not None, v.date, v.version),
+                      reverse=True)
+    newest = versions[0]
+    best = best or newest
+    keys = query_keys(plan)
+
+    files: list[str] = []
+    seen: set[str] = set()
+    for v in versions:
+        for f in _all_files(v):
+            if f not in seen:
+                seen.add(f)
+                files.append(f)
+    shown = matching_files(files, plan.paths + plan.filters.files) if (
+        plan.paths or plan.filters.files) else []
+    if not shown:
+        shown = top_dirs(files)
+
+    texts = [best.cover.motivation] + [p.commit_message for p in best.patches]
+    why, matched = best_sentences(texts, keys)
+    if not why:
+        if dense_text:
+            # The chunk text carries a title prefix for the model; drop it for display.
+            body = dense_text.split("\n", 1)[1] if "\n" in dense_text else dense_text
+            why = sentences(body)[:2]
+        if not why:
+            why = sentences(best.cover.motivation)[:2]
+
+    changelog: list[ChangelogEntry] = []
+    seen_text: set[str] = set()
+    for v in versions:
+        for e in v.cover.changelog:
+            text = " ".join(e.items) if e.items else e.text
+            k, found = _overlap(text, keys)
+            # Later versions often repeat earlier entries verbatim: show each once.
+            if k and text not in seen_text:
+                seen_text.add(text)
+                changelog.append(e)
+                matched |= found
+    lists = tuple(dict.fromkeys(lst for v in versions for lst in v.lists))
+    refs = tuple(VersionRef(v.version, v.rfc, v.resend, v.message_id, v.date, v.subject,
+                            v.n_patches) for v in versions)
+    return Hit(
+        family=newest.family,
+        title=newest.title,
+        score=round(score, 6),
+        versions=refs,
+        author=newest.author,
+        lists=lists,
+        tree=newest.tree,
+        files=tuple(shown[:12]),
+        why=tuple(why),
+        changelog=tuple(changelog[:3]),
+        terms=tuple(sorted(keys[k] for k in matched)),
+        explain=explain,
+    )
