@@ -73,8 +73,10 @@ class EmbeddingCache:
             )
             self._db.commit()
         except sqlite3.DatabaseError as e:
-            raise IndexError_(f"embedding cache {self.path} is unreadable ({e}); delete it, "
-                              "the next build re-embeds everything") from e
+            raise IndexError_(
+                f"embedding cache {self.path} is unreadable ({e}); delete it, "
+                "the next build re-embeds everything"
+            ) from e
 
     def get_many(self, model: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors already stored for ``model``, by chunk key (missing keys are absent)."""
@@ -83,7 +85,7 @@ class EmbeddingCache:
         keys = list(dict.fromkeys(keys))
         out: dict[str, np.ndarray] = {}
         for s in range(0, len(keys), self._BATCH):
-            part = keys[s:s + self._BATCH]
+            part = keys[s : s + self._BATCH]
             marks = ",".join("?" * len(part))
             rows = self._db.execute(
                 f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})",
@@ -97,8 +99,7 @@ class EmbeddingCache:
         """Store vectors (float32) for ``model`` in one transaction; returns the count."""
         import numpy as np
 
-        rows = [(model, k, np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                for k, v in items]
+        rows = [(model, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items]
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO vectors (model, key, vec) VALUES (?, ?, ?)", rows
@@ -109,8 +110,9 @@ class EmbeddingCache:
         """Stored vectors, for one model or all."""
         if model is None:
             return self._db.execute("SELECT count(*) FROM vectors").fetchone()[0]
-        return self._db.execute("SELECT count(*) FROM vectors WHERE model = ?",
-                                (model,)).fetchone()[0]
+        return self._db.execute(
+            "SELECT count(*) FROM vectors WHERE model = ?", (model,)
+        ).fetchone()[0]
 
     def close(self) -> None:
         self._db.close()
@@ -150,17 +152,24 @@ def _check_vectors(vecs: np.ndarray, n: int, dim: int, who: str) -> np.ndarray:
 
     vecs = np.asarray(vecs, dtype=np.float32)
     if vecs.shape != (n, dim) or not np.isfinite(vecs).all():
-        raise ModelError(f"{who} returned vectors of shape {vecs.shape} (expected {(n, dim)}) "
-                         "or non-finite values; check the model installation")
+        raise ModelError(
+            f"{who} returned vectors of shape {vecs.shape} (expected {(n, dim)}) "
+            "or non-finite values; check the model installation"
+        )
     # Cosine needs unit rows; renormalising is cheap insurance against an embedder
     # that forgets.
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)
     return vecs / np.maximum(norms, 1e-12)
 
 
-def _embed_missing(texts: dict[str, str], vectors: dict[str, np.ndarray], embedder: Embedder,
-                   cache: EmbeddingCache, batch_size: int,
-                   progress: Progress | None) -> tuple[int, float]:
+def _embed_missing(
+    texts: dict[str, str],
+    vectors: dict[str, np.ndarray],
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    batch_size: int,
+    progress: Progress | None,
+) -> tuple[int, float]:
     """Embed the texts not in ``vectors``, longest-similar together; cache each slab."""
     missing = sorted((k for k in texts if k not in vectors), key=lambda k: len(texts[k]))
     total = len(missing)
@@ -175,7 +184,7 @@ def _embed_missing(texts: dict[str, str], vectors: dict[str, np.ndarray], embedd
     slab = batch_size * 8
     seconds = 0.0
     for s in range(0, total, slab):
-        keys = missing[s:s + slab]
+        keys = missing[s : s + slab]
         t = time.perf_counter()
         vecs = embedder.encode([texts[k] for k in keys], batch_size=batch_size)
         seconds += time.perf_counter() - t
@@ -200,9 +209,15 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array)
 
 
-def build_dense(out_dir: Path, chunks: Sequence[Chunk], embedder: Embedder,
-                cache: EmbeddingCache, *, progress: Progress | None = None,
-                batch_size: int = 64) -> DenseStats:
+def build_dense(
+    out_dir: Path,
+    chunks: Sequence[Chunk],
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = 64,
+) -> DenseStats:
     """Embed ``chunks`` (only texts the cache lacks) and write the dense index files.
 
     ``progress(done, total)`` is called as texts are embedded (total = texts missing
@@ -215,8 +230,11 @@ def build_dense(out_dir: Path, chunks: Sequence[Chunk], embedder: Embedder,
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = _grouped(chunks)
     texts = {c.key: c.text for c in rows}
-    vectors = {k: v for k, v in cache.get_many(embedder.checksum, texts).items()
-               if v.shape == (embedder.dim,)}
+    vectors = {
+        k: v
+        for k, v in cache.get_many(embedder.checksum, texts).items()
+        if v.shape == (embedder.dim,)
+    }
     n_cached = len(vectors)
     tokens, seconds = _embed_missing(texts, vectors, embedder, cache, batch_size, progress)
 
@@ -234,8 +252,11 @@ def build_dense(out_dir: Path, chunks: Sequence[Chunk], embedder: Embedder,
     for i, c in enumerate(rows):
         if c.field not in fields:
             fields.append(c.field)
-        table[i] = (versions.setdefault(c.version_id, len(versions)),
-                    fields.index(c.field), c.ordinal)
+        table[i] = (
+            versions.setdefault(c.version_id, len(versions)),
+            fields.index(c.field),
+            c.ordinal,
+        )
     _write_replace(out_dir / ROWS_FILE, lambda p: _save_npy(p, table))
 
     encoded = [c.text.encode("utf-8") for c in rows]
@@ -245,14 +266,25 @@ def build_dense(out_dir: Path, chunks: Sequence[Chunk], embedder: Embedder,
     _write_replace(out_dir / TEXT_OFFSETS_FILE, lambda p: _save_npy(p, offsets))
 
     meta = {
-        "format": DENSE_FORMAT, "model": embedder.name, "model_checksum": embedder.checksum,
-        "dim": dim, "metric": "inner_product", "rows": len(rows),
-        "versions": list(versions), "fields": fields,
+        "format": DENSE_FORMAT,
+        "model": embedder.name,
+        "model_checksum": embedder.checksum,
+        "dim": dim,
+        "metric": "inner_product",
+        "rows": len(rows),
+        "versions": list(versions),
+        "fields": fields,
     }
     # Written last: its presence says the other files are complete.
     _write_replace(out_dir / META_FILE, lambda p: p.write_text(json.dumps(meta)))
-    return DenseStats(chunks=len(rows), unique=len(texts), embedded=len(texts) - n_cached,
-                      cached=n_cached, tokens_embedded=tokens, seconds_embedding=seconds)
+    return DenseStats(
+        chunks=len(rows),
+        unique=len(texts),
+        embedded=len(texts) - n_cached,
+        cached=n_cached,
+        tokens_embedded=tokens,
+        seconds_embedding=seconds,
+    )
 
 
 # --------------------------------------------------------------------------- benchmark hook
@@ -273,9 +305,14 @@ class OverheadTiming:
         return self.pipeline_seconds / self.bare_seconds - 1.0
 
 
-def embed_overhead(chunks: Sequence[Chunk], embedder: Embedder, work_dir: Path, *,
-                   bare_encode: Callable[[list[str]], object] | None = None,
-                   batch_size: int = 64) -> OverheadTiming:
+def embed_overhead(
+    chunks: Sequence[Chunk],
+    embedder: Embedder,
+    work_dir: Path,
+    *,
+    bare_encode: Callable[[list[str]], object] | None = None,
+    batch_size: int = 64,
+) -> OverheadTiming:
     """Time ``bare_encode`` (default: ``embedder.encode``) on the unique chunk texts,
     then a cold :func:`build_dense` (empty cache in ``work_dir``) of the same chunks.
 

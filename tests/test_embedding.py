@@ -49,8 +49,11 @@ KVM_SENTENCES = [
     "Avoid an IPI while updating the page table entries on ppc64.",
     "x",
     "KVM_CAP_ARM_SYSTEM_SUSPEND lets userspace handle PSCI SYSTEM_SUSPEND.",
-    ("Continuing the discussion, the series tries to add support for the user-space "
-     "to elect the hypercall services that it wishes to expose to the guest. ") * 12,
+    (
+        "Continuing the discussion, the series tries to add support for the user-space "
+        "to elect the hypercall services that it wishes to expose to the guest. "
+    )
+    * 12,
 ]
 
 
@@ -107,7 +110,7 @@ def test_missing_weights_raise(tmp_path):
 
 def test_reference_embedder_refuses_bad_weights_before_loading_torch(tmp_path):
     d = fake_model_dir(tmp_path)
-    assert no_heavy_modules(f"""
+    found = no_heavy_modules(f"""
         from pathlib import Path
         from kvmsearch.models.embedding import SentenceTransformerEmbedder, ModelError
         try:
@@ -116,7 +119,8 @@ def test_reference_embedder_refuses_bad_weights_before_loading_torch(tmp_path):
             pass
         else:
             raise SystemExit("no ModelError")
-    """) == []
+    """)
+    assert found == []
 
 
 def test_bundled_model_is_found_and_intact():
@@ -145,8 +149,10 @@ def tiny_onnx(dest: Path, dim: int = 8) -> Path:
     from onnx import TensorProto, helper, numpy_helper, save
 
     table = np.random.default_rng(0).standard_normal((30522, dim)).astype(np.float32)
-    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"])
-            for n in ("input_ids", "attention_mask", "token_type_ids")]
+    ints = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"])
+        for n in ("input_ids", "attention_mask", "token_type_ids")
+    ]
     nodes = [
         helper.make_node("Gather", ["table", "input_ids"], ["rows"]),
         helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
@@ -155,11 +161,15 @@ def tiny_onnx(dest: Path, dim: int = 8) -> Path:
         helper.make_node("ReduceSum", ["masked", "axis1"], ["embedding"], keepdims=0),
     ]
     graph = helper.make_graph(
-        nodes, "tiny", ints,
+        nodes,
+        "tiny",
+        ints,
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", dim])],
-        [numpy_helper.from_array(table, "table"),
-         numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"),
-         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")],
+        [
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # what onnxruntime reads; onnx itself may write newer
@@ -202,12 +212,13 @@ def test_onnx_checksum_is_checked_when_given(tmp_path):
 
 def test_onnx_query_path_imports_no_torch(tmp_path):
     path = tiny_onnx(tmp_path)
-    assert no_heavy_modules(f"""
+    found = no_heavy_modules(f"""
         from pathlib import Path
         from kvmsearch.models.embedding import OnnxEmbedder
         e = OnnxEmbedder(Path({str(path)!r}), Path({str(tmp_path / TOKENIZER_FILE)!r}))
         assert e.encode(["dirty log DBM"]).shape == (1, 8)
-    """) == []
+    """)
+    assert found == []
 
 
 # --------------------------------------------------------------------------- real model
@@ -231,8 +242,12 @@ def exported(tmp_path_factory):
 def test_queries_find_the_sentences_on_their_topic(reference):
     v = reference.encode(KVM_SENTENCES[:8])
     assert v.shape == (8, 384)
-    queries = ["dirty page tracking with DBM", "steal time accounting",
-               "ITS table save overflow", "nested TLB flush hypercall on powerpc"]
+    queries = [
+        "dirty page tracking with DBM",
+        "steal time accounting",
+        "ITS table save overflow",
+        "nested TLB flush hypercall on powerpc",
+    ]
     sims = reference.encode(queries) @ v.T
     # sentences 2i and 2i+1 are on the topic of query i
     assert [int(np.argmax(row)) // 2 for row in sims] == [0, 1, 2, 3]
@@ -252,10 +267,11 @@ def test_onnx_export_matches_sentence_transformers(reference, exported):
 @pytest.mark.integration
 def test_exported_model_answers_without_torch(exported):
     d, sha = exported
-    assert no_heavy_modules(f"""
+    found = no_heavy_modules(f"""
         from pathlib import Path
         from kvmsearch.models.embedding import OnnxEmbedder
         d = Path({str(d)!r})
         e = OnnxEmbedder(d / "model.onnx", d / "tokenizer.json", expected_sha256={sha!r})
         assert e.encode(["dirty log DBM"]).shape == (1, 384)
-    """) == []
+    """)
+    assert found == []
