@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kvmsearch.models.records import CoverFields, SeriesVersion
+
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -65,3 +67,36 @@ class FakeEmbedder:
 
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         return [self.count_tokens(t) for t in texts]
+
+
+def fake_version(
+    mid: str,
+    title: str,
+    motivation: str = "",
+    *,
+    changelog=(),
+    patches=(),
+    tags: tuple[str, ...] = (),
+) -> SeriesVersion:
+    """A hand-built series version with only the fields the dense side reads set."""
+    return SeriesVersion(
+        message_id=mid,
+        family=mid,
+        kind="series",
+        version=1,
+        rfc=False,
+        resend=False,
+        tree=None,
+        title=title,
+        subject=f"[PATCH 0/{max(len(patches), 1)}] {title}",
+        tags=tags,
+        author="A U Thor <a@example.org>",
+        author_addr="a@example.org",
+        date=None,
+        lists=("kvmarm",),
+        has_cover=True,
+        patch_ids=tuple(p.message_id for p in patches),
+        n_patches=len(patches) or None,
+        cover=CoverFields(motivation=motivation, changelog=tuple(changelog)),
+        patches=tuple(patches),
+    )

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from fakes import FakeEmbedder
+from fakes import FakeEmbedder, fake_version
 
 from kvmsearch.indexer.chunks import Chunk, chunk_version, chunk_versions, strip_trailers
 from kvmsearch.models.embedding import MAX_TOKENS, TokenCounter
-from kvmsearch.models.records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
+from kvmsearch.models.records import ChangelogEntry, PatchInfo, SeriesVersion
 
 SAMPLES = Path(__file__).resolve().parent / "samples" / "dense"
 TITLE = "KVM: arm64: Add support for hypercall services selection"
@@ -19,33 +19,10 @@ count = FakeEmbedder().count_tokens
 
 
 def version(
-    motivation: str = "",
-    *,
-    changelog=(),
-    patches=(),
-    title: str = TITLE,
-    mid: str = "v1@example.org",
+    motivation: str = "", *, changelog=(), patches=(), title: str = TITLE, mid: str = "v1@x"
 ) -> SeriesVersion:
-    return SeriesVersion(
-        message_id=mid,
-        family=mid,
-        kind="series",
-        version=1,
-        rfc=False,
-        resend=False,
-        tree=None,
-        title=title,
-        subject=f"[PATCH 0/2] {title}",
-        tags=("KVM", "arm64"),
-        author="A U Thor <a@example.org>",
-        author_addr="a@example.org",
-        date=None,
-        lists=("kvmarm",),
-        has_cover=True,
-        patch_ids=(),
-        n_patches=2,
-        cover=CoverFields(motivation=motivation, changelog=tuple(changelog)),
-        patches=tuple(patches),
+    return fake_version(
+        mid, title, motivation, changelog=changelog, patches=patches, tags=("KVM", "arm64")
     )
 
 

@@ -8,58 +8,34 @@ import sys
 
 import numpy as np
 import pytest
-from fakes import FakeEmbedder
+from fakes import FakeEmbedder, fake_version
 
 from kvmsearch.indexer.chunks import chunk_versions, make_chunk
 from kvmsearch.indexer.dense import META_FILE, EmbeddingCache, build_dense
 from kvmsearch.models.errors import IndexFormatError, IndexNotFoundError
-from kvmsearch.models.records import ChangelogEntry, CoverFields, SeriesVersion
+from kvmsearch.models.records import ChangelogEntry
 from kvmsearch.query.dense import DenseSearcher
 
-
-def version(mid: str, title: str, motivation: str, changelog=()) -> SeriesVersion:
-    return SeriesVersion(
-        message_id=mid,
-        family=mid,
-        kind="series",
-        version=1,
-        rfc=False,
-        resend=False,
-        tree=None,
-        title=title,
-        subject=title,
-        tags=(),
-        author="A <a@x>",
-        author_addr="a@x",
-        date=None,
-        lists=("kvmarm",),
-        has_cover=True,
-        patch_ids=(),
-        n_patches=None,
-        cover=CoverFields(motivation=motivation, changelog=tuple(changelog)),
-    )
-
-
 SERIES = [
-    version(
+    fake_version(
         "dbm@x",
         "KVM: arm64: Enable hardware dirty bit management for dirty logging",
         "Dirty logging write-protects every page, which is slow for large guests.\n\n"
         "With DBM the hardware sets the dirty state and the dirty log scans it.",
-        [ChangelogEntry("v2", "- Scan the dirty bits in batches.")],
+        changelog=[ChangelogEntry("v2", "- Scan the dirty bits in batches.")],
     ),
-    version(
+    fake_version(
         "steal@x",
         "KVM: arm64: Add KVM_CAP_STEAL_TIME support",
         "Guests want to know how much time was stolen by the host.\n\n"
         "This adds the paravirtualized steal time interface.",
     ),
-    version(
+    fake_version(
         "vgic@x",
         "KVM: arm64: vgic-v3: Fix ITS table save",
         "Saving the ITS tables could overrun the guest buffer when the collection table is full.",
     ),
-    version(
+    fake_version(
         "ppc@x",
         "KVM: PPC: Book3S HV: Use H_RPT_INVALIDATE for nested guests",
         "Nested guests flush the partition-scoped translations with a hypercall.",
@@ -179,7 +155,7 @@ def test_second_build_embeds_nothing_and_an_edit_only_its_chunk(tmp_path):
         assert emb.calls == [] and second.embedded == 0 and second.cached == first.unique
 
         edited = list(SERIES)
-        edited[2] = version("vgic@x", SERIES[2].title, "Saving the ITS tables overran.")
+        edited[2] = fake_version("vgic@x", SERIES[2].title, "Saving the ITS tables overran.")
         chunks3 = chunk_versions(edited, emb.count_tokens)
         third = build_dense(tmp_path / "g3", chunks3, emb, cache)
     new = {c.text for c in chunks3} - {c.text for c in chunks}
