@@ -1,0 +1,551 @@
+"""The lexical index: one whoosh document per series version.
+
+whoosh stays behind this module and :mod:`kvmsearch.query.lexical`, so another engine can
+replace it. The text analysis lives here as plain functions, because the searcher must
+turn query words into exactly the terms the analyzers wrote:
+
+* prose (title, motivation, changelog, shortlog, patch commit messages): words are
+  lower-cased, English stop words dropped, Porter-stemmed; identifiers are indexed whole
+  *and* split (``KVM_CAP_ARM_MTE`` -> ``kvm_cap_arm_mte`` plus ``kvm cap arm mte``);
+* ``ident_exact``: identifiers only, case preserved, so an exact spelling can outrank a
+  case-insensitive or split match;
+* ``files``: each path as the full path, every directory prefix (``arch/``,
+  ``arch/arm64/`` ...) and the bare file name, one term per form.
+
+The analyzers are small classes of this module rather than whoosh compositions: whoosh
+pickles them into the index, and importing whoosh is deferred until an index is used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from kvmsearch.models.errors import IndexError_, IndexFormatError, IndexNotFoundError
+from kvmsearch.models.records import SeriesVersion
+
+#: bumped whenever the schema or an analyzer changes; the manifest records it
+LEXICAL_FORMAT = 1
+
+INDEX_NAME = "MAIN"
+
+#: text fields analysed as English prose (stemmed, stop words dropped, positions kept)
+PROSE_FIELDS = ("title", "motivation", "changelog", "shortlog", "patches")
+#: text fields matched word for word (no stemming, no stop words)
+PLAIN_FIELDS = ("tags", "author")
+
+# English function words only: words like "not", "no", "can", "up", "off" or "before"
+# carry meaning in kernel prose ("cannot map", "cpu up", "before exit") and stay.
+STOP_WORDS = frozenset(
+    """a an and are as at be been being but by do does did for from had has have he her
+    his i if in into is it its me my of on or our she so some such than that the their
+    them then there these they this those to us was we were what which while who whom
+    will with would you your""".split()
+)
+
+# Longer runs are base64, hashes of signatures and the like; nobody searches for them.
+_MAX_TOKEN = 80
+
+_WORD_RE = re.compile(r"\w+")
+# One part of an identifier chunk: an upper-case run before a capitalised word
+# ("KVM" of "KVMClock"), a word with an optional capital ("Pgtable"), or an upper-case
+# run ("MTE", "AA64PFR0"). Digits stay with their letters: stage2, arm64, el1.
+_PART_RE = re.compile(r"[A-Z0-9]+(?=[A-Z][a-z])|[A-Z0-9]*[a-z0-9]+|[A-Z0-9]+")
+# Words that may be identifiers (an underscore, a digit, two letters with the second in
+# capitals) or calls, found by the regex engine so plain prose costs no Python per word.
+_IDENT_CANDIDATE_RE = re.compile(
+    r"(?<!\w)(?:(?=\w*(?:[_0-9]|[A-Za-z][A-Z]))\w+|\w+(?=\(\)))"
+)
+_ADDR_RE = re.compile(r"[\w.+=-]+@[\w.-]+")
+_SUBJECT_MARKERS_RE = re.compile(r"^\s*(?:\[[^\]]*\]\s*)+")
+# Trailers name people, not the change; they only add noise to every document.
+_TRAILER_RE = re.compile(
+    r"^\s*(?:signed-off-by|reviewed-by|acked-by|tested-by|cc|reported-by|suggested-by|"
+    r"co-developed-by|reported-and-tested-by|link|message-id|change-id)\s*:.*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@lru_cache(maxsize=100_000)
+def _stem(word: str) -> str:
+    from whoosh.lang.porter import stem
+
+    return stem(word)
+
+
+def split_identifier(token: str) -> list[str]:
+    """The parts of an identifier (case kept), or [] when ``token`` is one plain word.
+
+    ``KVM_CAP_ARM_MTE`` -> KVM CAP ARM MTE; ``kvmPgtable`` -> kvm Pgtable;
+    ``__kvm`` -> kvm; ``arm64`` -> [].
+    """
+    if not token.isascii() or (token.isalpha() and (token[1:].islower() or token.isupper())):
+        return []
+    parts: list[str] = []
+    for chunk in token.split("_"):
+        if chunk:
+            parts.extend(_PART_RE.findall(chunk))
+    if len(parts) > 1 or (parts and parts[0] != token):
+        return parts
+    return []
+
+
+@lru_cache(maxsize=200_000)
+def is_exact_identifier(token: str, call: bool = False) -> bool:
+    """Whether ``token`` goes into ``ident_exact``: it contains ``_`` or a digit next to
+    letters, is all caps (>= 2 chars), is camelCase, or was written as a call ``foo()``."""
+    if call:
+        return True
+    if token.isalpha():
+        # the common case, plain and capitalised words, answered without a scan
+        if len(token) < 2 or token[1:].islower():
+            return False
+        if token.isupper():
+            return len(token) >= 2
+        return any(c.islower() for c in token)  # camelCase
+    if "_" in token:
+        return any(c.isalnum() for c in token)
+    return any(c.isalpha() for c in token)  # letters with digits: arm64, el2
+
+
+def normalize_word(word: str, *, stem: bool, stop: bool) -> str | None:
+    """A word as a field stores it; None when the field drops it (stop word, 1 char)."""
+    w = word.lower()
+    if stop and (len(w) < 2 or w in STOP_WORDS):
+        return None
+    if stem and w.isalpha() and w.isascii():
+        return _stem(w)
+    return w
+
+
+Unit = tuple[str, str | None, tuple[str, ...], bool]
+
+
+@lru_cache(maxsize=400_000)
+def _analyze_token(raw: str, stem: bool, stop: bool) -> tuple[str | None, tuple[str, ...]]:
+    # Kernel prose repeats its vocabulary heavily, so caching per token pays off.
+    parts = split_identifier(raw)
+    if parts:
+        terms = []
+        for p in parts:
+            t = normalize_word(p, stem=stem, stop=stop)
+            if t is not None:
+                terms.append(t)
+        return raw.lower(), tuple(terms)
+    t = normalize_word(raw, stem=stem, stop=stop)
+    return None, (t,) if t is not None else ()
+
+
+def iter_units(text: str, *, stem: bool, stop: bool) -> Iterator[Unit]:
+    """Split text into units ``(raw, whole, terms, call)``.
+
+    ``whole`` is the lower-cased identifier when it was split, else None; ``terms`` are
+    the normalised words that occupy consecutive positions (the parts of a split
+    identifier, or the one word; empty when a stop word); ``call`` marks ``foo()``.
+    """
+    for m in _WORD_RE.finditer(text):
+        raw = m.group()
+        if len(raw) > _MAX_TOKEN:
+            continue
+        whole, terms = _analyze_token(raw, stem, stop)
+        yield raw, whole, terms, text.startswith("()", m.end())
+
+
+def iter_terms(text: str, *, stem: bool, stop: bool) -> Iterator[tuple[str, int]]:
+    """(term, position) pairs a text field indexes.
+
+    A split identifier puts its whole form at the position of its first part and its
+    parts at consecutive positions, so a phrase spelled with the parts (which is how the
+    searcher spells identifiers inside phrases) matches across it. Dropped words take no
+    position, so a phrase with its stop words removed still lines up.
+    """
+    pos = 0
+    for m in _WORD_RE.finditer(text):
+        raw = m.group()
+        if len(raw) > _MAX_TOKEN:
+            continue
+        whole, terms = _analyze_token(raw, stem, stop)
+        if whole is not None:
+            yield whole, pos
+            for i, t in enumerate(terms):
+                yield t, pos + i
+            pos += max(1, len(terms))
+        elif terms:
+            yield terms[0], pos
+            pos += 1
+
+
+def exact_identifiers(text: str) -> Iterator[str]:
+    """Identifiers of ``text`` in their written case (see :func:`is_exact_identifier`)."""
+    for m in _IDENT_CANDIDATE_RE.finditer(text):
+        raw = m.group()
+        if len(raw) <= _MAX_TOKEN and is_exact_identifier(raw, text.startswith("()", m.end())):
+            yield raw
+
+
+def normalize_path(path: str) -> str:
+    """Lower-cased path without ``./``, a leading ``/`` or doubled slashes; a trailing
+    ``/`` (a directory) is kept."""
+    p = path.strip().lower().replace("\\", "/")
+    p = re.sub(r"/{2,}", "/", p)
+    while p.startswith("./"):
+        p = p[2:]
+    return p.lstrip("/")
+
+
+def path_forms(path: str) -> list[str]:
+    """Terms the ``files`` field holds for one path.
+
+    ``arch/arm64/kvm/pvtime.c`` -> the full path, ``arch/``, ``arch/arm64/``,
+    ``arch/arm64/kvm/`` and ``pvtime.c``. A diffstat path shortened to ``.../x.c``
+    gives only its file name; a directory (trailing ``/``) gives only prefixes.
+    """
+    p = normalize_path(path)
+    if not p:
+        return []
+    if p.startswith("..."):
+        base = p.rsplit("/", 1)[-1]
+        return [base] if base else []
+    is_dir = p.endswith("/")
+    p = p.rstrip("/")
+    segs = p.split("/")
+    forms = [] if is_dir else [p]
+    forms.extend("/".join(segs[:i]) + "/" for i in range(1, len(segs)))
+    if is_dir:
+        forms.append(p + "/")
+    elif len(segs) > 1:
+        forms.append(segs[-1])
+    return forms
+
+
+def author_terms(author: str) -> list[str]:
+    """``Marc Zyngier <maz@kernel.org>`` -> marc, zyngier, maz@kernel.org, maz."""
+    text = author.lower()
+    out: list[str] = []
+    for addr in _ADDR_RE.findall(text):
+        out.extend((addr, addr.split("@", 1)[0]))
+    out.extend(_WORD_RE.findall(_ADDR_RE.sub(" ", text)))
+    return out
+
+
+class _Analyzer:
+    """Base of the analyzers whoosh stores in the schema (duck-typed, picklable)."""
+
+    is_morph = False
+
+    def has_morph(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self.__dict__.items()))))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__dict__})"
+
+    def pairs(self, value: str) -> Iterable[tuple[str, int]]:
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        start_pos: int = 0,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        from whoosh.analysis import Token
+
+        # whoosh convention: one Token object, re-yielded with new attributes
+        t = Token(positions=positions, chars=chars, mode=mode, **kwargs)
+        for text, pos in self.pairs(value):
+            t.text = text
+            t.stopped = False
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos + pos
+            if chars:
+                t.startchar = t.endchar = 0
+            yield t
+
+
+class TextAnalyzer(_Analyzer):
+    """Prose (stem + stop) or plain words; identifiers whole and split."""
+
+    def __init__(self, stem: bool = True, stop: bool = True) -> None:
+        self.stem = stem
+        self.stop = stop
+
+    def pairs(self, value: str) -> Iterable[tuple[str, int]]:
+        return iter_terms(value, stem=self.stem, stop=self.stop)
+
+
+class IdentAnalyzer(_Analyzer):
+    """Exact-case identifiers only."""
+
+    def pairs(self, value: str) -> Iterable[tuple[str, int]]:
+        return ((t, i) for i, t in enumerate(exact_identifiers(value)))
+
+
+class PathAnalyzer(_Analyzer):
+    """One path per line, each expanded by :func:`path_forms`."""
+
+    def pairs(self, value: str) -> Iterable[tuple[str, int]]:
+        pos = 0
+        for line in value.splitlines():
+            for form in path_forms(line):
+                yield form, pos
+                pos += 1
+
+
+class AuthorAnalyzer(_Analyzer):
+    def pairs(self, value: str) -> Iterable[tuple[str, int]]:
+        return ((t, i) for i, t in enumerate(author_terms(value)))
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def make_schema() -> Any:
+    """The whoosh schema of :data:`LEXICAL_FORMAT`."""
+    from whoosh import fields
+
+    prose = TextAnalyzer(stem=True, stop=True)
+    plain = TextAnalyzer(stem=False, stop=False)
+    return fields.Schema(
+        message_id=fields.ID(unique=True, stored=True),
+        family=fields.ID(stored=True),
+        kind=fields.ID,
+        tree=fields.ID,
+        lists=fields.KEYWORD(commas=True, lowercase=True),
+        author=fields.TEXT(analyzer=AuthorAnalyzer(), phrase=False),
+        # the lower-cased "Name <addr>" once, so filters can match any substring of it
+        author_raw=fields.ID,
+        date=fields.DATETIME,
+        version=fields.NUMERIC(int),
+        title=fields.TEXT(analyzer=prose),
+        tags=fields.TEXT(analyzer=plain, phrase=False),
+        motivation=fields.TEXT(analyzer=prose),
+        changelog=fields.TEXT(analyzer=prose),
+        shortlog=fields.TEXT(analyzer=prose),
+        patches=fields.TEXT(analyzer=prose),
+        files=fields.TEXT(analyzer=PathAnalyzer(), phrase=False),
+        ident_exact=fields.TEXT(analyzer=IdentAnalyzer(), phrase=False),
+    )
+
+
+def _utc_naive(d: datetime) -> datetime:
+    # whoosh's DATETIME stores naive datetimes; UTC keeps since/until consistent
+    if d.tzinfo is not None:
+        d = d.astimezone(UTC).replace(tzinfo=None)
+    return d
+
+
+def _clean_body(text: str) -> str:
+    return _TRAILER_RE.sub("", text)
+
+
+def series_files(sv: SeriesVersion) -> list[str]:
+    """The cover's file list plus the files the patches' diffs touch, first seen first."""
+    seen: dict[str, None] = {}
+    for f in sv.cover.files:
+        seen.setdefault(f, None)
+    for p in sv.patches:
+        for f in p.files:
+            seen.setdefault(f, None)
+    return list(seen)
+
+
+def make_document(sv: SeriesVersion) -> dict[str, Any]:
+    """The whoosh document (field -> value) of one series version."""
+    c = sv.cover
+    changelog = "\n\n".join(e.text or "\n".join(e.items) for e in c.changelog)
+    shortlog = "\n".join(c.shortlog)
+    patches = "\n\n".join(
+        _SUBJECT_MARKERS_RE.sub("", p.subject) + "\n" + _clean_body(p.commit_message)
+        for p in sv.patches
+    )
+    motivation = _clean_body(c.motivation)
+    doc: dict[str, Any] = {
+        "message_id": sv.message_id,
+        "family": sv.family or sv.message_id,
+        "kind": (sv.kind or "series").lower(),
+        "lists": ",".join(x.lower() for x in sv.lists),
+        "author": sv.author or sv.author_addr or "",
+        "author_raw": (sv.author or sv.author_addr or "").lower(),
+        "version": int(sv.version or 1),
+        "title": sv.title,
+        "tags": " ".join(sv.tags),
+        "motivation": motivation,
+        "changelog": changelog,
+        "shortlog": shortlog,
+        "patches": patches,
+        "files": "\n".join(series_files(sv)),
+        "ident_exact": "\n".join((sv.title, motivation, changelog, shortlog, patches)),
+    }
+    if sv.tree:
+        doc["tree"] = sv.tree.lower()
+    if sv.date is not None:
+        doc["date"] = _utc_naive(sv.date)
+    # whoosh rejects empty strings for some field types; absent is the same as empty
+    return {k: v for k, v in doc.items() if v != ""}
+
+
+# --------------------------------------------------------------------------- writing
+
+#: writer settings measured on 2 cores (see benchmarks/bench_lexical.py)
+_LIMITMB = 512
+
+
+def _writer(ix: Any, procs: int) -> Any:
+    if procs > 1:
+        # multisegment: each process keeps its own segment, no final merge pass
+        return ix.writer(procs=procs, limitmb=_LIMITMB, multisegment=True)
+    return ix.writer(limitmb=_LIMITMB)
+
+
+def _default_procs() -> int:
+    return 1
+
+
+def _clear_whoosh_files(dirpath: Path) -> None:
+    foreign = []
+    for entry in dirpath.iterdir():
+        if entry.is_file() and (
+            entry.name.startswith(f"_{INDEX_NAME}_") or entry.name.startswith(f"{INDEX_NAME}_")
+        ):
+            entry.unlink()
+        else:
+            foreign.append(entry.name)
+    if foreign:
+        raise IndexError_(
+            f"{dirpath} holds files that are not a lexical index ({', '.join(sorted(foreign)[:3])}"
+            "); build the lexical index into an empty directory"
+        )
+
+
+def build_lexical(
+    dirpath: Path, versions: Iterable[SeriesVersion], *, procs: int | None = None
+) -> int:
+    """Write a fresh lexical index of ``versions`` into ``dirpath``; return the doc count.
+
+    ``dirpath`` is created when missing; an earlier lexical index in it is replaced.
+    A version whose Message-ID was already written replaces the earlier one.
+    """
+    from whoosh import index
+
+    dirpath = Path(dirpath)
+    dirpath.mkdir(parents=True, exist_ok=True)
+    _clear_whoosh_files(dirpath)
+    ix = index.create_in(str(dirpath), make_schema(), indexname=INDEX_NAME)
+    writer = _writer(ix, procs or _default_procs())
+    seen: set[str] = set()
+    try:
+        for sv in versions:
+            doc = make_document(sv)
+            if sv.message_id in seen:
+                writer.update_document(**doc)
+            else:
+                seen.add(sv.message_id)
+                writer.add_document(**doc)
+    except BaseException:
+        writer.cancel()
+        raise
+    # No optimize: a fresh single-process build is one segment already, and merging the
+    # segments of a multi-process build would cost what the processes saved.
+    writer.commit()
+    return len(seen)
+
+
+def open_lexical(dirpath: Path) -> Any:
+    """Open the whoosh index in ``dirpath``, raising kvmsearch errors for a missing or
+    incompatible one."""
+    from whoosh import index
+
+    dirpath = Path(dirpath)
+    if not dirpath.is_dir() or not index.exists_in(str(dirpath), indexname=INDEX_NAME):
+        raise IndexNotFoundError(
+            f"no lexical index in {dirpath}; build the index first (kvmsearch index)"
+        )
+    try:
+        return index.open_dir(str(dirpath), indexname=INDEX_NAME)
+    except (index.IndexVersionError, AttributeError, ImportError, ModuleNotFoundError) as e:
+        # an analyzer class that moved or a whoosh on-disk format change
+        raise IndexFormatError(
+            f"the lexical index in {dirpath} was written by an incompatible kvmsearch "
+            f"({e}); rebuild the index"
+        ) from e
+
+
+def update_lexical(
+    dirpath: Path, upserts: Iterable[SeriesVersion], delete_ids: Iterable[str]
+) -> None:
+    """Update the index in ``dirpath`` in place: replace or add ``upserts`` (by
+    Message-ID) and remove the documents of ``delete_ids``.
+
+    Meant for a copy of an earlier generation's directory: the index holds no absolute
+    paths and no lock survives a commit.
+    """
+    from whoosh.writing import LockError
+
+    ix = open_lexical(dirpath)
+    try:
+        writer = ix.writer(limitmb=_LIMITMB)
+    except LockError as e:
+        raise IndexError_(
+            f"the lexical index in {dirpath} is being written by another process; "
+            "wait for it to finish"
+        ) from e
+    try:
+        for mid in delete_ids:
+            writer.delete_by_term("message_id", mid)
+        for sv in upserts:
+            writer.update_document(**make_document(sv))
+    except BaseException:
+        writer.cancel()
+        raise
+    # whoosh's default policy merges small segments, so repeated nightly updates do not
+    # pile up segments; a full optimize would rewrite everything each night.
+    writer.commit()
+    ix.close()
+
+
+def lexical_doc_count(dirpath: Path) -> int:
+    """Documents in the index (deleted ones excluded)."""
+    ix = open_lexical(dirpath)
+    try:
+        return ix.doc_count()
+    finally:
+        ix.close()
+
+
+__all__ = [
+    "LEXICAL_FORMAT",
+    "PROSE_FIELDS",
+    "PLAIN_FIELDS",
+    "build_lexical",
+    "update_lexical",
+    "open_lexical",
+    "lexical_doc_count",
+    "make_document",
+    "make_schema",
+    "iter_units",
+    "iter_terms",
+    "normalize_word",
+    "normalize_path",
+    "path_forms",
+    "split_identifier",
+    "is_exact_identifier",
+    "series_files",
+    "author_terms",
+]
