@@ -448,23 +448,29 @@ def build_lexical(
     dirpath.mkdir(parents=True, exist_ok=True)
     _clear_whoosh_files(dirpath)
     ix = index.create_in(str(dirpath), make_schema(), indexname=INDEX_NAME)
+    # The last version of a Message-ID wins; whoosh cannot replace a document that is
+    # still buffered in the same writer, so duplicates are settled before writing.
+    latest: dict[str, SeriesVersion] = {}
+    for sv in versions:
+        latest[sv.message_id] = sv
     writer = _writer(ix, procs or _default_procs())
-    seen: set[str] = set()
     try:
-        for sv in versions:
-            doc = make_document(sv)
-            if sv.message_id in seen:
-                writer.update_document(**doc)
-            else:
-                seen.add(sv.message_id)
-                writer.add_document(**doc)
+        for sv in latest.values():
+            writer.add_document(**make_document(sv))
     except BaseException:
         writer.cancel()
         raise
     # No optimize: a fresh single-process build is one segment already, and merging the
     # segments of a multi-process build would cost what the processes saved.
     writer.commit()
-    return len(seen)
+    _drop_lock_file(dirpath)
+    return len(latest)
+
+
+def _drop_lock_file(dirpath: Path) -> None:
+    # whoosh's write lock is an fcntl lock on a file it leaves behind after release;
+    # removing the file keeps a finished index directory free of lock leftovers.
+    (dirpath / f"{INDEX_NAME}_WRITELOCK").unlink(missing_ok=True)
 
 
 def open_lexical(dirpath: Path) -> Any:
@@ -518,6 +524,7 @@ def update_lexical(
     # pile up segments; a full optimize would rewrite everything each night.
     writer.commit()
     ix.close()
+    _drop_lock_file(Path(dirpath))
 
 
 def lexical_doc_count(dirpath: Path) -> int:

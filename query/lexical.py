@@ -260,7 +260,8 @@ class LexicalSearcher:
                 c = self._path_clause(word, boosts, prose=True)
                 clauses.extend([c] if c else [])
             else:
-                clauses.extend(self._word_clauses(word, boosts))
+                call = chunk.rstrip(",.;:!?").endswith("()")
+                clauses.extend(self._word_clauses(word, boosts, call=call))
         return clauses
 
     @staticmethod
@@ -268,7 +269,7 @@ class LexicalSearcher:
         return [f for f in (*PROSE_FIELDS, "tags", "author") if boosts[f] > 0]
 
     def _word_clauses(self, chunk: str, boosts: dict[str, float], *,
-                      identifier: bool = False) -> list[_Clause]:
+                      identifier: bool = False, call: bool = False) -> list[_Clause]:
         """One clause for a word or identifier; a chunk that holds several words
         (``vhost-net``, ``v5.10``) becomes a phrase.
 
@@ -283,7 +284,7 @@ class LexicalSearcher:
             return []
         plain = list(iter_units(chunk, stem=False, stop=False))
         raw, whole, terms, _call = prose[0]
-        exact = identifier or is_exact_identifier(raw, chunk.endswith("()"))
+        exact = identifier or is_exact_identifier(raw, call)
         if whole is None and not terms:
             return []  # a stop word
         from whoosh import query as wq

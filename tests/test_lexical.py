@@ -1,0 +1,440 @@
+"""The lexical index: analysis, writing, updating a copied index, searching, filters."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+
+import pytest
+
+from kvmsearch.indexer.lexical import (
+    build_lexical,
+    exact_identifiers,
+    iter_terms,
+    lexical_doc_count,
+    path_forms,
+    split_identifier,
+    update_lexical,
+)
+from kvmsearch.models.errors import IndexError_, IndexNotFoundError, QueryError
+from kvmsearch.models.records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
+from kvmsearch.query.lexical import LexFilters, LexicalSearcher, split_query
+
+# --------------------------------------------------------------------------- builders
+
+
+def sv(
+    mid: str,
+    title: str,
+    motivation: str = "",
+    *,
+    author: str = "Marc Zyngier <maz@kernel.org>",
+    when: datetime | None = datetime(2021, 3, 1, 12, 0, tzinfo=UTC),
+    lists: tuple[str, ...] = ("kvmarm.lists.cs.columbia.edu",),
+    tree: str | None = None,
+    kind: str = "series",
+    files: tuple[str, ...] = (),
+    patches: tuple[tuple[str, str], ...] = (),
+    patch_files: tuple[str, ...] = (),
+    changelog: tuple[str, ...] = (),
+    shortlog: tuple[str, ...] = (),
+    tags: tuple[str, ...] = ("KVM", "arm64"),
+    family: str | None = None,
+) -> SeriesVersion:
+    """A hand-built series version; ``patches`` are (subject, commit message) pairs."""
+    infos = tuple(
+        PatchInfo(
+            message_id=f"{mid}.{i}",
+            subject=f"[PATCH {i}/{len(patches)}] {subj}",
+            index=i,
+            commit_message=body,
+            files=patch_files,
+        )
+        for i, (subj, body) in enumerate(patches, 1)
+    )
+    addr = author.rsplit("<", 1)[-1].rstrip(">")
+    return SeriesVersion(
+        message_id=mid,
+        family=family or mid,
+        kind=kind,
+        version=1,
+        rfc=False,
+        resend=False,
+        tree=tree,
+        title=title,
+        subject=f"[PATCH 0/{len(infos)}] {title}",
+        tags=tags,
+        author=author,
+        author_addr=addr,
+        date=when,
+        lists=lists,
+        has_cover=True,
+        patch_ids=tuple(p.message_id for p in infos),
+        n_patches=len(infos) or None,
+        cover=CoverFields(
+            motivation=motivation,
+            changelog=tuple(ChangelogEntry(f"v{i + 2}", t) for i, t in enumerate(changelog)),
+            shortlog=shortlog or tuple(s for s, _b in patches),
+            files=files,
+        ),
+        patches=infos,
+    )
+
+
+def ids(hits) -> list[str]:
+    return [h.message_id for h in hits]
+
+
+@pytest.fixture
+def index(tmp_path):
+    """Build an index of the given versions and open a searcher on it."""
+    opened: list[LexicalSearcher] = []
+
+    def make(*versions: SeriesVersion, name: str = "lex") -> LexicalSearcher:
+        d = tmp_path / name
+        build_lexical(d, versions)
+        s = LexicalSearcher(d)
+        opened.append(s)
+        return s
+
+    yield make
+    for s in opened:
+        s.close()
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def test_identifier_split_keeps_whole_and_parts():
+    assert split_identifier("KVM_CAP_ARM_MTE") == ["KVM", "CAP", "ARM", "MTE"]
+    assert split_identifier("kvm_pgtable_stage2_map") == ["kvm", "pgtable", "stage2", "map"]
+    assert split_identifier("KVMClockRead") == ["KVM", "Clock", "Read"]
+    assert split_identifier("__kvm_vcpu_run") == ["kvm", "vcpu", "run"]
+    assert split_identifier("arm64") == [] and split_identifier("Guest") == []
+    terms = [t for t, _p in iter_terms("Enable KVM_CAP_ARM_MTE.", stem=True, stop=True)]
+    assert terms == ["enabl", "kvm_cap_arm_mte", "kvm", "cap", "arm", "mte"]
+
+
+def test_exact_identifiers_keep_case_and_skip_plain_words():
+    text = "Call kvm_vcpu_ioctl() and schedule() when ID_AA64PFR0_EL1 has MTE; The guest A."
+    assert list(exact_identifiers(text)) == [
+        "kvm_vcpu_ioctl", "schedule", "ID_AA64PFR0_EL1", "MTE",
+    ]
+
+
+def test_path_forms_are_full_path_dir_prefixes_and_basename():
+    assert path_forms("arch/arm64/kvm/pvtime.c") == [
+        "arch/arm64/kvm/pvtime.c", "arch/", "arch/arm64/", "arch/arm64/kvm/", "pvtime.c",
+    ]
+    # a diffstat-shortened path only tells the file name
+    assert path_forms(".../kvm/hyp/nvhe/switch.c") == ["switch.c"]
+    assert path_forms("MAINTAINERS") == ["maintainers"]
+
+
+def test_stemming_and_stop_words_only_in_prose():
+    prose = [t for t, _p in iter_terms("the migrating guests", stem=True, stop=True)]
+    plain = [t for t, _p in iter_terms("the migrating guests", stem=False, stop=False)]
+    assert prose == ["migrat", "guest"]
+    assert plain == ["the", "migrating", "guests"]
+
+
+def test_split_query_phrases_and_unbalanced_quotes():
+    assert split_query('steal "dirty log" ring') == [
+        ("steal", False), ("dirty log", True), ("ring", False),
+    ]
+    assert split_query('a "b c') == [("a", False), ("b", False), ("c", False)]
+    assert split_query("\u201csteal time\u201d") == [("steal time", True)]
+
+
+# --------------------------------------------------------------------------- identifiers
+
+MTE_EXACT = sv(
+    "mte-exact@arm.com",
+    "KVM: arm64: Allow guests to use memory tagging",
+    "Expose KVM_CAP_ARM_MTE so that a VMM can enable tag checking for its guests.",
+    author="Steven Price <steven.price@arm.com>",
+)
+MTE_LOWER = sv(
+    "mte-lower@arm.com",
+    "KVM: arm64: Allow guests to use memory tagging",
+    "Expose kvm_cap_arm_mte so that a VMM can enable tag checking for its guests.",
+    author="Steven Price <steven.price@arm.com>",
+)
+MTE_SPLIT = sv(
+    "mte-split@arm.com",
+    "KVM: arm64: Allow guests to use memory tagging",
+    "Expose a KVM cap for ARM MTE so that a VMM can enable tag checking for its guests.",
+    author="Steven Price <steven.price@arm.com>",
+)
+
+
+def test_identifier_matches_whole_split_and_case_insensitive(index):
+    pgtable = sv(
+        "pgtable@google.com",
+        "KVM: arm64: Rework the stage-2 page-table walker",
+        "Move the stage-2 map path onto the generic walker.",
+        patches=(("KVM: arm64: Convert user_mem_abort()",
+                  "Use kvm_pgtable_stage2_map() to install the mapping at fault time."),),
+    )
+    qemu = sv(
+        "qemu@redhat.com", "hw/arm: Track MemoryRegion lifetimes", "Drop the stale reference.",
+        tree="qemu",
+    )
+    s = index(pgtable, qemu, MTE_EXACT)
+    for q in ("kvm_pgtable_stage2_map", "KVM_PGTABLE_STAGE2_MAP", "pgtable", "stage2",
+              "kvm_pgtable_stage2_map()"):
+        assert ids(s.search(q)) == ["pgtable@google.com"], q
+    assert ids(s.search_identifier("kvm_pgtable_stage2_map")) == ["pgtable@google.com"]
+    assert ids(s.search("memoryregion")) == ["qemu@redhat.com"]
+    assert ids(s.search("region")) == ["qemu@redhat.com"]
+    assert ids(s.search("mte")) == ["mte-exact@arm.com"]
+    assert ids(s.search("kvm_cap_arm_mte")) == ["mte-exact@arm.com"]
+
+
+def test_exact_case_ranks_above_other_case_and_split_parts(index):
+    s = index(MTE_SPLIT, MTE_LOWER, MTE_EXACT)
+    assert ids(s.search_identifier("KVM_CAP_ARM_MTE")) == [
+        "mte-exact@arm.com", "mte-lower@arm.com", "mte-split@arm.com",
+    ]
+    assert ids(s.search_identifier("kvm_cap_arm_mte"))[0] == "mte-lower@arm.com"
+    # free text: whole identifier only, exact spelling first
+    assert ids(s.search("KVM_CAP_ARM_MTE")) == ["mte-exact@arm.com", "mte-lower@arm.com"]
+
+
+def test_identifier_only_in_patch_messages_is_found_below_cover(index):
+    cover = sv("cover@x", "KVM: Add KVM_CAP_STEAL_TIME", "Report KVM_CAP_STEAL_TIME to VMMs.")
+    patch_only = sv(
+        "patch@x", "KVM: arm64: Paravirtualised time for guests", "Implement PV time.",
+        patches=(("KVM: arm64: Provide VCPU attributes for stolen time",
+                  "Userspace checks KVM_CAP_STEAL_TIME before setting the IPA."),),
+    )
+    s = index(patch_only, cover)
+    assert ids(s.search("KVM_CAP_STEAL_TIME")) == ["cover@x", "patch@x"]
+
+
+def test_substring_identifier_via_parts(index):
+    s = index(sv("ioctl@x", "KVM: Fix kvm_vcpu_ioctl() locking", "Take the mutex earlier."))
+    assert ids(s.search_identifier("vcpu_ioctl")) == ["ioctl@x"]
+
+
+# --------------------------------------------------------------------------- paths
+
+PVTIME = sv("pvtime@arm.com", "KVM: arm64: Stolen time support", "Guests see stolen time.",
+            files=("arch/arm64/kvm/pvtime.c", "include/uapi/linux/kvm.h"))
+VHOST = sv("vhost@redhat.com", "vhost: fix ring wrap", "Fix the used ring wrap.",
+           files=("drivers/vhost/vhost.c",), tags=("vhost",),
+           lists=("virtualization.lists.linux-foundation.org",))
+VHOST_FOO = sv("vhost-foo@x", "vhost-foo: new driver", "A new driver.",
+               files=("drivers/vhost-foo/x.c",), tags=("vhost-foo",))
+OTHER_PVTIME = sv("x86-pvtime@x", "x86: pvtime cleanup", "Tidy up.",
+                  files=("arch/x86/kernel/pvtime.c",), tags=("x86",))
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["arch/arm64/kvm/pvtime.c", "arch/arm64/kvm", "arch/arm64/kvm/", "arch/arm64/", "pvtime.c",
+     "./arch/arm64/kvm/pvtime.c", "ARCH/arm64/KVM/"],
+)
+def test_path_forms_find_the_series(index, query):
+    s = index(PVTIME, VHOST, VHOST_FOO)
+    assert ids(s.search_paths([query])) == ["pvtime@arm.com"]
+    assert ids(s.search(query)) == ["pvtime@arm.com"]
+
+
+@pytest.mark.parametrize("query", ["drivers/vhost/", "drivers/vhost"])
+def test_dir_prefix_is_a_directory_not_a_string_prefix(index, query):
+    s = index(PVTIME, VHOST, VHOST_FOO)
+    assert ids(s.search_paths([query])) == ["vhost@redhat.com"]
+    assert ids(s.search("ring", filters=LexFilters(files=(query,)))) == ["vhost@redhat.com"]
+
+
+def test_exact_path_ranks_above_same_basename_elsewhere(index):
+    s = index(OTHER_PVTIME, PVTIME)
+    assert ids(s.search_paths(["arch/arm64/kvm/pvtime.c"])) == ["pvtime@arm.com", "x86-pvtime@x"]
+
+
+def test_patch_diff_files_are_indexed(index):
+    s = index(sv("diffs@x", "KVM: arm64: Fix timer", "Fix it.",
+                 patches=(("KVM: arm64: timer", "Body."),),
+                 patch_files=("arch/arm64/kvm/arch_timer.c",)))
+    assert ids(s.search_paths(["arch_timer.c"])) == ["diffs@x"]
+
+
+# --------------------------------------------------------------------------- prose
+
+def test_stemming_in_prose_not_in_file_names(index):
+    s = index(
+        sv("mig@x", "KVM: arm64: Support live migration of the ITS", "Save tables.",
+           files=("tools/testing/selftests/kvm/steal_time.c",)),
+    )
+    assert ids(s.search("migrating")) == ["mig@x"]
+    assert ids(s.search_paths(["steal_time.c"])) == ["mig@x"]
+    assert s.search_paths(["steal_times.c"]) == []
+    assert s.search("the") == []  # a stop word alone matches nothing
+
+
+def test_quoted_phrase_needs_adjacent_words(index):
+    s = index(
+        sv("adjacent@x", "KVM: Steal time accounting", "Account steal time per vCPU."),
+        sv("apart@x", "KVM: Time keeping", "Reduce time spent; do not steal cycles."),
+    )
+    assert ids(s.search('"steal time"')) == ["adjacent@x"]
+    assert set(ids(s.search("steal time"))) == {"adjacent@x", "apart@x"}
+    # stop words inside a phrase and identifiers spelled inside a phrase
+    s2 = index(sv("p@x", "KVM: arm64: Expose MTE",
+                  "Userspace can now enable KVM_CAP_ARM_MTE for the guest."), name="lex2")
+    assert ids(s2.search('"enable KVM_CAP_ARM_MTE for the guest"')) == ["p@x"]
+
+
+def test_auto_mode_ranks_complete_matches_first(index):
+    partial = sv("partial@x", "KVM: dirty log dirty log dirty log", "Dirty log dirty log.")
+    complete = sv("complete@x", "KVM: arm64: Stage-2 improvements",
+                  "Use DBM for the dirty log on stage2.")
+    s = index(partial, complete)
+    assert ids(s.search("dirty log DBM")) == ["complete@x", "partial@x"]
+    assert ids(s.search("dirty log DBM", mode="and")) == ["complete@x"]
+    scores = [h.score for h in s.search("dirty log DBM")]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_title_outweighs_patch_messages(index):
+    s = index(
+        sv("in-patch@x", "KVM: arm64: Misc fixes", "Small fixes.",
+           patches=(("KVM: arm64: fix", "The vgic was wrong."),)),
+        sv("in-title@x", "KVM: arm64: vgic fixes", "Small fixes."),
+    )
+    assert ids(s.search("vgic")) == ["in-title@x", "in-patch@x"]
+
+
+def test_explain_breaks_score_down_by_field(index):
+    s = index(sv("e@x", "KVM: arm64: vgic fixes", "The vgic ITS is broken.",
+                 patches=(("KVM: arm64: vgic", "Fix the vgic."),)))
+    (hit,) = s.search("vgic", explain=True)
+    assert hit.fields is not None
+    assert {"title", "motivation", "patches"} <= set(hit.fields)
+    assert sum(hit.fields.values()) == pytest.approx(hit.score, rel=1e-6)
+    assert s.search("vgic")[0].fields is None
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def test_filter_applies_inside_retrieval(index):
+    strong = [
+        sv(f"strong{i}@x", "KVM: dirty log ring", "Dirty log ring dirty log tracking.",
+           author=f"Peter Xu{i} <peterx{i}@redhat.com>")
+        for i in range(5)
+    ]
+    weak = sv("weak@x", "KVM: arm64: Misc", "Also touches the dirty log a little.",
+              author="Marc Zyngier <maz@kernel.org>")
+    s = index(*strong, weak)
+    assert ids(s.search("dirty log", limit=1)) != ["weak@x"]
+    for who in ("maz", "zyngier", "Marc Zyngier", "maz@kernel.org"):
+        assert ids(s.search("dirty log", limit=1, filters=LexFilters(authors=(who,)))) == [
+            "weak@x"
+        ], who
+    assert s.search("dirty log", filters=LexFilters(authors=("nobody",))) == []
+
+
+def test_list_tree_date_and_kind_filters(index):
+    a = sv("arm@x", "KVM: arm64: vgic", "vgic", when=datetime(2020, 5, 1, tzinfo=UTC))
+    b = sv("virt@x", "vhost: vgic-ish", "vgic", when=datetime(2021, 6, 1, tzinfo=UTC),
+           lists=("virtualization.lists.linux-foundation.org",))
+    c = sv("kut@x", "arm: vgic tests", "vgic", tree="kvm-unit-tests",
+           when=datetime(2022, 1, 1, tzinfo=UTC))
+    pull = sv("pull@x", "KVM/arm64 updates for 5.12", "vgic", kind="pull")
+    s = index(a, b, c, pull)
+    assert set(ids(s.search("vgic"))) == {"arm@x", "virt@x", "kut@x"}
+    assert set(ids(s.search("vgic", filters=LexFilters(lists=("kvmarm",))))) == {"arm@x", "kut@x"}
+    assert ids(s.search("vgic", filters=LexFilters(trees=("kvm-unit-tests",)))) == ["kut@x"]
+    assert ids(s.search("vgic", filters=LexFilters(since=date(2021, 6, 1),
+                                                   until=date(2021, 6, 1)))) == ["virt@x"]
+    assert ids(s.search("vgic", filters=LexFilters(kinds=("pull",)))) == ["pull@x"]
+    assert len(s.search("vgic", filters=LexFilters(kinds=()))) == 4
+    # a lone string is one value, not a tuple of characters
+    assert ids(s.search("vgic", filters=LexFilters(trees="kvm-unit-tests"))) == ["kut@x"]
+    with pytest.raises(QueryError):
+        s.search("vgic", filters=LexFilters(since=date(2022, 1, 1), until=date(2021, 1, 1)))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def test_update_on_a_copy_leaves_the_original_alone(tmp_path):
+    orig = tmp_path / "gen1"
+    old = sv("a@x", "KVM: arm64: Old title about vgic", "vgic")
+    gone = sv("b@x", "KVM: arm64: Doomed series about pmu", "pmu")
+    assert build_lexical(orig, [old, gone]) == 2
+    copy = tmp_path / "gen2"
+    shutil.copytree(orig, copy)
+    new = sv("a@x", "KVM: arm64: New title about timers", "timer")
+    added = sv("c@x", "KVM: arm64: Fresh series about sve", "sve")
+    update_lexical(copy, [new, added], ["b@x"])
+
+    with LexicalSearcher(copy) as s:
+        assert ids(s.search("timers")) == ["a@x"]
+        assert s.search("vgic") == [] and s.search("pmu") == []
+        assert ids(s.search("sve")) == ["c@x"]
+        assert s.doc_count() == 2
+    with LexicalSearcher(orig) as s:
+        assert ids(s.search("vgic")) == ["a@x"] and ids(s.search("pmu")) == ["b@x"]
+        assert s.search("timers") == []
+    # the updated copy can itself be copied and updated (no lock or path left behind)
+    third = tmp_path / "gen3"
+    shutil.copytree(copy, third)
+    update_lexical(third, [], ["c@x"])
+    assert lexical_doc_count(third) == 1 and lexical_doc_count(copy) == 2
+    leftovers = [p.name for d in (orig, copy, third) for p in d.iterdir() if "LOCK" in p.name]
+    assert leftovers == []
+
+
+def test_multiprocess_build_gives_the_same_answers(tmp_path):
+    versions = [sv(f"s{i}@x", f"KVM: arm64: series {i} about vgic", "vgic its lpi")
+                for i in range(30)]
+    versions.append(sv("pmu@x", "KVM: arm64: PMU fixes", "pmu counters"))
+    assert build_lexical(tmp_path / "mp", versions, procs=2) == 31
+    with LexicalSearcher(tmp_path / "mp") as s:
+        assert ids(s.search("pmu")) == ["pmu@x"]
+        assert len(s.search("vgic")) == 30
+
+
+def test_build_replaces_an_earlier_index_and_dedupes(tmp_path):
+    d = tmp_path / "lex"
+    build_lexical(d, [sv("a@x", "KVM: vgic", "vgic")])
+    dup = [sv("b@x", "KVM: pmu", "pmu"), sv("b@x", "KVM: pmu v2", "pmu")]
+    assert build_lexical(d, dup) == 1
+    assert lexical_doc_count(d) == 1
+    (d / "notes.txt").write_text("mine")
+    with pytest.raises(IndexError_):
+        build_lexical(d, dup)
+
+
+def test_missing_index_and_bad_arguments(tmp_path, index):
+    with pytest.raises(IndexNotFoundError):
+        LexicalSearcher(tmp_path / "nothing")
+    s = index(PVTIME)
+    with pytest.raises(QueryError):
+        s.search("x", mode="fuzzy")
+    with pytest.raises(QueryError):
+        s.search("x", field_boosts={"body": 2.0})
+    assert ids(s.search("stolen", field_boosts={"title": 0, "motivation": 0})) == []
+
+
+ODD = [
+    "", "   ", '"', '""', '"unbalanced', 'two "quoted" and "one', ":", "title:vgic", "a:b:c",
+    "*", "KVM_*", "?", "vgic~2", "^", "vgic^3", "(", ")", "[a TO b]", "{", "\\", "/", "//",
+    "...", ".../", "-", "--", "AND", "OR NOT", "∀x ∈ ℝ", "日本語", "\u00e9t\u00e9", "🙂",
+    "\x00", "x" * 500, "a/" * 50, "<maz@kernel.org>", "https://lore.kernel.org/r/x@y",
+    "'single'", "`code`", "foo()", "()", "@", "#", "%s", "{}", "|", "&&",
+]
+
+
+@pytest.mark.parametrize("query", ODD)
+def test_odd_queries_never_raise(index, query):
+    s = index(PVTIME, VHOST, MTE_EXACT)
+    for mode in ("auto", "and", "or"):
+        assert isinstance(s.search(query, mode=mode), list)
+    assert isinstance(s.search_paths([query]), list)
+    assert isinstance(s.search_identifier(query), list)
+    assert isinstance(s.search(query, filters=LexFilters(authors=(query,), files=(query,),
+                                                         lists=(query,))), list)
