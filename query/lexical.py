@@ -219,6 +219,14 @@ class LexicalSearcher:
         clauses = [c for c in (self._word_clauses(raw, boosts, identifier=True)) if c.per_field]
         return self._run(clauses, "and", limit, filters, explain)
 
+    def filter_ids(self, filters: LexFilters) -> set[str]:
+        """Message-IDs of every document passing ``filters``, for retrievers that filter
+        by id (the dense index)."""
+        docs = self._allowed(filters)
+        if docs is None:
+            docs = set(self._searcher.reader().all_doc_ids())
+        return {self._stored(d)[0] for d in docs}
+
     def doc_count(self) -> int:
         return self._searcher.doc_count()
 

@@ -355,6 +355,10 @@ def test_list_tree_date_and_kind_filters(index):
     assert ids(s.search("vgic", filters=LexFilters(trees="kvm-unit-tests"))) == ["kut@x"]
     with pytest.raises(QueryError):
         s.search("vgic", filters=LexFilters(since=date(2022, 1, 1), until=date(2021, 1, 1)))
+    assert s.filter_ids(LexFilters()) == {"arm@x", "virt@x", "kut@x"}
+    assert s.filter_ids(LexFilters(kinds=())) == {"arm@x", "virt@x", "kut@x", "pull@x"}
+    assert s.filter_ids(LexFilters(lists=("kvmarm",), since=date(2021, 1, 1))) == {"kut@x"}
+    assert s.filter_ids(LexFilters(authors=("nobody",))) == set()
 
 
 # --------------------------------------------------------------------------- writing
@@ -376,6 +380,7 @@ def test_update_on_a_copy_leaves_the_original_alone(tmp_path):
         assert s.search("vgic") == [] and s.search("pmu") == []
         assert ids(s.search("sve")) == ["c@x"]
         assert s.doc_count() == 2
+        assert s.filter_ids(LexFilters()) == {"a@x", "c@x"}
     with LexicalSearcher(orig) as s:
         assert ids(s.search("vgic")) == ["a@x"] and ids(s.search("pmu")) == ["b@x"]
         assert s.search("timers") == []
