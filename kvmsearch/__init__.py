@@ -21,13 +21,18 @@ from kvmsearch.models.records import (
     ChangelogEntry,
     CoverFields,
     Family,
+    Hit,
     Message,
     ParseReport,
     ParseResult,
     PatchInfo,
     SeriesVersion,
     Skip,
+    VersionRef,
 )
+
+# The Index facade imports nothing heavy at module level: search parts load on first use.
+from .index import Index
 
 __version__ = "0.1.0"
 
@@ -48,6 +53,7 @@ def parse(paths, *, workers=None) -> ParseResult:  # noqa: ANN001
 __all__ = [
     "__version__",
     "parse",
+    "Index",
     # errors
     "KvmsearchError",
     "SourceError",
@@ -69,4 +75,6 @@ __all__ = [
     "PatchInfo",
     "SeriesVersion",
     "Skip",
+    "Hit",
+    "VersionRef",
 ]

@@ -27,6 +27,9 @@ EXPECTED = {
     "SeriesVersion",
     "Skip",
     "parse",
+    "Index",
+    "Hit",
+    "VersionRef",
 }
 
 
