@@ -8,16 +8,29 @@ from typing import Any
 
 from kvmsearch.models.records import Hit, ParseReport, SeriesVersion, VersionRef
 
-# C0 controls except \t and \n, DEL, C1 controls (incl. the 8-bit CSI 0x9b), and the
-# bidi overrides/isolates that can visually reorder a line ("Trojan Source").
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls except \t and \n, DEL, C1 controls (incl. the 8-bit CSI 0x9b); the bidi
+# marks, embeddings, overrides and isolates that can visually reorder a line ("Trojan
+# Source"); the Unicode line/paragraph separators; lone surrogates (undecodable bytes
+# carried by surrogateescape), which would also make printing raise.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
+    "\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escape(m: re.Match[str]) -> str:
+    n = ord(m.group())
+    if 0xDC80 <= n <= 0xDCFF:  # surrogateescape: show the byte the mail held
+        n -= 0xDC00
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
 
 
 def clean(text: str, *, oneline: bool = False) -> str:
-    """Make mail text safe for a terminal: an ESC can't start a sequence, etc."""
+    """Make mail text safe for a terminal: no byte of it can start an escape sequence,
+    reorder the line or break it; what was there shows as ``\\x1b``, ``\\u202e``."""
     if oneline:
         text = " ".join(text.split())
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _UNSAFE.sub(_escape, text)
 
 
 def version_label(v: SeriesVersion) -> str:
@@ -40,9 +53,9 @@ def format_version(v: SeriesVersion, *, width: int = 100) -> str:
     lines = [head]
     meta = [clean(v.author, oneline=True), date]
     if v.tree:
-        meta.append(f"tree {v.tree}")
+        meta.append(f"tree {clean(v.tree, oneline=True)}")
     if v.lists:
-        meta.append(", ".join(v.lists))
+        meta.append(clean(", ".join(v.lists), oneline=True))
     lines.append("  " + " | ".join(meta))
     npatch = f"{len(v.patch_ids)}/{v.n_patches}" if v.n_patches else str(len(v.patch_ids))
     lines.append(
@@ -58,7 +71,7 @@ def format_version(v: SeriesVersion, *, width: int = 100) -> str:
         lines.append("  " + textwrap.shorten("why: " + first, width=width - 2, placeholder=" …"))
     for e in c.changelog:
         text = clean(" / ".join(e.items) if e.items else e.text, oneline=True)
-        lines.append("  " + textwrap.shorten(f"{e.version}: {text}", width=width - 2,
+        lines.append("  " + textwrap.shorten(f"{clean(e.version)}: {text}", width=width - 2,
                                              placeholder=" …"))
     return "\n".join(lines)
 
@@ -124,15 +137,20 @@ _BOLD, _DIM, _CYAN, _YELLOW, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[33
 
 
 def _highlight(text: str, terms: tuple[str, ...], color: bool) -> str:
-    """Clean first, then add our own escapes: mail text never reaches the terminal raw."""
+    """Clean first, then add our own escapes: mail text never reaches the terminal raw.
+
+    Marks the words the evidence was chosen for (same stem), not bare substrings.
+    """
+    from kvmsearch.query.evidence import term_spans
+
     text = clean(text, oneline=True)
-    if not terms:
-        return text
-    pat = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)),
-                     re.IGNORECASE)
-    if color:
-        return pat.sub(lambda m: f"{_BOLD}{_YELLOW}{m.group()}{_RESET}", text)
-    return pat.sub(lambda m: f"*{m.group()}*", text)
+    start, end = (f"{_BOLD}{_YELLOW}", _RESET) if color else ("*", "*")
+    out, pos = [], 0
+    for a, b in term_spans(text, terms):
+        out += [text[pos:a], start, text[a:b], end]
+        pos = b
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _ref(v: VersionRef) -> str:
@@ -150,9 +168,9 @@ def format_hits(hits: list[Hit], *, color: bool = False, explain: bool = False,
         lines = [f"{b}{n:>2}. {clean(h.title, oneline=True)}{r}"]
         meta = [clean(h.author, oneline=True)]
         if h.tree:
-            meta.append(f"tree {h.tree}")
+            meta.append(f"tree {clean(h.tree, oneline=True)}")
         if h.lists:
-            meta.append(", ".join(clean(x) for x in h.lists))
+            meta.append(", ".join(clean(x, oneline=True) for x in h.lists))
         lines.append(f"    {d}{' | '.join(meta)}{r}")
         shown = h.versions[:4]
         more = f" (+{len(h.versions) - 4} older)" if len(h.versions) > 4 else ""
@@ -164,7 +182,7 @@ def format_hits(hits: list[Hit], *, color: bool = False, explain: bool = False,
             lines.append("    why: " + _highlight(short, h.terms, color))
         for e in h.changelog:
             text = " / ".join(e.items) if e.items else e.text
-            lines.append(f"    {e.version}: " + _highlight(
+            lines.append(f"    {clean(e.version, oneline=True)}: " + _highlight(
                 textwrap.shorten(text, width=width * 2, placeholder=" …"), h.terms, color))
         if explain and h.explain:
             parts = ", ".join(f"{k}={v}" for k, v in h.explain.items())

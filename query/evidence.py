@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from kvmsearch.models.records import ChangelogEntry, Hit, SeriesVersion, VersionRef
@@ -22,9 +23,25 @@ _STOP = frozenset(
 
 
 def _key(word: str) -> str:
-    """A light stem: lower case, first six letters (migrate/migration, counters/counter)."""
+    """A light stem: lower case, first six letters (migrate/migration, counters/counter).
+
+    Identifiers are kept whole: KVM_CAP_STEAL_TIME and KVM_CAP_ARM_NISV, or GICv3 and
+    GICv4, name different things.
+    """
     w = word.lower()
+    if "_" in w or any(ch.isdigit() for ch in w):
+        return w
     return w[:6] if len(w) > 6 else w.rstrip("s") if len(w) > 3 else w
+
+
+def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
+    """Where the words of ``text`` that match ``terms`` (a hit's matched query terms)
+    are, by the same light stem the evidence was chosen with: whole words only, so
+    "log" marks "logs" but not "catalog"."""
+    keys = {_key(t) for t in terms}
+    if not keys:
+        return []
+    return [m.span() for m in _WORD.finditer(text) if _key(m.group()) in keys]
 
 
 def query_keys(plan: Any) -> dict[str, str]:
@@ -42,9 +59,20 @@ def query_keys(plan: Any) -> dict[str, str]:
     return out
 
 
+# Lines that are bookkeeping, not prose: trailers, diffstat, quoted replies.
+_NOISE_LINE = re.compile(
+    r"\s*(?:[\w-]+-by:|(?:cc|link|closes|message-id|change-id|base-commit|"
+    r"prerequisite-patch-id):|>|\S+\s+\|\s+(?:\d+ ?[+-]*|bin\b)|\d+ files? changed)",
+    re.IGNORECASE,
+)
+
+
 def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` long enough to say something, without trailers,
+    diffstat lines or quoted replies."""
+    text = "\n".join(ln for ln in (text or "").splitlines() if not _NOISE_LINE.match(ln))
     out = []
-    for s in _SENT.split(text or ""):
+    for s in _SENT.split(text):
         s = " ".join(s.split())
         if len(s) > 20:
             out.append(s)

@@ -1,0 +1,100 @@
+"""Why a series matches: sentence choice, stems, files and changelog evidence."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from fakes import fake_version
+
+from kvmsearch.models.records import ChangelogEntry, PatchInfo
+from kvmsearch.query.evidence import (
+    best_sentences,
+    build_hit,
+    query_keys,
+    sentences,
+    term_spans,
+)
+from kvmsearch.query.understand import understand
+
+
+def test_identifiers_are_their_own_terms() -> None:
+    keys = query_keys(understand("KVM_CAP_STEAL_TIME"))
+    assert len(keys) == 1
+    why, matched = best_sentences(
+        ["KVM_CAP_ARM_NISV lets userspace see the fault.",
+         "This adds KVM_CAP_STEAL_TIME for arm64 guests."], keys)
+    assert why == ["This adds KVM_CAP_STEAL_TIME for arm64 guests."]
+    assert term_spans("GICv3 and GICv4 both", ["GICv4"]) == [(10, 15)]
+
+
+def test_words_match_by_light_stem() -> None:
+    keys = query_keys(understand("migrate dirty logs"))
+    why, _ = best_sentences(["Live migration needs the dirty log to be exact here."], keys)
+    assert why
+    text = "logs, log and catalog; Migration"
+    marked = [text[a:b] for a, b in term_spans(text, ["log", "migrate"])]
+    assert marked == ["logs", "log", "Migration"]
+    assert term_spans(text, []) == []
+
+
+def test_sentences_skip_bookkeeping_lines() -> None:
+    text = (
+        "This series adds dirty logging based on the hardware DBM bit.\n\n"
+        "> On Mon, someone wrote that the dirty bit was wrong all along.\n"
+        "Signed-off-by: Dirty Logger <dirty@example.org>\n"
+        "Link: https://lore.kernel.org/r/dirty-log@example.org\n"
+        " arch/arm64/kvm/dirty_log.c | 12 ++++++------\n"
+        " 3 files changed, 20 insertions(+), 5 deletions(-)\n"
+    )
+    assert sentences(text) == ["This series adds dirty logging based on the hardware DBM bit."]
+
+
+def test_best_sentences_rank_by_distinct_terms_keep_reading_order() -> None:
+    keys = query_keys(understand("dirty log DBM"))
+    texts = ["A dirty sentence comes first in this text.",
+             "Unrelated words fill this sentence entirely.",
+             "The dirty log is collected by the hardware DBM bit.",
+             "Then the dirty log gets synced in parallel chunks."]
+    why, matched = best_sentences(texts, keys, n=2)
+    assert why == [texts[2], texts[3]]
+    assert matched == set(keys)
+
+
+def _version(mid, version, day, **kw):  # noqa: ANN001, ANN202
+    v = fake_version(mid, "KVM: arm64: dirty log with DBM", kw.pop("motivation", ""),
+                     changelog=kw.pop("changelog", ()), patches=kw.pop("patches", ()))
+    return replace(v, family="fam@x", version=version,
+                   date=datetime(2020, 1, day, tzinfo=UTC), **kw)
+
+
+def test_build_hit_versions_files_changelog() -> None:
+    same = ChangelogEntry("v2", "Rebase dirty log sync.", ("Rebase dirty log sync.",))
+    v1 = _version("v1@x", 1, 1, motivation="Nothing relevant is said in this cover.")
+    v2 = _version(
+        "v2@x", 2, 9, motivation="Nothing relevant is said in this cover either.",
+        changelog=(same, ChangelogEntry("v1", "Typo fixes only.", ())),
+        patches=(PatchInfo("p1@x", "[PATCH v2 1/1] x", 1,
+                           "Use KVM_CAP_STEAL_TIME to report the stolen time to guests.",
+                           ("arch/arm64/kvm/pvtime.c", "include/uapi/linux/kvm.h")),),
+    )
+    v3 = _version("v3@x", 3, 20, motivation="Nothing here.", changelog=(same,))
+    plan = understand("KVM_CAP_STEAL_TIME pvtime.c dirty")
+    h = build_hit([v1, v3, v2], v2, 0.1234567, plan, explain={"k": 1})
+    assert [r.message_id for r in h.versions] == ["v3@x", "v2@x", "v1@x"]
+    assert h.family == "fam@x" and h.score == 0.123457 and h.explain == {"k": 1}
+    assert h.files == ("arch/arm64/kvm/pvtime.c",)  # the file asked about, not the dirs
+    # The identifier lives only in a patch's commit message: that is the why.
+    assert h.why == ("Use KVM_CAP_STEAL_TIME to report the stolen time to guests.",)
+    assert h.changelog == (same,)  # shown once although v2 and v3 both carry it
+    assert set(h.terms) == {"KVM_CAP_STEAL_TIME", "dirty"}
+
+
+def test_build_hit_falls_back_to_dense_chunk_then_motivation() -> None:
+    v = _version("v@x", 1, 1, motivation="The cover explains its purpose at some length.")
+    plan = understand("zorkmid")
+    h = build_hit([v], None, 0.1, plan, dense_text="Title line\nThe chunk says why it matters.")
+    assert h.why == ("The chunk says why it matters.",)
+    assert build_hit([v], None, 0.1, plan).why == (
+        "The cover explains its purpose at some length.",)
+    assert h.files == () and h.terms == ()
