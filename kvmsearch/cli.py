@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -63,7 +64,22 @@ def _root(
 
 
 def err(msg: str) -> None:
-    typer.echo(f"kvmsearch: {msg}", err=True)
+    from .render import clean
+
+    # Error messages can quote mail (a Message-ID, a source's complaint): clean them too.
+    typer.echo(f"kvmsearch: {clean(msg, oneline=True)}", err=True)
+
+
+def use_color() -> bool:
+    """Colour on a terminal, unless NO_COLOR (https://no-color.org) or TERM=dumb says no."""
+    import os
+
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def handle_errors(fn: F) -> F:
@@ -104,6 +120,7 @@ def parse(
             help="Archives: mbox/mboxrd (.gz, .xz), Maildir, public-inbox git (v1, v2, bare), "
             "patchwork exports, or a directory of such files.",
             show_default=False,
+            metavar="PATH",
         ),
     ],
     as_json: Annotated[
@@ -151,7 +168,7 @@ def parse(
 IndexOpt = Annotated[
     str | None,
     typer.Option("--index", help="Index directory (default: $KVMSEARCH_HOME, else the XDG "
-                 "data dir).", show_default=False),
+                 "data dir).", show_default=False, metavar="DIR"),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary (cron).")]
 
@@ -197,7 +214,7 @@ def _report_build(outcome: Any, quiet: bool, as_json: bool = False) -> None:
 def index_add(
     sources: Annotated[list[str], typer.Argument(
         help="Archives to register: mbox/.gz/.xz, Maildir, public-inbox git (v1, v2, bare), "
-        "patchwork exports, or directories of them.", show_default=False)],
+        "patchwork exports, or directories of them.", show_default=False, metavar="SOURCE")],
     index: IndexOpt = None,
     quiet: QuietOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
@@ -264,7 +281,8 @@ def status(
 
 # --------------------------------------------------------------------------- search
 
-ModeOpt = Annotated[str, typer.Option("--mode", help="hybrid, lexical or semantic.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="hybrid, lexical or semantic.",
+                                      metavar="MODE")]
 
 
 @app.command()
@@ -274,29 +292,30 @@ def search(
         help="What to look for: words, a path (drivers/vhost/, pvtime.c), an identifier "
         "(KVM_CAP_STEAL_TIME), \"quoted phrases\" and inline filters (author:maz "
         "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022).",
-        show_default=False)] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000,
+        show_default=False, metavar="QUERY")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, metavar="N",
                                        help="How many series to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit.")] = False,
     mode: ModeOpt = "hybrid",
     explain: Annotated[bool, typer.Option("--explain", help="Show each score's parts.")] = False,
     author: Annotated[list[str] | None, typer.Option("--author", help="Author name or address "
-                      "contains this (repeatable).", show_default=False)] = None,
+                      "contains this (repeatable).", show_default=False, metavar="WHO")] = None,
     list_: Annotated[list[str] | None, typer.Option("--list", help="List id contains this, "
-                     "e.g. kvmarm (repeatable).", show_default=False)] = None,
+                     "e.g. kvmarm (repeatable).", show_default=False, metavar="LIST")] = None,
     tree: Annotated[list[str] | None, typer.Option("--tree", help="kvm-unit-tests, kvmtool, "
-                    "qemu, ... (repeatable).", show_default=False)] = None,
+                    "qemu, ... (repeatable).", show_default=False, metavar="TREE")] = None,
     file: Annotated[list[str] | None, typer.Option("--file", help="Touches this path, "
-                    "directory or file name (repeatable).", show_default=False)] = None,
+                    "directory or file name (repeatable).", show_default=False,
+                    metavar="PATH")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Posted on or after "
-                     "YYYY[-MM[-DD]].", show_default=False)] = None,
+                     "YYYY[-MM[-DD]].", show_default=False, metavar="DATE")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Posted before YYYY[-MM[-DD]].",
-                     show_default=False)] = None,
+                     show_default=False, metavar="DATE")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions",
                             help="One hit per version instead of per series.")] = False,
     queries: Annotated[str | None, typer.Option(
         "--queries", help='Batch mode: a JSONL file of {"qid", "query"} lines; writes '
-        '{"qid", "query", "hits"} lines.', show_default=False)] = None,
+        '{"qid", "query", "hits"} lines.', show_default=False, metavar="FILE")] = None,
     index: IndexOpt = None,
 ) -> None:
     """Which series touched X, and why. The default command: kvmsearch "dirty log DBM"."""
@@ -332,14 +351,32 @@ def search(
     if not hits:
         err("no matching series")
         raise typer.Exit(1)
-    typer.echo(render.format_hits(hits, color=sys.stdout.isatty(), explain=explain))
+    typer.echo(render.format_hits(hits, color=use_color(), explain=explain))
+
+
+_LINK = re.compile(r"^(?:https?://[^/]+/(?:[^/]+/)*?)(?:r/)?([^/]+@[^/]+?)/?"
+                   r"(?:(?:T|t|raw|t\.mbox\.gz)/?)?(?:#\w+)?$")
+
+
+def message_id_of(arg: str) -> str:
+    """A Message-ID from what users paste: <id>, id:..., a lore or patchwork link."""
+    from urllib.parse import unquote
+
+    arg = arg.strip()
+    m = _LINK.match(arg)
+    if m:
+        arg = unquote(m.group(1))
+    elif arg.startswith(("id:", "mid:")):  # notmuch, mutt
+        arg = arg.split(":", 1)[1]
+    return arg.strip().strip("<>")
 
 
 @app.command()
 @handle_errors
 def show(
-    message_id: Annotated[str, typer.Argument(help="Any Message-ID of the series (cover, a "
-                                              "patch) or its family id.", show_default=False)],
+    message_id: Annotated[str, typer.Argument(
+        help="Any Message-ID of the series (cover, a patch) or its family id; a lore or "
+        "patchwork link to a message works too.", show_default=False, metavar="ID")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per version.")] = False,
     index: IndexOpt = None,
 ) -> None:
@@ -347,7 +384,7 @@ def show(
     from kvmsearch.index import Index
     from kvmsearch.models.serialize import version_to_dict
 
-    versions = Index.open(index).show(message_id)
+    versions = Index.open(index).show(message_id_of(message_id))
     if as_json:
         for v in versions:
             emit_json(version_to_dict(v))
@@ -361,9 +398,11 @@ def show(
 @handle_errors
 def eval_(
     queries: Annotated[str, typer.Argument(help="Judged queries (JSONL with qid, kind, "
-                                           "query, relevant).", show_default=False)],
+                                           "query, relevant).", show_default=False,
+                                           metavar="FILE")],
     modes: Annotated[list[str] | None, typer.Option("--mode", help="Modes to score "
-                     "(repeatable; default: all three).", show_default=False)] = None,
+                     "(repeatable; default: all three).", show_default=False,
+                     metavar="MODE")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Scores as JSON.")] = False,
     index: IndexOpt = None,
 ) -> None:

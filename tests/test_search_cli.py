@@ -34,7 +34,7 @@ from sample_index import (
 )
 from typer.testing import CliRunner, Result
 
-from kvmsearch.cli import app
+from kvmsearch.cli import app, message_id_of, use_color
 from kvmsearch.index import Index
 
 runner = CliRunner()
@@ -508,3 +508,50 @@ def test_path_and_ident_queries_do_not_import_the_model(index_dir: Path, query: 
     assert json_lines(hits)
     loaded = set(mods.split())
     assert not [m for m in HEAVY if m in loaded]
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+@pytest.mark.parametrize("pasted", [
+    f"<{DBM}>", f"https://lore.kernel.org/r/{DBM}", f"https://lore.kernel.org/kvmarm/{DBM}/",
+    f"https://lore.kernel.org/all/{DBM}/T/#u", f"https://lore.kernel.org/kvm/{DBM}/raw",
+    f"https://patchwork.kernel.org/project/kvm/patch/{DBM}/", f"id:{DBM}", f"  {DBM}\n",
+])
+def test_show_takes_what_users_paste(index_dir: Path, pasted: str) -> None:
+    assert message_id_of(pasted) == DBM
+    r = run("show", pasted, "--json", index=index_dir)
+    assert [v["message_id"] for v in json_lines(r.stdout)] == [DBM]
+
+
+def test_message_id_of_unquotes_links() -> None:
+    assert message_id_of("https://lore.kernel.org/r/a%2Bb@x.org") == "a+b@x.org"
+
+
+class _Tty:
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("env,expected", [({}, True), ({"NO_COLOR": "1"}, False),
+                                          ({"TERM": "dumb"}, False)])
+def test_colour_only_on_a_terminal_that_wants_it(monkeypatch, env, expected) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(sys, "stdout", _Tty())
+    assert use_color() is expected
+
+
+def test_error_lines_are_cleaned(index_dir: Path) -> None:
+    r = run("show", "\x1b[2J\x1b]52;c;eA==\x07@evil", index=index_dir)
+    assert r.exit_code == 1
+    assert "\x1b" not in r.stderr and "\\x1b[2J" in one_line(r.stderr)
+
+
+def test_help_metavars_are_words() -> None:
+    out = runner.invoke(app, ["search", "--help"]).stdout
+    options = out.split("Options:")[1]
+    assert "list[str]" not in options and "<int" not in options
+    assert "--author WHO" in options and "--since DATE" in options
