@@ -107,8 +107,15 @@ def run_build(
     timer = _Timer()
     new_sources = expand_paths(add_paths) if add_paths else []
     with home.lock(command):
-        prev = home.current()
-        registered = list(prev.manifest.sources) if prev is not None else []
+        if full:
+            # A rebuild is what an index of another format asks for, so it must not
+            # load the serving manifest (that raises IndexFormatError); it only needs
+            # the registered paths, and reads every source from the start anyway.
+            prev = None
+            registered = home.registered_sources()
+        else:
+            prev = home.current()
+            registered = list(prev.manifest.sources) if prev is not None else []
         known = {p.source for p in registered}
         added = []
         for src in new_sources:
@@ -147,12 +154,15 @@ def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_fa
             store.upsert_many(rr.messages.values())
             if rr.skips:
                 store.add_skips(rr.skips)
+        # The store now holds them; assembly reads every message back from it, so drop
+        # the read's copies rather than hold the corpus twice.
+        rr.messages.clear()
         with timer("assemble"), stage("assembling series") as cb:
-            all_messages = list(store.iter_all())
-            result = assemble_read(rr, all_messages)
+            n_messages = store.count()
+            result = assemble_read(rr, store.iter_all())
             cb(len(result.versions), len(result.versions), "series versions")
         skipped = len(store.skips())
-    return _write_generation(home, prev, rr, added_paths, result, len(all_messages), skipped,
+    return _write_generation(home, prev, rr, added_paths, result, n_messages, skipped,
                              full, outcome, timer, stage, embedder_factory, export_query_model)
 
 
