@@ -1,0 +1,514 @@
+"""Building and updating an index home: what a build writes, incremental updates that
+equal a full build, crash safety of a real update, vanished sources, rebuild, formats.
+
+Every build here uses FakeEmbedder (no torch); the kvm-ppc git bundle provides a real
+archive (~6k messages) whose head can be moved to make an update.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import FakeEmbedder
+
+from kvmsearch.index import Index
+from kvmsearch.indexer.build import run_build
+from kvmsearch.indexer.dense import INDEX_FILE, META_FILE, ROWS_FILE
+from kvmsearch.indexer.docs import DocStore
+from kvmsearch.indexer.generations import FORMAT_VERSION, MANIFEST_NAME, TEMP_PREFIX, IndexHome
+from kvmsearch.indexer.lexical import open_lexical
+from kvmsearch.models.errors import IndexFormatError, SourceError
+from kvmsearch.models.serialize import version_to_dict
+from kvmsearch.query.dense import DenseSearcher
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+SHARED = REPO.parent / "shared"
+BUNDLE = SHARED / "corpus" / "kvm-ppc.vger.kernel.org.git.bundle"
+SERIES_SAMPLES = sorted((TESTS / "samples" / "series").glob("*.mbox"))
+#: the update the bundle tests make: the archive's last 60 commits
+CUT = 60
+
+
+def build(home: Path | IndexHome, **kw: Any) -> Any:
+    """run_build with the fake embedder and no ONNX export."""
+    if not isinstance(home, IndexHome):
+        home = IndexHome(home)
+    return run_build(home, embedder_factory=FakeEmbedder, export_query_model=False, **kw)
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+@dataclass
+class Snapshot:
+    """Everything a generation serves, in comparable form."""
+
+    docs: dict[str, dict]  # version id -> version_to_dict(with_patches=True)
+    families: dict[str, tuple[str, ...]]
+    chunks: set[tuple[str, str, int, str]]  # (version_id, field, ordinal, text)
+    postings: set[tuple[str, Any, str, float]]  # (field, term, version id, weight)
+    sources: dict[str, dict]  # path -> how far it was read
+    counts: dict[str, Any]
+
+
+def snapshot(home: Path) -> Snapshot:
+    """Read the serving generation through the docs, dense and lexical readers."""
+    import numpy as np
+
+    gen = IndexHome(home).open_current()
+    docs = DocStore(gen.dir / "docs.sqlite")
+    try:
+        versions = {v.message_id: version_to_dict(v, with_patches=True)
+                    for v in docs.iter_versions()}
+        families = {}
+        for fid in {d["family"] for d in versions.values()}:
+            fam = docs.family(fid)
+            assert fam is not None, fid
+            families[fid] = fam.version_ids
+    finally:
+        docs.close()
+
+    dense = DenseSearcher(gen.dir)
+    rows = np.load(gen.dir / ROWS_FILE)  # (version index, field index, ordinal) per row
+    texts = dense.texts(list(range(len(dense))))
+    vids, fields = dense.meta["versions"], dense.meta["fields"]
+    chunks = {(vids[v], fields[f], o, t) for (v, f, o), t in zip(rows.tolist(), texts,
+                                                                  strict=True)}
+    assert len(chunks) == len(dense) == len(texts)
+
+    ix = open_lexical(gen.dir / "lexical")
+    try:
+        with ix.reader() as r:
+            # iter_docs skips deleted documents; iter_postings does not.
+            live = {n: stored["message_id"] for n, stored in r.iter_docs()}
+            postings = {(f, t, live[n], w) for f, t, n, w, _v in r.iter_postings() if n in live}
+    finally:
+        ix.close()
+    assert sorted(live.values()) == sorted(versions)  # one lexical doc per version
+
+    m = gen.manifest
+    return Snapshot(versions, families, chunks, postings,
+                    {s.source: read_to(s.state) for s in m.sources}, dict(m.counts))
+
+
+#: position keys that describe the last read (where it resumed, whether it had to start
+#: over) rather than how far the source was read
+_LAST_READ = {"resumed_from", "reread", "reason"}
+
+
+def read_to(state: dict) -> dict:
+    return {k: v for k, v in state.items() if k not in _LAST_READ}
+
+
+def assert_same_index(got: Snapshot, want: Snapshot) -> None:
+    """Field by field, so a failure names what differs rather than dumping both."""
+    assert got.docs.keys() == want.docs.keys()
+    differing = [vid for vid in want.docs if got.docs[vid] != want.docs[vid]]
+    assert not differing, (differing[:5], got.docs[differing[0]], want.docs[differing[0]])
+    assert got.families == want.families
+    assert got.chunks == want.chunks
+    assert got.postings == want.postings
+    assert got.sources == want.sources
+    assert got.counts == want.counts
+
+
+def temp_dirs(home: Path) -> list[str]:
+    gens = home / "generations"
+    return sorted(p.name for p in gens.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+
+# --------------------------------------------------------------------------- small samples
+
+
+@pytest.fixture
+def sample_sources(tmp_path: Path) -> dict[str, Path]:
+    """Copies of the small real samples: an mbox directory and the patchwork data/."""
+    mboxes = tmp_path / "src" / "mboxes"
+    mboxes.mkdir(parents=True)
+    for p in SERIES_SAMPLES:
+        shutil.copy(p, mboxes / p.name)
+    data = tmp_path / "src" / "data"
+    shutil.copytree(REPO / "data", data)
+    for p in data.iterdir():
+        p.chmod(0o644)  # the repository's data/ files are read-only
+    return {"mboxes": mboxes, "data": data}
+
+
+def test_build_writes_every_part_and_a_complete_manifest(tmp_path, sample_sources) -> None:
+    home = tmp_path / "home"
+    out = build(home, add_paths=[sample_sources["mboxes"], sample_sources["data"]])
+    assert out.generation is not None and out.source_errors == []
+
+    ih = IndexHome(home)
+    gen = ih.open_current()
+    assert gen.name == out.generation and ih.generations() == [gen.name]
+    for part in ("docs.sqlite", "lexical", INDEX_FILE, META_FILE, ROWS_FILE, MANIFEST_NAME):
+        assert (gen.dir / part).exists(), part
+    assert temp_dirs(home) == []
+
+    raw = json.loads((gen.dir / MANIFEST_NAME).read_text())
+    assert raw["format_version"] == FORMAT_VERSION
+    assert raw["kvmsearch_version"] and raw["kvmsearch_version"] != "unknown"
+    assert raw["model"] == {"name": FakeEmbedder.name, "sha256": "fake-64", "dim": 64}
+    assert raw["onnx"] is None  # export_query_model off
+    assert raw["built_at"] and raw["build_seconds"] > 0 and raw["previous_generation"] is None
+    counts = raw["counts"]
+    assert counts["series_versions"] == out.versions > 20
+    assert counts["families"] == out.families and counts["chunks"] == out.chunks > 0
+    assert counts["messages"] >= out.new_messages > counts["series_versions"]
+    assert sum(counts["kinds"].values()) == counts["series_versions"]
+    # Each sample mbox and each patchwork file is one source, every one with a position.
+    want = {str(p.resolve()) for d in sample_sources.values() for p in d.iterdir()}
+    assert {s["path"] for s in raw["sources"]} == want
+    for s in raw["sources"]:
+        assert s["kind"] in ("mbox", "patchwork") and s["position"], s
+
+    # The parts agree with the manifest.
+    snap = snapshot(home)
+    assert len(snap.docs) == counts["series_versions"]
+    assert len(snap.families) == counts["families"]
+    assert len(snap.chunks) == counts["chunks"]
+    # A cold cache: every distinct text was embedded once (versions share some text).
+    assert out.chunks_embedded == len({c[3] for c in snap.chunks}) <= out.chunks
+    assert {c[0] for c in snap.chunks} == set(snap.docs)  # every version has chunks
+
+    with Index.open(home, embedder_factory=FakeEmbedder) as idx:
+        st = idx.status()
+        assert st.generation == gen.name and st.counts == counts
+        assert st.model == raw["model"] and st.format_version == FORMAT_VERSION
+        assert all(s.exists for s in st.sources) and len(st.sources) == len(want)
+        assert st.size_bytes > 0
+        hits = idx.search("vDPA support", limit=5)
+        assert "vDPA support" in {h.title for h in hits}
+
+
+def test_update_with_nothing_new_writes_no_generation(tmp_path, sample_sources) -> None:
+    home = tmp_path / "home"
+    first = build(home, add_paths=[sample_sources["mboxes"]])
+    before = sorted(os.listdir(home / "generations"))
+    embedded: list[FakeEmbedder] = []
+
+    def factory() -> FakeEmbedder:
+        embedded.append(FakeEmbedder())
+        return embedded[-1]
+
+    out = run_build(IndexHome(home), embedder_factory=factory, export_query_model=False)
+    assert out.generation is None and out.new_messages == 0 and out.source_errors == []
+    assert sorted(os.listdir(home / "generations")) == before
+    assert IndexHome(home).open_current().name == first.generation
+    assert embedded == []  # the model is not even loaded
+    # Re-adding a registered source (another spelling of its path) is nothing new either.
+    again = build(home, add_paths=[sample_sources["mboxes"] / ".." / "mboxes"])
+    assert again.generation is None
+
+
+def test_adding_a_source_extends_the_index_and_reuses_the_cache(tmp_path,
+                                                                sample_sources) -> None:
+    home = tmp_path / "home"
+    embedders: list[FakeEmbedder] = []
+
+    def factory() -> FakeEmbedder:
+        embedders.append(FakeEmbedder())
+        return embedders[-1]
+
+    one = run_build(IndexHome(home), add_paths=[sample_sources["mboxes"]],
+                    embedder_factory=factory, export_query_model=False)
+    two = run_build(IndexHome(home), add_paths=[sample_sources["data"]],
+                    embedder_factory=factory, export_query_model=False)
+    assert two.generation != one.generation
+    assert two.versions > one.versions and two.versions_deleted == 0
+    assert two.versions_changed == two.versions - one.versions
+    # Only text never seen is embedded, each text once.
+    first, second = embedders[0].calls, embedders[1].calls
+    assert len(second) == len(set(second)) == two.chunks_embedded > 0
+    assert not set(first) & set(second)
+    assert set(first) | set(second) == {c[3] for c in snapshot(home).chunks}
+    assert IndexHome(home).open_current().manifest.previous_generation == one.generation
+
+    clean = tmp_path / "clean"
+    build(clean, add_paths=[sample_sources["mboxes"], sample_sources["data"]])
+    assert_same_index(snapshot(home), snapshot(clean))
+
+
+def test_rebuild_equals_a_clean_build(tmp_path, sample_sources) -> None:
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"]])
+    build(home, add_paths=[sample_sources["data"]])
+    # Mail appended to a registered mbox is read by the rebuild like everything else.
+    extra = sample_sources["mboxes"] / "coverless.mbox"
+    with extra.open("ab") as f:
+        f.write((TESTS / "samples" / "sources" / "kvm-ppc-mboxrd.mbox").read_bytes())
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        out = idx.rebuild()
+    assert out.generation is not None and out.chunks_embedded < out.chunks
+
+    clean = tmp_path / "clean"
+    build(clean, add_paths=[sample_sources["mboxes"], sample_sources["data"]])
+    assert_same_index(snapshot(home), snapshot(clean))
+
+
+def test_other_format_refuses_to_open_and_rebuild_replaces_it(tmp_path,
+                                                             sample_sources) -> None:
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"]])
+    gen = IndexHome(home).open_current()
+    raw = json.loads((gen.dir / MANIFEST_NAME).read_text())
+    raw["format_version"] = FORMAT_VERSION + 1
+    (gen.dir / MANIFEST_NAME).write_text(json.dumps(raw))
+
+    with pytest.raises(IndexFormatError, match="rebuild"):
+        Index.open(home)
+    with pytest.raises(IndexFormatError, match="rebuild"):
+        Index(home, embedder_factory=FakeEmbedder).update()
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        out = idx.rebuild()
+    assert out.generation is not None and out.generation != gen.name
+    with Index.open(home, embedder_factory=FakeEmbedder) as idx:
+        assert idx.status().format_version == FORMAT_VERSION
+        hits = idx.search("virtio_bt configuration struct alignment", limit=3)
+        assert hits[0].title == "virtio_bt: Fix alignment in configuration struct"
+
+
+def test_bad_path_is_refused_before_anything_is_written(tmp_path) -> None:
+    home = tmp_path / "home"
+    with pytest.raises(SourceError, match="nope.mbox"):
+        build(home, add_paths=[tmp_path / "nope.mbox"])
+    assert not IndexHome(home).exists()
+    assert not (home / "generations").exists() or temp_dirs(home) == []
+
+
+def test_vanished_source_is_reported_and_the_others_still_update(tmp_path,
+                                                                 sample_sources) -> None:
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    kept, gone = mboxes / "coverless.mbox", mboxes / "pull-requests.mbox"
+    first = build(home, add_paths=[kept, gone])
+    moved = tmp_path / "moved.mbox"
+    gone.rename(moved)
+    with kept.open("ab") as f:
+        f.write((mboxes / "autosel.mbox").read_bytes())
+
+    out = build(home)
+    assert [s for s, _ in out.source_errors] == [str(gone.resolve())]
+    assert "pull-requests.mbox" in out.source_errors[0][1]
+    assert out.generation is not None and out.generation != first.generation
+    assert out.new_messages > 0 and out.versions_changed > 0
+
+    gen = IndexHome(home).open_current()
+    # Still registered, still at its old position: restoring it resumes where it was.
+    old = {s.source: s.state for s in IndexHome(home).open_current().manifest.sources}
+    assert str(gone.resolve()) in old
+    # Its series stay searchable: the message store still holds them.
+    assert out.versions == first.versions + out.versions_changed
+    assert gen.manifest.counts["series_versions"] == out.versions
+
+    # Nothing new anywhere: still reported, no generation.
+    again = build(home)
+    assert again.generation is None and len(again.source_errors) == 1
+    moved.rename(gone)
+    back = build(home)
+    assert back.generation is None and back.source_errors == []
+
+
+# --------------------------------------------------------------------------- kvm-ppc bundle
+
+
+def git(*args: str | Path) -> str:
+    return subprocess.run(["git", *map(str, args)], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@dataclass
+class Bundle:
+    repo: Path  # bare clone; master at `head` once the fixture is done
+    head: str
+    cut: str  # CUT commits before head
+    cut_home: Path  # built with master at `cut`: the index before the update
+    head_home: Path  # a clean build with master at `head`
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    """The kvm-ppc archive cut CUT commits short and indexed, then moved to its head,
+    plus a clean index of the head to compare updates with."""
+    if not BUNDLE.is_file():
+        pytest.skip(f"{BUNDLE} is not there")
+    root = tmp_path_factory.mktemp("bundle")
+    # The directory name is what the list id is guessed from: keep the archive's.
+    repo = root / "kvm-ppc.vger.kernel.org.git"
+    git("clone", "--quiet", "--bare", BUNDLE, repo)
+    assert git("-C", repo, "symbolic-ref", "HEAD") == "refs/heads/master"
+    head = git("-C", repo, "rev-parse", "HEAD")
+    cut = git("-C", repo, "rev-parse", f"HEAD~{CUT}")
+    git("-C", repo, "update-ref", "refs/heads/master", cut)
+    cut_home = root / "cut-home"
+    build(cut_home, add_paths=[repo])
+    git("-C", repo, "update-ref", "refs/heads/master", head)
+    head_home = root / "head-home"
+    build(head_home, add_paths=[repo])
+    return Bundle(repo, head, cut, cut_home, head_home)
+
+
+def copy_home(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+@pytest.mark.integration
+def test_incremental_update_equals_a_full_build(tmp_path, bundle: Bundle) -> None:
+    home = copy_home(bundle.cut_home, tmp_path / "home")
+    before = IndexHome(home).open_current()
+    assert before.manifest.sources[0].state["epochs"] == {"0": bundle.cut}
+
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        out = idx.update()
+    assert out.generation is not None and out.source_errors == []
+    assert out.new_messages == CUT  # one message per public-inbox commit
+    assert 0 < out.versions_changed < out.versions
+    assert 0 < out.chunks_embedded < out.chunks  # the cache kept the rest
+    after = IndexHome(home).open_current()
+    assert after.manifest.previous_generation == before.name
+    assert after.manifest.sources[0].state["epochs"] == {"0": bundle.head}
+
+    assert_same_index(snapshot(home), snapshot(bundle.head_home))
+    # The generation updated from stays for readers that still hold it; nothing else.
+    assert IndexHome(home).generations() == [before.name, after.name]
+    assert temp_dirs(home) == []
+
+
+# A real update in its own process. The stage callbacks (the progress hook every caller
+# can pass) say where it is; at the chosen point it reports and waits to be killed.
+_UPDATER = """
+import contextlib, sys, time
+sys.path.insert(0, sys.argv[3])
+from fakes import FakeEmbedder
+from kvmsearch.indexer.build import run_build
+from kvmsearch.indexer.generations import IndexHome
+
+home, point = sys.argv[1], sys.argv[2]
+target, when = point.split(":")
+
+def pause():
+    print("paused", flush=True)
+    time.sleep(600)
+
+@contextlib.contextmanager
+def stage(name):
+    def progress(done, total=None, note=""):
+        if name == target and when == "progress" and done:
+            pause()
+    if name == target and when == "enter":
+        pause()
+    yield progress
+
+run_build(IndexHome(home), stage=stage, embedder_factory=FakeEmbedder,
+          export_query_model=False)
+print("finished", flush=True)
+"""
+
+KILL_POINTS = {
+    # point: does the new generation's temp dir exist when the update is killed?
+    "reading mail:enter": False,  # lock held, nothing read yet
+    "assembling series:enter": False,  # new messages already in the shared store
+    "lexical index:progress": True,  # lexical index updated in the hardlinked copy
+    "embedding:progress": True,  # a slab of new vectors already in the shared cache
+}
+
+
+def wait_for_line(proc: subprocess.Popen[str]) -> str:
+    # A guard against a hung child, not a timing assertion.
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    if not sel.select(timeout=300):
+        proc.kill()
+        pytest.fail("the update printed nothing")
+    line = proc.stdout.readline().strip()
+    if not line:
+        proc.wait()
+        pytest.fail(f"the update died: {proc.stderr.read() if proc.stderr else ''}")
+    return line
+
+
+def kill_update_then_recover(home: Path, point: str, query: str) -> Any:
+    """Run `update` in a child process, SIGKILL it at ``point``, check that the previous
+    generation still serves untouched, then update again in this process; returns the
+    second update's outcome."""
+    serving = IndexHome(home).open_current()
+    manifest_before = (serving.dir / MANIFEST_NAME).read_bytes()
+    served_before = snapshot(home)
+
+    proc = subprocess.Popen([sys.executable, "-c", _UPDATER, str(home), point, str(TESTS)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for_line(proc) == "paused"
+        assert bool(temp_dirs(home)) == KILL_POINTS[point]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+
+    # The previous generation serves, untouched (the hardlinked lexical files included).
+    assert IndexHome(home).open_current().name == serving.name
+    assert (serving.dir / MANIFEST_NAME).read_bytes() == manifest_before
+    assert_same_index(snapshot(home), served_before)
+    with Index.open(home, embedder_factory=FakeEmbedder) as idx:
+        assert idx.status().generation == serving.name
+        assert idx.search(query, limit=3)
+
+    # The kernel dropped the dead writer's lock: the next update runs and catches up.
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        out = idx.update()
+    assert out.generation is not None and out.source_errors == []
+    assert IndexHome(home).open_current().manifest.previous_generation == serving.name
+    assert temp_dirs(home) == []  # the dead writer's leftovers are cleaned up
+    return out
+
+
+def keep_first_message(mbox: Path) -> bytes:
+    """Cut ``mbox`` down to its first message; returns the rest, for appending later."""
+    data = mbox.read_bytes()
+    cut = data.index(b"\nFrom ", 1) + 1
+    mbox.write_bytes(data[:cut])
+    return data[cut:]
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sigkilled_update_of_samples_recovers(tmp_path, sample_sources, point: str) -> None:
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    # Each mbox starts with its first message; the update reads the rest, appended
+    # as a list archive grows.
+    rest = {p: keep_first_message(p) for p in sorted(mboxes.iterdir())}
+    build(home, add_paths=[mboxes])
+    for p, data in rest.items():
+        with p.open("ab") as f:
+            f.write(data)
+
+    out = kill_update_then_recover(home, point, "virtio_bt configuration struct")
+    assert out.new_messages == sum(data.count(b"From mboxrd@z") for data in rest.values())
+    clean = tmp_path / "clean"
+    build(clean, add_paths=[mboxes])
+    assert_same_index(snapshot(home), snapshot(clean))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("point", ["assembling series:enter", "embedding:progress"])
+def test_sigkilled_update_of_the_bundle_recovers(tmp_path, bundle: Bundle, point: str) -> None:
+    home = copy_home(bundle.cut_home, tmp_path / "home")
+    out = kill_update_then_recover(home, point, "KVM PPC Book3S HV")
+    assert out.new_messages == CUT
+    if point == "embedding:progress":
+        assert out.chunks_embedded == 0  # every vector embedded before the kill was kept
+    assert_same_index(snapshot(home), snapshot(bundle.head_home))
