@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from kvmsearch.models.records import ChangelogEntry, Hit, SeriesVersion, VersionRef
@@ -22,6 +23,7 @@ _STOP = frozenset(
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def _key(word: str) -> str:
     """A light stem: lower case, first six letters (migrate/migration, counters/counter).
 
@@ -80,6 +82,11 @@ def sentences(text: str) -> list[str]:
 
 
 def _overlap(sentence: str, keys: dict[str, str]) -> tuple[int, set[str]]:
+    # A key is a prefix of the words it matches, so a sentence that doesn't contain any
+    # key as a substring can't match: skip tokenising it (most sentences, every hit).
+    low = sentence.lower()
+    if not any(k in low for k in keys):
+        return 0, set()
     found = {_key(w) for w in _WORD.findall(sentence)} & keys.keys()
     return len(found), found
 
@@ -90,6 +97,9 @@ def best_sentences(texts: list[str], keys: dict[str, str], n: int = 3
     scored = []
     pos = 0
     for text in texts:
+        low = (text or "").lower()
+        if not any(k in low for k in keys):  # see _overlap; most patch messages
+            continue
         for s in sentences(text):
             k, found = _overlap(s, keys)
             if k:
