@@ -38,6 +38,23 @@ PROSE_FIELDS = ("title", "motivation", "changelog", "shortlog", "patches")
 #: text fields matched word for word (no stemming, no stop words)
 PLAIN_FIELDS = ("tags", "author")
 
+#: How much one occurrence of a word in each section counts in the combined ``body``
+#: field. Searching ``body`` is BM25F proper (weighted term frequencies, one length)
+#: and needs one posting list per word instead of one per field, which is what keeps
+#: long questions fast. The separate fields serve custom weights and explanations.
+#: Changing a weight changes the index: bump LEXICAL_FORMAT.
+BODY_WEIGHTS: dict[str, float] = {
+    "title": 4.0,
+    "tags": 2.0,
+    "motivation": 1.5,
+    "changelog": 1.5,
+    "shortlog": 1.0,
+    "patches": 0.5,
+}
+_SECTION, _NAME_END = "\x1e", "\x1f"
+_SEPARATORS = str.maketrans({_SECTION: " ", _NAME_END: " "})
+_BODY_GAP = 100
+
 # English function words only: words like "not", "no", "can", "up", "off" or "before"
 # carry meaning in kernel prose ("cannot map", "cpu up", "before exit") and stay.
 STOP_WORDS = frozenset(
@@ -255,6 +272,10 @@ class _Analyzer:
     def pairs(self, value: str) -> Iterable[tuple[str, int]]:
         raise NotImplementedError
 
+    def triples(self, value: str) -> Iterable[tuple[str, int, float]]:
+        """(term, position, weight); the weight is 1 unless a subclass says otherwise."""
+        return ((text, pos, 1.0) for text, pos in self.pairs(value))
+
     def __call__(
         self,
         value: str,
@@ -268,10 +289,10 @@ class _Analyzer:
 
         # whoosh convention: one Token object, re-yielded with new attributes
         t = Token(positions=positions, chars=chars, mode=mode, **kwargs)
-        for text, pos in self.pairs(value):
+        for text, pos, weight in self.triples(value):
             t.text = text
             t.stopped = False
-            t.boost = 1.0
+            t.boost = weight
             if positions:
                 t.pos = start_pos + pos
             if chars:
@@ -288,6 +309,43 @@ class TextAnalyzer(_Analyzer):
 
     def pairs(self, value: str) -> Iterable[tuple[str, int]]:
         return iter_terms(value, stem=self.stem, stop=self.stop)
+
+
+class BodyAnalyzer(_Analyzer):
+    """The ``body`` field: every prose section of a document in one field, each term
+    weighted by the section it came from (see :data:`BODY_WEIGHTS`)."""
+
+    def __init__(self, weights: dict[str, float] | None = None) -> None:
+        self.weights = dict(weights or BODY_WEIGHTS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.weights.items())))
+
+    def pairs(self, value: str) -> Iterable[tuple[str, int]]:
+        return ((text, pos) for text, pos, _w in self.triples(value))
+
+    def triples(self, value: str) -> Iterable[tuple[str, int, float]]:
+        base = 0
+        for section in value.split(_SECTION):
+            name, _sep, text = section.partition(_NAME_END)
+            if not text:
+                continue
+            weight = self.weights.get(name, 1.0)
+            last = -1
+            for term, pos in iter_terms(text, stem=True, stop=True):
+                yield term, base + pos, weight
+                last = pos
+            # a gap, so that a phrase never matches across two sections
+            base += last + 1 + _BODY_GAP
+
+
+def body_value(sections: Iterable[tuple[str, str]]) -> str:
+    """The ``body`` field value of (section name, text) pairs."""
+    return "".join(
+        f"{_SECTION}{name}{_NAME_END}{text.translate(_SEPARATORS)}"
+        for name, text in sections
+        if text
+    )
 
 
 class IdentAnalyzer(_Analyzer):
@@ -341,6 +399,7 @@ def make_schema() -> Any:
         patches=fields.TEXT(analyzer=prose),
         files=fields.TEXT(analyzer=PathAnalyzer(), phrase=False),
         ident_exact=fields.TEXT(analyzer=IdentAnalyzer(), phrase=False),
+        body=fields.TEXT(analyzer=BodyAnalyzer()),
     )
 
 
@@ -393,6 +452,7 @@ def make_document(sv: SeriesVersion) -> dict[str, Any]:
         "files": "\n".join(series_files(sv)),
         "ident_exact": "\n".join((sv.title, motivation, changelog, shortlog, patches)),
     }
+    doc["body"] = body_value((name, doc.get(name, "")) for name in BODY_WEIGHTS)
     if sv.tree:
         doc["tree"] = sv.tree.lower()
     if sv.date is not None:
@@ -540,6 +600,8 @@ __all__ = [
     "LEXICAL_FORMAT",
     "PROSE_FIELDS",
     "PLAIN_FIELDS",
+    "BODY_WEIGHTS",
+    "body_value",
     "build_lexical",
     "update_lexical",
     "open_lexical",

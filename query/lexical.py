@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kvmsearch.indexer.lexical import (
+    BODY_WEIGHTS,
     PROSE_FIELDS,
     is_exact_identifier,
     iter_units,
@@ -30,20 +31,35 @@ from kvmsearch.models.errors import QueryError
 #: default weight of each field; ``files`` only counts for path terms and
 #: ``ident_exact`` only for identifiers. A weight of 0 leaves a field out.
 DEFAULT_FIELD_BOOSTS: dict[str, float] = {
-    "title": 4.0,
-    "tags": 1.5,
-    "motivation": 1.5,
-    "changelog": 1.5,
-    "shortlog": 1.0,
-    "patches": 0.5,
+    # all prose sections at once, weighted inside the index; used whenever the section
+    # weights below are left at their defaults
+    "body": 3.0,
+    # the sections: the weights body was written with (title, tags, motivation,
+    # changelog, shortlog, patches), searched field by field when one is changed
+    **BODY_WEIGHTS,
+    "author": 0.0,
     "files": 2.0,
     "ident_exact": 2.0,
-    "author": 0.0,
 }
 
 MODES = ("auto", "and", "or")
 
+# Fields whose default weights are baked into ``body``; changing one of them searches
+# the separate fields instead.
+_SECTION_FIELDS = (*PROSE_FIELDS, "tags", "author")
+_PROSE_LIKE = frozenset((*PROSE_FIELDS, "body"))
+
 _FILTER_CACHE_SIZE = 64
+# A clause matching more than this share of the documents only scores, never selects
+# (see LexicalSearcher._split_common); below _COMMON_MIN_DOCS every clause selects.
+_COMMON_FRACTION = 0.1
+_COMMON_MIN_DOCS = 500
+# Long questions select by their rarest words only; the others still score.
+_MAX_SELECTING = 6
+# See LexicalSearcher._collect.
+_FEW_EXCLUDED = 500
+# See LexicalSearcher._tier.
+_RESCORE_POOL = 2
 
 # A split identifier also matches its parts as a phrase (KVM-CAP-ARM-MTE, "kvm cap arm
 # mte"), far below the whole-token match.
@@ -193,8 +209,11 @@ class LexicalSearcher:
         if mode not in MODES:
             raise QueryError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         boosts = self._boosts(field_boosts)
-        clauses = [c for c in self._text_clauses(text, boosts) if c.per_field]
-        return self._run(clauses, mode, limit, filters, explain)
+
+        def build(fields: list[str]) -> list[_Clause]:
+            return [c for c in self._text_clauses(text, boosts, fields) if c.per_field]
+
+        return self._run(build, boosts, mode, limit, filters, explain)
 
     def search_paths(self, paths: Sequence[str], *, limit: int = 100,
                      filters: LexFilters | None = None,
@@ -204,8 +223,11 @@ class LexicalSearcher:
         under the path taken as a directory, which scores above a file of the same bare
         name elsewhere."""
         boosts = self._boosts(field_boosts)
-        clauses = [c for p in paths if (c := self._path_clause(p, boosts, prose=False))]
-        return self._run(clauses, "or", limit, filters, explain)
+
+        def build(fields: list[str]) -> list[_Clause]:
+            return [c for p in paths if (c := self._path_clause(p, boosts, fields, prose=False))]
+
+        return self._run(build, boosts, "or", limit, filters, explain)
 
     def search_identifier(self, ident: str, *, limit: int = 100,
                           filters: LexFilters | None = None,
@@ -216,8 +238,12 @@ class LexicalSearcher:
         appearing as a phrase."""
         boosts = self._boosts(field_boosts)
         raw = (ident or "").strip().strip(_PUNCT_EDGE).removesuffix("()")
-        clauses = [c for c in (self._word_clauses(raw, boosts, identifier=True)) if c.per_field]
-        return self._run(clauses, "and", limit, filters, explain)
+
+        def build(fields: list[str]) -> list[_Clause]:
+            clauses = self._word_clauses(raw, boosts, fields, identifier=True)
+            return [c for c in clauses if c.per_field]
+
+        return self._run(build, boosts, "and", limit, filters, explain)
 
     def filter_ids(self, filters: LexFilters) -> set[str]:
         """Message-IDs of every document passing ``filters``, for retrievers that filter
@@ -253,30 +279,35 @@ class LexicalSearcher:
             boosts[f] = float(b)
         return boosts
 
-    def _text_clauses(self, text: str, boosts: dict[str, float]) -> list[_Clause]:
+    def _text_clauses(self, text: str, boosts: dict[str, float],
+                      fields: list[str]) -> list[_Clause]:
         clauses: list[_Clause] = []
         for chunk, quoted in split_query(text):
             if quoted:
                 if " " not in chunk and is_path_like(chunk):
-                    c = self._path_clause(chunk, boosts, prose=True)
+                    c = self._path_clause(chunk, boosts, fields, prose=True)
                     clauses.extend([c] if c else [])
                 else:
-                    clauses.append(self._phrase_clause(chunk, boosts))
+                    clauses.append(self._phrase_clause(chunk, boosts, fields))
                 continue
             word = chunk.strip(_PUNCT_EDGE)
             if word and is_path_like(word):
-                c = self._path_clause(word, boosts, prose=True)
+                c = self._path_clause(word, boosts, fields, prose=True)
                 clauses.extend([c] if c else [])
             else:
                 call = chunk.rstrip(",.;:!?").endswith("()")
-                clauses.extend(self._word_clauses(word, boosts, call=call))
+                clauses.extend(self._word_clauses(word, boosts, fields, call=call))
         return clauses
 
     @staticmethod
-    def _text_fields(boosts: dict[str, float]) -> list[str]:
-        return [f for f in (*PROSE_FIELDS, "tags", "author") if boosts[f] > 0]
+    def _text_fields(boosts: dict[str, float], *, sections: bool) -> list[str]:
+        """The fields words are looked up in: ``body`` while the section weights are the
+        defaults (``sections`` False), else each section field with its own weight."""
+        if not sections:
+            return ["body"] if boosts["body"] > 0 else []
+        return [f for f in _SECTION_FIELDS if boosts[f] > 0]
 
-    def _word_clauses(self, chunk: str, boosts: dict[str, float], *,
+    def _word_clauses(self, chunk: str, boosts: dict[str, float], fields: list[str], *,
                       identifier: bool = False, call: bool = False) -> list[_Clause]:
         """One clause for a word or identifier; a chunk that holds several words
         (``vhost-net``, ``v5.10``) becomes a phrase.
@@ -287,7 +318,7 @@ class LexicalSearcher:
         """
         prose = list(iter_units(chunk, stem=True, stop=True))
         if len(prose) > 1:
-            return [self._phrase_clause(chunk, boosts)]
+            return [self._phrase_clause(chunk, boosts, fields)]
         if not prose:
             return []
         plain = list(iter_units(chunk, stem=False, stop=False))
@@ -298,20 +329,20 @@ class LexicalSearcher:
         from whoosh import query as wq
 
         c = _Clause()
-        for f in self._text_fields(boosts):
+        for f in fields:
             b = boosts[f]
             if whole is not None:
                 c.add(f, wq.Term(f, whole, boost=b))
-                if identifier and f in PROSE_FIELDS and terms:
+                if identifier and f in _PROSE_LIKE and terms:
                     c.add(f, _phrase(f, list(terms), b * _PARTS_WEIGHT))
             else:
-                term = terms[0] if f in PROSE_FIELDS else plain[0][2][0]
+                term = terms[0] if f in _PROSE_LIKE else plain[0][2][0]
                 c.add(f, wq.Term(f, term, boost=b))
         if exact and boosts["ident_exact"] > 0:
             c.add("ident_exact", wq.Term("ident_exact", raw, boost=boosts["ident_exact"]))
         return [c]
 
-    def _phrase_clause(self, chunk: str, boosts: dict[str, float],
+    def _phrase_clause(self, chunk: str, boosts: dict[str, float], fields: list[str],
                        weight: float = 1.0) -> _Clause:
 
         seq: list[str] = []
@@ -324,14 +355,12 @@ class LexicalSearcher:
         c = _Clause()
         if not seq:
             return c
-        for f in PROSE_FIELDS:
-            b = boosts[f] * weight
-            if b <= 0:
-                continue
-            c.add(f, _phrase(f, seq, b))
+        for f in fields:
+            if f in _PROSE_LIKE:  # the fields with positions
+                c.add(f, _phrase(f, seq, boosts[f] * weight))
         return c
 
-    def _path_clause(self, path: str, boosts: dict[str, float], *,
+    def _path_clause(self, path: str, boosts: dict[str, float], fields: list[str], *,
                      prose: bool) -> _Clause | None:
         from whoosh import query as wq
 
@@ -343,7 +372,8 @@ class LexicalSearcher:
             for term, w in forms:
                 c.add("files", wq.Term("files", term, boost=boosts["files"] * w))
         if prose:
-            for f, qs in self._phrase_clause(path, boosts, _PATH_PROSE_WEIGHT).per_field.items():
+            mention = self._phrase_clause(path, boosts, fields, _PATH_PROSE_WEIGHT)
+            for f, qs in mention.per_field.items():
                 for q in qs:
                     c.add(f, q)
         return c if c.per_field else None
@@ -426,10 +456,13 @@ class LexicalSearcher:
 
     # ----------------------------------------------------------------- running
 
-    def _run(self, clauses: list[_Clause], mode: str, limit: int,
+    def _run(self, build: Any, boosts: dict[str, float], mode: str, limit: int,
              filters: LexFilters | None, explain: bool) -> list[LexHit]:
+        """Build the clauses (``build(fields)``), retrieve, and explain on request."""
         from whoosh import query as wq
 
+        sections = any(boosts[f] != DEFAULT_FIELD_BOOSTS[f] for f in _SECTION_FIELDS)
+        clauses = build(self._text_fields(boosts, sections=sections))
         if not clauses or limit <= 0:
             return []
         filt = self._allowed(filters if filters is not None else LexFilters())
@@ -440,13 +473,19 @@ class LexicalSearcher:
             scored = self._collect(qs[0], limit, filt)
         elif mode == "and":
             scored = self._collect(wq.And(qs), limit, filt)
-        elif mode == "or":
-            scored = self._collect(wq.Or(qs), limit, filt)
         else:
-            scored = self._collect(wq.And(qs), limit, filt)
-            if len(scored) < limit:
-                scored = _append_tier(scored, self._collect(wq.Or(qs), limit, filt), limit)
-        breakdown = self._explain(clauses, scored) if explain else {}
+            rare, common = self._split_common(clauses, qs)
+            if mode == "or" or len(rare) == 1:
+                scored = self._tier(_or(rare), common, limit, filt)
+            else:
+                scored = self._tier(wq.And(rare), common, limit, filt)
+                if len(scored) < limit:
+                    more = self._tier(wq.Or(rare), common, limit, filt)
+                    scored = _append_tier(scored, more, limit)
+        breakdown: dict[int, dict[str, float]] = {}
+        if explain:
+            detail = None if sections else build(self._text_fields(boosts, sections=True))
+            breakdown = self._explain(clauses, scored, detail)
         out = []
         for docnum, score, scale in scored:
             mid, fam = self._stored(docnum)
@@ -456,7 +495,74 @@ class LexicalSearcher:
             out.append(LexHit(mid, fam, score, fields))
         return out
 
-    def _collect(self, q: Any, limit: int, filt: Any) -> list[tuple[int, float, float]]:
+    def _split_common(self, clauses: list[_Clause], qs: list[Any]) -> tuple[list[Any], list[Any]]:
+        """Clauses that select documents, and those too common to: a word in most
+        documents ("kvm" on kvmarm, "which", "series") barely moves BM25 but costs the
+        most to match, so it only adds to the score of documents the others found."""
+        n = self._searcher.doc_count_all()
+        if n < _COMMON_MIN_DOCS:
+            return qs, []
+        reader = self._searcher.reader()
+        by_df = sorted(
+            (max(sub.estimate_size(reader) for subs in c.per_field.values() for sub in subs), i)
+            for i, c in enumerate(clauses)
+        )
+        rare = [qs[i] for df, i in by_df if df <= _COMMON_FRACTION * n][:_MAX_SELECTING]
+        if not rare:
+            return qs, []
+        chosen = {id(q) for q in rare}
+        return rare, [q for q in qs if id(q) not in chosen]
+
+    def _tier(self, required: Any, common: list[Any], limit: int, filt: set[int] | None
+              ) -> list[tuple[int, float, float]]:
+        """Documents selected by ``required``; the ``common`` clauses add their score to
+        the best 2 * ``limit`` of them, which then compete for the ``limit`` places.
+
+        Letting the common words select too, or score every candidate, would cost
+        several times the rest of the query for a small change in the order.
+        """
+        if not common:
+            return self._collect(required, limit, filt)
+        pool = self._collect(required, limit * _RESCORE_POOL, filt)
+        extra = self._scores_on(_or(common), sorted(d for d, _s, _k in pool))
+        pool = [(d, s + extra.get(d, 0.0), k) for d, s, k in pool]
+        pool.sort(key=lambda h: -h[1])
+        return pool[:limit]
+
+    def _scores_on(self, q: Any, docs: list[int]) -> dict[int, float]:
+        """Scores of ``q`` on the given (sorted) documents only, skipping through its
+        postings instead of reading them all."""
+        _lazy(q)
+        out: dict[int, float] = {}
+        context = self._searcher.context()
+        for sub, offset in self._searcher.leaf_searchers():
+            end = offset + sub.doc_count_all()
+            local = [d - offset for d in docs if offset <= d < end]
+            if not local:
+                continue
+            m = q.matcher(sub, context)
+            for d in local:
+                if not m.is_active():
+                    break
+                if m.id() < d:
+                    m.skip_to(d)
+                if m.is_active() and m.id() == d:
+                    out[d + offset] = m.score()
+        return out
+
+    def _collect(self, q: Any, limit: int, filt: set[int] | None
+                 ) -> list[tuple[int, float, float]]:
+        """Top ``limit`` (docnum, score, 1.0) among the documents in ``filt``."""
+        if filt is not None:
+            excluded = self._searcher.doc_count() - len(filt)
+            if excluded <= _FEW_EXCLUDED:
+                # whoosh walks filtered searches one document at a time, several times
+                # slower; when a filter drops only a few documents (the default kind
+                # filter drops the pulls), the best limit+excluded unfiltered documents
+                # are sure to hold the best ``limit`` allowed ones: same answer, faster.
+                results = self._searcher.search(q, limit=limit + excluded)
+                hits = [(h.docnum, h.score, 1.0) for h in results if h.docnum in filt]
+                return hits[:limit]
         results = self._searcher.search(q, limit=limit, filter=filt)
         return [(hit.docnum, hit.score, 1.0) for hit in results]
 
@@ -468,21 +574,52 @@ class LexicalSearcher:
             self._ids[docnum] = got
         return got
 
-    def _explain(self, clauses: list[_Clause], scored: list[tuple[int, float, float]]
-                 ) -> dict[int, dict[str, float]]:
-        """Each hit's score split by field: the clauses restricted to one field, scored
-        on the hits only."""
-        from whoosh import query as wq
-
+    def _explain(self, clauses: list[_Clause], scored: list[tuple[int, float, float]],
+                 detail: list[_Clause] | None) -> dict[int, dict[str, float]]:
+        """Each hit's score split by field. A ``body`` share is split further in the
+        proportions the section fields (``detail``) score the same words."""
         docs = {d for d, _s, _k in scored}
-        fields = sorted({f for c in clauses for f in c.per_field})
+        out = self._field_scores(clauses, docs)
+        if detail is None:
+            return out
+        fine = self._field_scores(detail, docs)
+        for d, parts in out.items():
+            body = parts.pop("body", 0.0)
+            sections = {f: v for f, v in fine[d].items() if f in _SECTION_FIELDS and v > 0}
+            total = sum(sections.values())
+            if body and total > 0:
+                for f, v in sections.items():
+                    parts[f] = parts.get(f, 0.0) + body * v / total
+            elif body:
+                parts["body"] = body
+        return out
+
+    def _field_scores(self, clauses: list[_Clause], docs: set[int]
+                      ) -> dict[int, dict[str, float]]:
+        """The clauses restricted to one field at a time, scored on ``docs`` only."""
         out: dict[int, dict[str, float]] = {d: {} for d in docs}
-        for f in fields:
-            subs = [c.query([f]) for c in clauses if f in c.per_field]
-            q = subs[0] if len(subs) == 1 else wq.Or(subs)
+        for f in sorted({f for c in clauses for f in c.per_field}):
+            q = _or([c.query([f]) for c in clauses if f in c.per_field])
             for hit in self._searcher.search(q, limit=None, filter=docs):
                 out[hit.docnum][f] = hit.score
         return out
+
+
+def _lazy(q: Any) -> None:
+    """Make every Or in ``q`` walk its postings on demand (whoosh preloads them all for
+    small indexes, which is wasted when only a few documents get scored)."""
+    from whoosh import query as wq
+
+    if isinstance(q, wq.Or):
+        q.matcher_type = wq.Or.DEFAULT_MATCHER
+    for child in q.children():
+        _lazy(child)
+
+
+def _or(qs: list[Any]) -> Any:
+    from whoosh import query as wq
+
+    return qs[0] if len(qs) == 1 else wq.Or(qs)
 
 
 def _phrase(field: str, words: list[str], boost: float) -> Any:

@@ -18,6 +18,7 @@ from kvmsearch.indexer.lexical import (
 )
 from kvmsearch.models.errors import IndexError_, IndexNotFoundError, QueryError
 from kvmsearch.models.records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
+from kvmsearch.query import lexical as lexq
 from kvmsearch.query.lexical import LexFilters, LexicalSearcher, split_query
 
 # --------------------------------------------------------------------------- builders
@@ -102,6 +103,37 @@ def index(tmp_path):
         s.close()
 
 
+# Default weights search the combined body field; changing a section weight searches
+# the section fields one by one. Ranking tests run both ways.
+SECTION_WEIGHTS = {"patches": 0.51}
+
+
+class Weighted:
+    """A searcher that passes the same field weights to every call."""
+
+    def __init__(self, searcher: LexicalSearcher, boosts: dict[str, float] | None) -> None:
+        self.s, self.boosts = searcher, boosts
+
+    def search(self, text, **kw):
+        return self.s.search(text, field_boosts=self.boosts, **kw)
+
+    def search_identifier(self, ident, **kw):
+        return self.s.search_identifier(ident, field_boosts=self.boosts, **kw)
+
+    def search_paths(self, paths, **kw):
+        return self.s.search_paths(paths, field_boosts=self.boosts, **kw)
+
+
+@pytest.fixture(params=["body", "sections"])
+def windex(request, index):
+    boosts = None if request.param == "body" else SECTION_WEIGHTS
+
+    def make(*versions: SeriesVersion, name: str = "lex") -> Weighted:
+        return Weighted(index(*versions, name=name), boosts)
+
+    return make
+
+
 # --------------------------------------------------------------------------- analysis
 
 
@@ -168,7 +200,7 @@ MTE_SPLIT = sv(
 )
 
 
-def test_identifier_matches_whole_split_and_case_insensitive(index):
+def test_identifier_matches_whole_split_and_case_insensitive(windex):
     pgtable = sv(
         "pgtable@google.com",
         "KVM: arm64: Rework the stage-2 page-table walker",
@@ -180,7 +212,7 @@ def test_identifier_matches_whole_split_and_case_insensitive(index):
         "qemu@redhat.com", "hw/arm: Track MemoryRegion lifetimes", "Drop the stale reference.",
         tree="qemu",
     )
-    s = index(pgtable, qemu, MTE_EXACT)
+    s = windex(pgtable, qemu, MTE_EXACT)
     for q in ("kvm_pgtable_stage2_map", "KVM_PGTABLE_STAGE2_MAP", "pgtable", "stage2",
               "kvm_pgtable_stage2_map()"):
         assert ids(s.search(q)) == ["pgtable@google.com"], q
@@ -191,8 +223,8 @@ def test_identifier_matches_whole_split_and_case_insensitive(index):
     assert ids(s.search("kvm_cap_arm_mte")) == ["mte-exact@arm.com"]
 
 
-def test_exact_case_ranks_above_other_case_and_split_parts(index):
-    s = index(MTE_SPLIT, MTE_LOWER, MTE_EXACT)
+def test_exact_case_ranks_above_other_case_and_split_parts(windex):
+    s = windex(MTE_SPLIT, MTE_LOWER, MTE_EXACT)
     assert ids(s.search_identifier("KVM_CAP_ARM_MTE")) == [
         "mte-exact@arm.com", "mte-lower@arm.com", "mte-split@arm.com",
     ]
@@ -201,19 +233,19 @@ def test_exact_case_ranks_above_other_case_and_split_parts(index):
     assert ids(s.search("KVM_CAP_ARM_MTE")) == ["mte-exact@arm.com", "mte-lower@arm.com"]
 
 
-def test_identifier_only_in_patch_messages_is_found_below_cover(index):
+def test_identifier_only_in_patch_messages_is_found_below_cover(windex):
     cover = sv("cover@x", "KVM: Add KVM_CAP_STEAL_TIME", "Report KVM_CAP_STEAL_TIME to VMMs.")
     patch_only = sv(
         "patch@x", "KVM: arm64: Paravirtualised time for guests", "Implement PV time.",
         patches=(("KVM: arm64: Provide VCPU attributes for stolen time",
                   "Userspace checks KVM_CAP_STEAL_TIME before setting the IPA."),),
     )
-    s = index(patch_only, cover)
+    s = windex(patch_only, cover)
     assert ids(s.search("KVM_CAP_STEAL_TIME")) == ["cover@x", "patch@x"]
 
 
-def test_substring_identifier_via_parts(index):
-    s = index(sv("ioctl@x", "KVM: Fix kvm_vcpu_ioctl() locking", "Take the mutex earlier."))
+def test_substring_identifier_via_parts(windex):
+    s = windex(sv("ioctl@x", "KVM: Fix kvm_vcpu_ioctl() locking", "Take the mutex earlier."))
     assert ids(s.search_identifier("vcpu_ioctl")) == ["ioctl@x"]
 
 
@@ -235,8 +267,8 @@ OTHER_PVTIME = sv("x86-pvtime@x", "x86: pvtime cleanup", "Tidy up.",
     ["arch/arm64/kvm/pvtime.c", "arch/arm64/kvm", "arch/arm64/kvm/", "arch/arm64/", "pvtime.c",
      "./arch/arm64/kvm/pvtime.c", "ARCH/arm64/KVM/"],
 )
-def test_path_forms_find_the_series(index, query):
-    s = index(PVTIME, VHOST, VHOST_FOO)
+def test_path_forms_find_the_series(windex, query):
+    s = windex(PVTIME, VHOST, VHOST_FOO)
     assert ids(s.search_paths([query])) == ["pvtime@arm.com"]
     assert ids(s.search(query)) == ["pvtime@arm.com"]
 
@@ -262,8 +294,8 @@ def test_patch_diff_files_are_indexed(index):
 
 # --------------------------------------------------------------------------- prose
 
-def test_stemming_in_prose_not_in_file_names(index):
-    s = index(
+def test_stemming_in_prose_not_in_file_names(windex):
+    s = windex(
         sv("mig@x", "KVM: arm64: Support live migration of the ITS", "Save tables.",
            files=("tools/testing/selftests/kvm/steal_time.c",)),
     )
@@ -273,32 +305,46 @@ def test_stemming_in_prose_not_in_file_names(index):
     assert s.search("the") == []  # a stop word alone matches nothing
 
 
-def test_quoted_phrase_needs_adjacent_words(index):
-    s = index(
+def test_quoted_phrase_needs_adjacent_words(windex):
+    s = windex(
         sv("adjacent@x", "KVM: Steal time accounting", "Account steal time per vCPU."),
         sv("apart@x", "KVM: Time keeping", "Reduce time spent; do not steal cycles."),
     )
     assert ids(s.search('"steal time"')) == ["adjacent@x"]
     assert set(ids(s.search("steal time"))) == {"adjacent@x", "apart@x"}
     # stop words inside a phrase and identifiers spelled inside a phrase
-    s2 = index(sv("p@x", "KVM: arm64: Expose MTE",
+    s2 = windex(sv("p@x", "KVM: arm64: Expose MTE",
                   "Userspace can now enable KVM_CAP_ARM_MTE for the guest."), name="lex2")
     assert ids(s2.search('"enable KVM_CAP_ARM_MTE for the guest"')) == ["p@x"]
 
 
-def test_auto_mode_ranks_complete_matches_first(index):
+def test_auto_mode_ranks_complete_matches_first(windex):
     partial = sv("partial@x", "KVM: dirty log dirty log dirty log", "Dirty log dirty log.")
     complete = sv("complete@x", "KVM: arm64: Stage-2 improvements",
                   "Use DBM for the dirty log on stage2.")
-    s = index(partial, complete)
+    s = windex(partial, complete)
     assert ids(s.search("dirty log DBM")) == ["complete@x", "partial@x"]
     assert ids(s.search("dirty log DBM", mode="and")) == ["complete@x"]
     scores = [h.score for h in s.search("dirty log DBM")]
     assert scores == sorted(scores, reverse=True)
 
 
-def test_title_outweighs_patch_messages(index):
-    s = index(
+def test_common_words_only_score(windex, monkeypatch):
+    # On a big index a word in most documents ("kvm" on kvmarm) does not select
+    # documents; it still orders those the rarer words found.
+    monkeypatch.setattr(lexq, "_COMMON_MIN_DOCS", 1)
+    monkeypatch.setattr(lexq, "_COMMON_FRACTION", 0.5)
+    filler = [sv(f"f{i}@x", f"KVM: arm64: fix {i}", "A KVM fix.") for i in range(6)]
+    with_kvm = sv("with@x", "arm64: vgic: fix", "KVM vgic fix for KVM guests.", tags=("arm64",))
+    without = sv("without@x", "arm64: vgic: fix", "The vgic fix for the guests.",
+                 tags=("arm64",))
+    s = windex(without, with_kvm, *filler)
+    assert ids(s.search("kvm vgic")) == ["with@x", "without@x"]
+    assert len(s.search("kvm vgic", mode="and")) == 1
+
+
+def test_title_outweighs_patch_messages(windex):
+    s = windex(
         sv("in-patch@x", "KVM: arm64: Misc fixes", "Small fixes.",
            patches=(("KVM: arm64: fix", "The vgic was wrong."),)),
         sv("in-title@x", "KVM: arm64: vgic fixes", "Small fixes."),
@@ -306,8 +352,8 @@ def test_title_outweighs_patch_messages(index):
     assert ids(s.search("vgic")) == ["in-title@x", "in-patch@x"]
 
 
-def test_explain_breaks_score_down_by_field(index):
-    s = index(sv("e@x", "KVM: arm64: vgic fixes", "The vgic ITS is broken.",
+def test_explain_breaks_score_down_by_field(windex):
+    s = windex(sv("e@x", "KVM: arm64: vgic fixes", "The vgic ITS is broken.",
                  patches=(("KVM: arm64: vgic", "Fix the vgic."),)))
     (hit,) = s.search("vgic", explain=True)
     assert hit.fields is not None
@@ -319,7 +365,10 @@ def test_explain_breaks_score_down_by_field(index):
 # --------------------------------------------------------------------------- filters
 
 
-def test_filter_applies_inside_retrieval(index):
+@pytest.mark.parametrize("few_excluded", [500, 0])
+def test_filter_applies_inside_retrieval(windex, monkeypatch, few_excluded):
+    # both ways of filtering: whoosh's filter, and the top limit+excluded unfiltered
+    monkeypatch.setattr(lexq, "_FEW_EXCLUDED", few_excluded)
     strong = [
         sv(f"strong{i}@x", "KVM: dirty log ring", "Dirty log ring dirty log tracking.",
            author=f"Peter Xu{i} <peterx{i}@redhat.com>")
@@ -327,7 +376,7 @@ def test_filter_applies_inside_retrieval(index):
     ]
     weak = sv("weak@x", "KVM: arm64: Misc", "Also touches the dirty log a little.",
               author="Marc Zyngier <maz@kernel.org>")
-    s = index(*strong, weak)
+    s = windex(*strong, weak)
     assert ids(s.search("dirty log", limit=1)) != ["weak@x"]
     for who in ("maz", "zyngier", "Marc Zyngier", "maz@kernel.org"):
         assert ids(s.search("dirty log", limit=1, filters=LexFilters(authors=(who,)))) == [
@@ -421,7 +470,7 @@ def test_missing_index_and_bad_arguments(tmp_path, index):
     with pytest.raises(QueryError):
         s.search("x", mode="fuzzy")
     with pytest.raises(QueryError):
-        s.search("x", field_boosts={"body": 2.0})
+        s.search("x", field_boosts={"bogus": 2.0})
     assert ids(s.search("stolen", field_boosts={"title": 0, "motivation": 0})) == []
 
 
