@@ -20,6 +20,8 @@ from kvmsearch.models.errors import KvmsearchError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 # Group-level words that must not be taken as a search query.
 _GROUP_WORDS = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
 
@@ -43,6 +45,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=_CONTEXT,
 )
 
 
@@ -173,7 +176,7 @@ IndexOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary (cron).")]
 
 index_app = typer.Typer(help="Create an index and register its sources.", no_args_is_help=True,
-                        rich_markup_mode=None)
+                        rich_markup_mode=None, context_settings=_CONTEXT)
 app.add_typer(index_app, name="index")
 
 
@@ -325,6 +328,8 @@ def search(
     if mode not in ("hybrid", "lexical", "semantic"):
         raise QueryError(f"--mode {mode} is not a mode; use hybrid, lexical or semantic")
     filters = dict(author=author, list_=list_, tree=tree, file=file, since=since, until=until)
+    if queries is not None and query:
+        raise QueryError("give either a query or --queries FILE, not both")
     idx = Index.open(index)
     if queries is not None:
         from kvmsearch.query.evaluate import load_queries

@@ -555,3 +555,17 @@ def test_help_metavars_are_words() -> None:
     options = out.split("Options:")[1]
     assert "list[str]" not in options and "<int" not in options
     assert "--author WHO" in options and "--since DATE" in options
+
+
+@pytest.mark.parametrize("argv", [["-h"], ["search", "-h"], ["index", "-h"], ["index", "add", "-h"],
+                                  ["show", "-h"]])
+def test_short_help(argv: list[str]) -> None:
+    r = runner.invoke(app, argv)
+    assert r.exit_code == 0 and r.stdout.startswith("Usage: ")
+
+
+def test_query_and_batch_file_together_is_an_error(index_dir: Path, tmp_path: Path) -> None:
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"qid": "a", "query": "vhost"}\n')
+    r = run("vhost", "--queries", str(q), index=index_dir)
+    assert r.exit_code == 2 and "--queries" in one_line(r.stderr)
