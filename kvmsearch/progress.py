@@ -77,10 +77,11 @@ def stage(label: str, *, enabled: bool = True, unit: str = "") -> Iterator[Stage
     finally:
         if bar is not None:
             bar.progress.stop()
-        elif enabled:
-            took = time.monotonic() - t0
-            extra = f" {st.note}" if st.note else ""
-            sys.stderr.write(f"{label}: {st.done}{unit}{extra} in {took:.1f}s\n")
+    # Only a stage that finished gets its summary line: a failure has its own message.
+    if bar is None and enabled:
+        took = time.monotonic() - t0
+        extra = f" {st.note}" if st.note else ""
+        sys.stderr.write(f"{label}: {st.done}{unit}{extra} in {took:.1f}s\n")
 
 
 @contextmanager
