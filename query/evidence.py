@@ -95,6 +95,7 @@ def best_sentences(texts: list[str], keys: dict[str, str], n: int = 3
                    ) -> tuple[list[str], set[str]]:
     """Up to ``n`` sentences with the most distinct query terms, in reading order."""
     scored = []
+    seen: set[str] = set()
     pos = 0
     for text in texts:
         low = (text or "").lower()
@@ -102,7 +103,9 @@ def best_sentences(texts: list[str], keys: dict[str, str], n: int = 3
             continue
         for s in sentences(text):
             k, found = _overlap(s, keys)
-            if k:
+            # A one-patch series often repeats its cover letter word for word.
+            if k and s not in seen:
+                seen.add(s)
                 scored.append((k, -pos, s, found))
             pos += 1
     scored.sort(reverse=True)

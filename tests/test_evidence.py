@@ -98,3 +98,10 @@ def test_build_hit_falls_back_to_dense_chunk_then_motivation() -> None:
     assert build_hit([v], None, 0.1, plan).why == (
         "The cover explains its purpose at some length.",)
     assert h.files == () and h.terms == ()
+
+
+def test_repeated_sentences_are_quoted_once() -> None:
+    keys = query_keys(understand("restore collection"))
+    s = "Restoring a corrupted collection entry is being ignored and treated as success."
+    why, _ = best_sentences([s, s + "\n\nSigned-off-by: X <x@y>"], keys)
+    assert why == [s]
