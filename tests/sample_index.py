@@ -23,6 +23,9 @@ SOURCES = [
     TESTS / "samples" / "sources" / "kvm-ppc-mboxrd.mbox",
 ]
 
+#: modules a lexical-only query path must never import
+HEAVY = ("torch", "sentence_transformers", "transformers", "faiss", "onnxruntime")
+
 # Known series in SOURCES, by what the tests ask about them.
 DBM = "20200702135556.36896-1-zhukeqian1@huawei.com"  # "Support HW dirty log based on DBM"
 PTP_FAMILY = "20191125104506.36850-1-jianyong.wu@arm.com"  # RFC v8, RFC v13, v13

@@ -11,6 +11,7 @@ import pytest
 from fakes import FakeEmbedder
 from sample_index import (
     DBM,
+    HEAVY,
     PTP_FAMILY,
     STEAL_TIME,
     VIRTIO_BT_FAMILY,
@@ -117,9 +118,6 @@ def test_odd_queries_do_not_raise(idx: Index) -> None:
               "KVM_", "/", "./", "drivers/", "\u202e"):
         for mode in ("hybrid", "lexical"):
             assert isinstance(idx.search(q, limit=3, mode=mode), list)
-
-
-HEAVY = ("torch", "sentence_transformers", "transformers", "faiss", "onnxruntime")
 
 
 def test_lexical_search_through_the_library_stays_light(index_dir: Path) -> None:

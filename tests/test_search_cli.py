@@ -19,6 +19,7 @@ import typer
 from fakes import FakeEmbedder
 from sample_index import (
     DBM,
+    HEAVY,
     HOSTILE_COVER,
     HOSTILE_PATCH,
     HOSTILE_TITLE,
@@ -490,9 +491,6 @@ def test_hostile_batch_output_is_valid_json(hostile_dir: Path, tmp_path: Path) -
 
 
 # --------------------------------------------------------------------------- heavy imports
-
-HEAVY = ("torch", "sentence_transformers", "transformers", "faiss", "onnxruntime")
-
 
 @pytest.mark.parametrize("query", ["arch/arm64/kvm/", "KVM_CAP_STEAL_TIME"])
 def test_path_and_ident_queries_do_not_import_the_model(index_dir: Path, query: str) -> None:
