@@ -30,6 +30,7 @@ from kvmsearch.models.errors import MailParseError
 from kvmsearch.models.records import Message, RawMail, Skip
 
 from .diffs import diff_files, split_at_diff
+from .subjects import parse_subject
 
 __all__ = ["parse_message", "decode_all", "is_reply_subject", "MAX_BODY_CHARS"]
 
@@ -45,10 +46,6 @@ _BRACKETED_ID = re.compile(r"<([^<>\s]+)>")
 _BARE_ID = re.compile(r"[^<>\s\"(),;]+@[^<>\s\"(),;]+")
 _VALID_ID = re.compile(r"[!-;=?-~]+")  # printable ASCII without space, '<' and '>'
 _VIA = re.compile(r"^(?P<name>.*?)\s+via\s+\S.*$", re.S)
-_REPLY = re.compile(
-    r"^\s*(?:\[[^\]]*\]\s*)?(?:re|fw|fwd|aw|wg|sv|vs|antw|odp|res|ynt)\s*(?:\[\d+\])?\s*:",
-    re.I,
-)
 # The footer Mailman appends ("___\nkvmarm mailing list\nkvmarm@...\nhttps://...").
 _LIST_FOOTER = re.compile(
     r"\n_{20,}\n[^\n]*mailing list\n[^\n]*@[^\n]*\n(?:https?://[^\n]*\n?)?\s*\Z", re.I
@@ -62,8 +59,8 @@ _PATCH_NAMES = (".patch", ".diff")
 
 
 def is_reply_subject(subject: str) -> bool:
-    """True for "Re:", "Fwd:", "AW:", "SV:" ... subjects (after at most one list tag)."""
-    return bool(_REPLY.match(subject))
+    """Whether a subject marks a reply; the subject parser is the one authority on that."""
+    return parse_subject(subject).is_reply
 
 
 # --------------------------------------------------------------------------- parse

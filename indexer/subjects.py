@@ -15,7 +15,7 @@ __all__ = ["parse_subject", "normalise_title", "TREES"]
 # "Re:", "RE:", "Re[2]:", "Fwd:", "AW:", "Antw:", "回复:" ... and "PING:", which is a
 # reply to the patch being pinged, never a new posting.
 _REPLY = re.compile(
-    r"\s*(?:ping\s+)?(?:re|aw|antw|sv|vs|wg|fwd?|tr|odp|rif|ynt|ping|回复|答复|转发)"
+    r"\s*(?:ping\s+)?(?:re|res|aw|antw|sv|vs|wg|fwd?|tr|odp|rif|ynt|ping|回复|答复|转发)"
     r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*",
     re.IGNORECASE,
 )
