@@ -178,9 +178,8 @@ def _sections(command: str) -> list[str]:
     parts = re.split(r"^#+ ", README, flags=re.M)
     return [p for p in parts if re.search(rf"kvmsearch {re.escape(command)}(?![\w-])", p)]
 
-# The README's search/show/index sections are the coordinator's to write; these are
-# missing today. strict: the test fails as soon as one gets documented, so the list
-# can only shrink.
+# Commands/options allowed to be missing from the README (none): strict xfail, so an
+# entry here fails as soon as it gets documented and the list can only shrink.
 UNDOCUMENTED: set[tuple[str, str]] = set()
 
 
