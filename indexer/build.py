@@ -73,9 +73,12 @@ def _open_sources(positions: Sequence[SourcePosition], errors: list[tuple[str, s
         try:
             live.append(open_source(pos.source))
         except SourceError as e:
+            # No command unregisters a source yet, so "rebuild without it" would be no
+            # advice: a rebuild reads every registered source too.
             gone = SourceGoneError(
-                f"registered source {pos.source} can no longer be read ({e}); "
-                "restore it, or rebuild without it"
+                f"registered source {pos.source} can no longer be read ({e}); restore it "
+                "at that path and the next update resumes where it stopped (its series "
+                "stay in the index meanwhile)"
             )
             errors.append((pos.source, str(gone)))
     return live
