@@ -464,7 +464,7 @@ def make_document(sv: SeriesVersion) -> dict[str, Any]:
 # --------------------------------------------------------------------------- writing
 
 #: writer settings measured on 2 cores (see benchmarks/bench_lexical.py)
-_LIMITMB = 512
+_LIMITMB = 1024
 
 
 def _writer(ix: Any, procs: int) -> Any:
