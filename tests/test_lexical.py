@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
+from fakes import fake_version
 
 from kvmsearch.indexer.lexical import (
     build_lexical,
@@ -17,7 +19,7 @@ from kvmsearch.indexer.lexical import (
     update_lexical,
 )
 from kvmsearch.models.errors import IndexError_, IndexNotFoundError, QueryError
-from kvmsearch.models.records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
+from kvmsearch.models.records import ChangelogEntry, PatchInfo, SeriesVersion
 from kvmsearch.query import lexical as lexq
 from kvmsearch.query.lexical import LexFilters, LexicalSearcher, split_query
 
@@ -53,32 +55,22 @@ def sv(
         )
         for i, (subj, body) in enumerate(patches, 1)
     )
-    addr = author.rsplit("<", 1)[-1].rstrip(">")
-    return SeriesVersion(
-        message_id=mid,
+    base = fake_version(mid, title, motivation, patches=infos, tags=tags)
+    return replace(
+        base,
         family=family or mid,
         kind=kind,
-        version=1,
-        rfc=False,
-        resend=False,
         tree=tree,
-        title=title,
-        subject=f"[PATCH 0/{len(infos)}] {title}",
-        tags=tags,
         author=author,
-        author_addr=addr,
+        author_addr=author.rsplit("<", 1)[-1].rstrip(">"),
         date=when,
         lists=lists,
-        has_cover=True,
-        patch_ids=tuple(p.message_id for p in infos),
-        n_patches=len(infos) or None,
-        cover=CoverFields(
-            motivation=motivation,
+        cover=replace(
+            base.cover,
             changelog=tuple(ChangelogEntry(f"v{i + 2}", t) for i, t in enumerate(changelog)),
             shortlog=shortlog or tuple(s for s, _b in patches),
             files=files,
         ),
-        patches=infos,
     )
 
 
