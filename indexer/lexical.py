@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -513,18 +514,24 @@ def build_lexical(
     latest: dict[str, SeriesVersion] = {}
     for sv in versions:
         latest[sv.message_id] = sv
-    writer = _writer(ix, procs or _default_procs())
-    try:
+    # No optimize on commit: a fresh single-process build is one segment already, and
+    # merging the segments of a multi-process build would cost what the processes saved.
+    with _committing(_writer(ix, procs or _default_procs()), dirpath) as writer:
         for sv in latest.values():
             writer.add_document(**make_document(sv))
+    return len(latest)
+
+
+@contextmanager
+def _committing(writer: Any, dirpath: Path) -> Iterator[Any]:
+    """Commit what the block wrote, or cancel it all if the block raises."""
+    try:
+        yield writer
     except BaseException:
         writer.cancel()
         raise
-    # No optimize: a fresh single-process build is one segment already, and merging the
-    # segments of a multi-process build would cost what the processes saved.
     writer.commit()
     _drop_lock_file(dirpath)
-    return len(latest)
 
 
 def _drop_lock_file(dirpath: Path) -> None:
@@ -572,19 +579,14 @@ def update_lexical(
             f"the lexical index in {dirpath} is being written by another process; "
             "wait for it to finish"
         ) from e
-    try:
+    # whoosh's default commit policy merges small segments, so repeated nightly updates
+    # do not pile up segments; a full optimize would rewrite everything each night.
+    with _committing(writer, Path(dirpath)):
         for mid in delete_ids:
             writer.delete_by_term("message_id", mid)
         for sv in upserts:
             writer.update_document(**make_document(sv))
-    except BaseException:
-        writer.cancel()
-        raise
-    # whoosh's default policy merges small segments, so repeated nightly updates do not
-    # pile up segments; a full optimize would rewrite everything each night.
-    writer.commit()
     ix.close()
-    _drop_lock_file(Path(dirpath))
 
 
 def lexical_doc_count(dirpath: Path) -> int:
