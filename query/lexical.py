@@ -5,8 +5,14 @@ whoosh's query-language parser, so quotes, colons, ``*`` and the like can never 
 Every word is analysed by the same functions the index analyzers use
 (:mod:`kvmsearch.indexer.lexical`), so a word always meets the terms it was written as.
 
-Filters are whoosh filter queries: they restrict the candidates during retrieval, so a
-filtered search returns the best matching documents *among those allowed*.
+Filters restrict the candidates during retrieval, so a filtered search returns the
+best matching documents *among those allowed* (a whoosh filter, or, when the filter
+excludes only a few documents, an unfiltered search that over-fetches exactly that
+many: the same answer, faster).
+
+By default words are looked up in ``body``, all prose sections in one field with the
+section weights applied at index time (BM25F proper, one posting list per word); custom
+section weights search the section fields one by one.
 """
 
 from __future__ import annotations
@@ -204,7 +210,10 @@ class LexicalSearcher:
 
         ``mode`` "and" wants every word, "or" any word, "auto" ranks documents with every
         word first and fills up with documents that lack some (their scores are scaled
-        below the last complete match, so scores stay descending).
+        below the last complete match, so scores stay descending). In "auto" and "or",
+        on an index of 500+ documents, a word found in more than a tenth of them (and any
+        word beyond the six rarest) does not select documents: it only adds to the score
+        of the best ones the rarer words found.
         """
         if mode not in MODES:
             raise QueryError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
