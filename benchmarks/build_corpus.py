@@ -113,7 +113,9 @@ def run_measured(argv: list[str], *, interval: float = 0.25) -> dict[str, Any]:
         "exit_code": proc.returncode,
         "wall_s": round(wall, 2),
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 1),
-        "peak_rss_mb": round(peak["rss"] / 1024),
+        # Sampling can miss a short process or a brief peak; the tree never holds less
+        # than its largest process did.
+        "peak_rss_mb": round(max(peak["rss"], ru.ru_maxrss) / 1024),
         "peak_pss_mb": round(peak["pss"] / 1024),
         "largest_process_rss_mb": round(ru.ru_maxrss / 1024),
         "stdout": b"".join(out_chunks).decode("utf-8", "replace"),
