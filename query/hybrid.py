@@ -1,21 +1,29 @@
-"""The hybrid ranker: route by query kind, fuse lexical and dense evidence, collapse to
-series families, and gather the evidence of *why* each family matches.
+"""The hybrid ranker: route by query kind, fuse lexical and dense evidence per series
+family, and gather the evidence of *why* each family matches.
 
 Routing matters more than fusion weights. Path and identifier questions are answered
-mechanically well by the lexical side (files field, exact identifiers); mixing in dense
-similarity there only adds noise. Prose questions get both, fused by weighted
-reciprocal rank at the series-version level and then collapsed to families.
+mechanically well by the lexical side (files field, exact identifiers), ranked by match
+class first (exact file > under the directory > same bare name; exact spelling > other
+spellings) and by score within a class; dense similarity there only adds noise, and
+such queries never load the model. Prose questions get both retrievers.
+
+The unit of ranking is the family: each retriever's evidence is the best of any of the
+family's versions (v1's cover may say what v5's does not), and the two are fused by
+score, not rank: each side is scaled by its best family so that a clear winner on one
+side keeps its lead, and a family the other side never found simply gets nothing from
+it (see :func:`fuse`). One retriever alone ranks by its own scores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from kvmsearch.models.errors import QueryError
+from kvmsearch.models.errors import ModelError, QueryError
 from kvmsearch.models.records import Hit, SeriesVersion
 
 MODES = ("hybrid", "lexical", "semantic")
@@ -25,26 +33,63 @@ MODES = ("hybrid", "lexical", "semantic")
 class Tuning:
     """Ranking knobs, in one place so benchmarks can report what was used."""
 
-    pool: int = 200  # candidates taken from each retriever
-    rrf_k: float = 60.0
-    w_lexical: float = 1.0
-    w_dense: float = 1.0
-    #: weight of a family's other matching versions, on top of its best version
-    w_other_versions: float = 0.1
+    pool: int = 300  # versions taken from each retriever
+    #: prose: share of the dense score in the fused score (lexical gets the rest)
+    w_dense: float = 0.5
+    #: cosine similarity that counts as no evidence at all (MiniLM gives unrelated
+    #: kernel prose 0.1-0.2)
+    dense_floor: float = 0.2
+    #: path queries: how much the other words of the question reorder one match class
+    words_weight: float = 0.05
+    #: prose: factor for a family in the tree the query names, e.g. "(qemu)"
     tree_hint_boost: float = 1.5
     field_boosts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
-class _Cand:
-    """Evidence for one series version."""
+class _Version:
+    """One retrieved series version and what each retriever said about it."""
 
-    lex: float = 0.0
+    lex: float | None = None
     lex_rank: int | None = None
-    dense: float = 0.0
+    tier: int = 0
+    dense: float | None = None
     dense_rank: int | None = None
     dense_row: int | None = None
+
+
+@dataclass
+class _Group:
+    """A family (or, with all_versions, one version) and its evidence."""
+
+    key: str
+    versions: list[str]
+    lex_best: str | None = None  # the version with the best lexical evidence
+    dense_best: str | None = None
+    lex: float = 0.0
+    dense: float | None = None
+    tier: int = 0
+    in_tree: bool = False
     score: float = 0.0
+
+
+def fuse(lex: dict[str, float], dense: dict[str, float], w_dense: float,
+         floor: float) -> dict[str, float]:
+    """Score fusion of two retrievers' per-key scores.
+
+    Lexical scores are divided by the best one (BM25 has no fixed scale); cosines are
+    mapped so that ``floor`` is 0 and the best is 1. A key missing on one side gets 0
+    there. The result is ``(1 - w_dense) * lexical + w_dense * dense``.
+    """
+    top_l = max(lex.values(), default=0.0)
+    top_d = max(dense.values(), default=0.0)
+    out: dict[str, float] = {}
+    for k in lex.keys() | dense.keys():
+        ln = lex.get(k, 0.0) / top_l if top_l > 0 else 0.0
+        d = dense.get(k)
+        dn = max(0.0, (d - floor) / (top_d - floor)) if d is not None and top_d > floor else 0.0
+        out[k] = (1.0 - w_dense) * ln + w_dense * dn
+    return out
 
 
 class HybridSearcher:
@@ -64,6 +109,7 @@ class HybridSearcher:
         self._lex: Any = None
         self._dense: Any = None
         self._qembed: Any = None
+        self._allowed: dict[Any, frozenset[str]] = {}
 
     # ----------------------------------------------------------------- parts
 
@@ -84,22 +130,62 @@ class HybridSearcher:
         return self._dense
 
     def query_embedder(self) -> Any:
-        """ONNX model exported at build time (no torch); else the build's embedder."""
+        """ONNX model exported at build time (no torch); else the build's embedder.
+
+        Raises ModelError when it is not the model the index was built with.
+        """
         if self._qembed is None:
             onnx = self.gen.manifest.onnx
             if self._embedder_factory is not None:
-                self._qembed = self._embedder_factory()
+                emb = self._embedder_factory()
             elif onnx is not None:
                 from kvmsearch.models.embedding import OnnxEmbedder
 
                 p = self.home_path / onnx.path
-                self._qembed = OnnxEmbedder(p, p.parent / "tokenizer.json",
-                                            expected_sha256=onnx.sha256)
+                # One query is too small to share between threads: a second thread
+                # costs more in handoff than it saves (3.7 vs 7.8 ms per query).
+                emb = OnnxEmbedder(p, p.parent / "tokenizer.json",
+                                   expected_sha256=onnx.sha256, threads=1)
             else:
                 from kvmsearch.models.embedding import SentenceTransformerEmbedder
 
-                self._qembed = SentenceTransformerEmbedder()
+                emb = SentenceTransformerEmbedder()
+            self._check_model(emb)
+            self._qembed = emb
         return self._qembed
+
+    def _check_model(self, emb: Any) -> None:
+        d = self.dense
+        built, have = d.model_checksum, str(getattr(emb, "checksum", "") or "")
+        if int(emb.dim) != d.dim or (built and have and built != have):
+            raise ModelError(
+                f"the index was built with {d.meta.get('model', 'another model')} "
+                f"({d.dim} dimensions), queries would use {getattr(emb, 'name', 'a model')} "
+                f"({emb.dim} dimensions); rebuild the index with this model: "
+                "kvmsearch rebuild"
+            )
+
+    def _warm_dense(self) -> threading.Thread | None:
+        """Load the query model and the dense index in a thread while lexical search
+        runs (~0.2 s of a cold query); None when both are loaded already."""
+        if self._qembed is not None and self.dense.loaded:
+            return None
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                emb = self.query_embedder()
+                warm = getattr(emb, "warm", None)
+                if warm is not None:
+                    warm()
+                self.dense.load()
+            except BaseException as e:  # re-raised in the caller's thread
+                errors.append(e)
+
+        t = threading.Thread(target=work, name="kvmsearch-warm", daemon=True)
+        t.errors = errors  # type: ignore[attr-defined]
+        t.start()
+        return t
 
     def close(self) -> None:
         if self._lex is not None:
@@ -118,8 +204,8 @@ class HybridSearcher:
         """Rank series families for ``query``.
 
         Filters (also accepted inside the query text, e.g. ``author:maz``) are applied
-        inside retrieval. ``all_versions`` returns one hit per version instead of one per
-        family.
+        inside retrieval. A query of filters alone lists the matching series, newest
+        first. ``all_versions`` returns one hit per version instead of one per family.
         """
         from kvmsearch.query.understand import Filters, parse_date, understand
 
@@ -145,13 +231,15 @@ class HybridSearcher:
                        since=day(since, "since"), until=day(until, "until"),
                        kinds=tup(kind) or ("series",))
         plan = understand(query, base)
+        if limit <= 0:
+            return []
         if not (plan.paths or plan.idents or plan.words or plan.phrases):
             if plan.filters.is_empty():
                 return []
+            return self._browse(plan, limit, all_versions, explain)
         cands = self._retrieve(plan, mode)
-        ranked = self._collapse(cands, all_versions)
-        return [self._hit(vids, score, cands, plan, explain, all_versions)
-                for _key, vids, score in ranked[:limit]]
+        groups = self._rank(cands, plan, mode, all_versions)
+        return [self._hit(g, cands, plan, explain, all_versions) for g in groups[:limit]]
 
     # ----------------------------------------------------------------- retrieval
 
@@ -162,128 +250,179 @@ class HybridSearcher:
         return LexFilters(authors=f.authors, lists=f.lists, trees=f.trees, since=f.since,
                           until=f.until, files=f.files, kinds=f.kinds)
 
-    def _retrieve(self, plan: Any, mode: str) -> dict[str, _Cand]:
+    def _allowed_ids(self, lf: Any) -> frozenset[str]:
+        """Versions passing ``lf`` (the default filter too: pulls and stable backports
+        are never answers unless asked for), cached per filter."""
+        got = self._allowed.get(lf)
+        if got is None:
+            if len(self._allowed) >= 32:
+                self._allowed.pop(next(iter(self._allowed)))
+            got = self._allowed[lf] = frozenset(self.lex.filter_ids(lf))
+        return got
+
+    def _retrieve(self, plan: Any, mode: str) -> dict[str, _Version]:
         t = self.tuning
         lf = self._lex_filters(plan)
-        cands: dict[str, _Cand] = {}
+        cands: dict[str, _Version] = {}
         kind = plan.kind
         use_lex = mode in ("hybrid", "lexical")
-        use_dense = mode == "semantic" or (mode == "hybrid" and kind == "prose")
+        use_dense = bool(plan.text) and (
+            mode == "semantic" or (mode == "hybrid" and kind == "prose"))
+        warming = self._warm_dense() if use_dense else None
 
         if use_lex:
-            if kind == "path":
-                hits = self.lex.search_paths(plan.paths, limit=t.pool, filters=lf)
-                if plan.words:
-                    # Framing words refine the order among files that all match.
-                    extra = {h.message_id: h.score for h in
-                             self.lex.search(" ".join(plan.words), limit=t.pool * 5,
-                                             filters=lf, mode="or")}
-                    hits = sorted(hits,
-                                  key=lambda h: -(h.score + 0.05 * extra.get(h.message_id, 0)))
-            elif kind == "ident":
-                hits = []
-                seen: set[str] = set()
-                for ident in plan.idents:
-                    for h in self.lex.search_identifier(ident, limit=t.pool, filters=lf):
-                        if h.message_id not in seen:
-                            seen.add(h.message_id)
-                            hits.append(h)
-                hits.sort(key=lambda h: -h.score)
-            else:
-                hits = self.lex.search(plan.text, limit=t.pool, filters=lf,
-                                       field_boosts=t.field_boosts or None)
-            for rank, h in enumerate(hits):
-                c = cands.setdefault(h.message_id, _Cand())
-                c.lex, c.lex_rank = h.score, rank
-            if not hits and kind != "prose" and plan.text:
-                # A path or identifier nobody wrote: answer the words instead.
-                for rank, h in enumerate(self.lex.search(plan.text, limit=t.pool, filters=lf)):
-                    c = cands.setdefault(h.message_id, _Cand())
-                    c.lex, c.lex_rank = h.score, rank
+            for rank, h in enumerate(self._lexical(plan, lf)):
+                c = cands.setdefault(h.message_id, _Version())
+                c.lex, c.lex_rank, c.tier = h.score, rank, h.tier
 
-        if use_dense and plan.text:
-            allowed = None if plan.filters.is_empty() else self.lex.filter_ids(lf)
-            qvec = self.query_embedder().encode([plan.text])[0]
+        if use_dense:
+            if warming is not None:
+                warming.join()
+                if warming.errors:  # type: ignore[attr-defined]
+                    raise warming.errors[0]  # type: ignore[attr-defined]
+            allowed = self._allowed_ids(lf)
+            qvec = self.query_embedder().encode([plan.dense_text])[0]
             for rank, h in enumerate(self.dense.search(qvec, k=t.pool, allowed=allowed)):
-                c = cands.setdefault(h.version_id, _Cand())
+                c = cands.setdefault(h.version_id, _Version())
                 c.dense, c.dense_rank, c.dense_row = h.score, rank, h.row
-
-        for c in cands.values():
-            s = 0.0
-            if c.lex_rank is not None:
-                s += (t.w_lexical if use_dense else 1.0) / (t.rrf_k + c.lex_rank + 1)
-            if c.dense_rank is not None:
-                s += (t.w_dense if use_lex else 1.0) / (t.rrf_k + c.dense_rank + 1)
-            c.score = s
-        if plan.tree_hint:
-            trees = self._trees(list(cands))
-            for vid, c in cands.items():
-                if trees.get(vid) == plan.tree_hint:
-                    c.score *= t.tree_hint_boost
         return cands
 
-    def _trees(self, vids: list[str]) -> dict[str, str | None]:
-        out: dict[str, str | None] = {}
+    def _lexical(self, plan: Any, lf: Any) -> list[Any]:
+        """Lexical hits for the plan's kind, best first."""
+        t = self.tuning
+        boosts = t.field_boosts or None
+        if plan.kind == "path":
+            hits = self.lex.search_paths(plan.paths, limit=t.pool, filters=lf,
+                                         field_boosts=boosts)
+            if plan.words and hits:
+                # Framing words refine the order inside one match class.
+                extra = {h.message_id: h.score for h in
+                         self.lex.search(" ".join(plan.words), limit=t.pool * 5,
+                                         filters=lf, mode="or", field_boosts=boosts)}
+                hits.sort(key=lambda h: (-h.tier, -(h.score + t.words_weight
+                                                    * extra.get(h.message_id, 0.0))))
+        elif plan.kind == "ident":
+            best: dict[str, Any] = {}
+            for ident in plan.idents:
+                for h in self.lex.search_identifier(ident, limit=t.pool, filters=lf,
+                                                    field_boosts=boosts):
+                    old = best.get(h.message_id)
+                    if old is None or (h.tier, h.score) > (old.tier, old.score):
+                        best[h.message_id] = h
+            hits = sorted(best.values(), key=lambda h: (-h.tier, -h.score))
+        else:
+            hits = self.lex.search(plan.lex_text, limit=t.pool, filters=lf, mode="or",
+                                   field_boosts=boosts)
+        if not hits and plan.kind != "prose" and plan.lex_text:
+            # A path or identifier nobody wrote: answer the words instead.
+            hits = self.lex.search(plan.lex_text, limit=t.pool, filters=lf, mode="or",
+                                   field_boosts=boosts)
+        return hits
+
+    # ----------------------------------------------------------------- ranking
+
+    def _rank(self, cands: dict[str, _Version], plan: Any, mode: str,
+              all_versions: bool) -> list[_Group]:
+        """Groups (families, or versions with ``all_versions``) best first."""
+        t = self.tuning
+        groups = self._group(cands, all_versions)
+        lex = {g.key: g.lex for g in groups.values() if g.lex_best is not None}
+        dense = {g.key: g.dense for g in groups.values() if g.dense is not None}
+        if mode == "hybrid" and lex and dense:
+            scores = fuse(lex, dense, t.w_dense, t.dense_floor)
+        else:
+            scores = lex or dense  # one retriever: its own scores
+        if plan.tree_hint:
+            trees = self._column("json_extract(json, '$.tree')",
+                                 [g.lex_best or g.dense_best or g.versions[0]
+                                  for g in groups.values()])
+            for g in groups.values():
+                g.in_tree = trees.get(g.lex_best or g.dense_best or g.versions[0]) \
+                    == plan.tree_hint
+                if g.in_tree and plan.kind == "prose":
+                    scores[g.key] = scores.get(g.key, 0.0) * t.tree_hint_boost
+        for g in groups.values():
+            g.score = scores.get(g.key, 0.0)
+        ranked = [g for g in groups.values() if g.score > 0 or g.tier > 0]
+        if plan.kind == "prose":
+            ranked.sort(key=lambda g: (-g.score, g.key))
+        else:
+            # match class first, then the tree the query named, then the score
+            ranked.sort(key=lambda g: (-g.tier, not g.in_tree, -g.score, g.key))
+        return ranked
+
+    def _group(self, cands: dict[str, _Version], all_versions: bool) -> dict[str, _Group]:
+        fams = ({v: v for v in cands} if all_versions
+                else self._column("family", list(cands)))
+        groups: dict[str, _Group] = {}
+        for vid, c in cands.items():
+            key = fams.get(vid) or vid
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = _Group(key, [])
+            g.versions.append(vid)
+            if c.lex is not None:
+                best = cands[g.lex_best] if g.lex_best is not None else None
+                if best is None or (c.tier, c.lex) > (best.tier, best.lex or 0.0):
+                    g.lex_best, g.lex, g.tier = vid, c.lex, c.tier
+            if c.dense is not None and (g.dense is None or c.dense > g.dense):
+                g.dense_best, g.dense = vid, c.dense
+        return groups
+
+    def _column(self, expr: str, vids: list[str]) -> dict[str, Any]:
+        """``expr`` of the versions table for each of ``vids``."""
+        out: dict[str, Any] = {}
         for i in range(0, len(vids), 500):
             part = vids[i:i + 500]
-            q = f"SELECT message_id, json_extract(json, '$.tree') FROM versions " \
+            q = f"SELECT message_id, {expr} FROM versions " \
                 f"WHERE message_id IN ({','.join('?' * len(part))})"
             out.update(dict(self.docs.db.execute(q, part)))
         return out
 
-    def _collapse(self, cands: dict[str, _Cand], all_versions: bool
-                  ) -> list[tuple[str, list[str], float]]:
-        """Group versions by family: the family scores as its best version plus a little
-        for every other version that matched (all versions' evidence counts)."""
-        if all_versions:
-            ranked = sorted(cands.items(), key=lambda kv: -kv[1].score)
-            return [(vid, [vid], c.score) for vid, c in ranked if c.score > 0]
-        fams = self._families(list(cands))
-        groups: dict[str, list[str]] = {}
-        for vid in cands:
-            groups.setdefault(fams.get(vid, vid), []).append(vid)
-        out = []
-        w = self.tuning.w_other_versions
-        for fam, vids in groups.items():
-            vids.sort(key=lambda v: -cands[v].score)
-            best = cands[vids[0]].score
-            if best <= 0:
+    def _browse(self, plan: Any, limit: int, all_versions: bool, explain: bool) -> list[Hit]:
+        """Filters without search terms: the matching series, newest first."""
+        allowed = self._allowed_ids(self._lex_filters(plan))
+        groups: dict[str, _Group] = {}
+        rows: Iterable[tuple[str, str]] = self.docs.db.execute(
+            "SELECT message_id, family FROM versions ORDER BY date IS NULL, date DESC, "
+            "message_id")
+        for vid, fam in rows:
+            if vid not in allowed:
                 continue
-            out.append((fam, vids, best + w * sum(cands[v].score for v in vids[1:])))
-        out.sort(key=lambda t: -t[2])
-        return out
-
-    def _families(self, vids: list[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for i in range(0, len(vids), 500):
-            part = vids[i:i + 500]
-            q = f"SELECT message_id, family FROM versions " \
-                f"WHERE message_id IN ({','.join('?' * len(part))})"
-            out.update(dict(self.docs.db.execute(q, part)))
-        return out
+            key = vid if all_versions else (fam or vid)
+            if key in groups:
+                groups[key].versions.append(vid)
+            elif len(groups) < limit:
+                groups[key] = _Group(key, [vid])
+        return [self._hit(g, {}, plan, explain, all_versions) for g in groups.values()]
 
     # ----------------------------------------------------------------- answers
 
-    def _hit(self, matched: list[str], score: float, cands: dict[str, _Cand], plan: Any,
-             explain: bool, single: bool) -> Hit:
+    def _hit(self, g: _Group, cands: dict[str, _Version], plan: Any, explain: bool,
+             single: bool) -> Hit:
         from kvmsearch.query.evidence import build_hit
 
-        best_id = matched[0]
+        best_id = g.lex_best or g.dense_best or g.versions[0]
         best: SeriesVersion | None = self.docs.get(best_id)
         if single or best is None:
             versions = [best] if best is not None else []
         else:
             versions = self.docs.family_versions(best.family) or [best]
-        c = cands[best_id]
-        dense_text = self.dense.text(c.dense_row) if c.dense_row is not None else None
+        dense_c = cands.get(g.dense_best) if g.dense_best else None
+        dense_text = (self.dense.text(dense_c.dense_row)
+                      if dense_c is not None and dense_c.dense_row is not None else None)
         comp = None
         if explain:
+            lex_c = cands.get(g.lex_best) if g.lex_best else None
             comp = {
                 "kind": plan.kind,
-                "fused": round(score, 6),
+                "fused": round(g.score, 6),
                 "best_version": best_id,
-                "lexical": round(c.lex, 4), "lexical_rank": c.lex_rank,
-                "dense": round(c.dense, 4), "dense_rank": c.dense_rank,
-                "versions_matched": len(matched),
+                "tier": g.tier,
+                "lexical": round(g.lex, 4) if lex_c is not None else None,
+                "lexical_rank": lex_c.lex_rank if lex_c is not None else None,
+                "dense": round(g.dense, 4) if g.dense is not None else None,
+                "dense_rank": dense_c.dense_rank if dense_c is not None else None,
+                "versions_matched": len(g.versions),
             }
-        return build_hit(versions, best, score, plan, dense_text=dense_text, explain=comp)
+        return build_hit(versions, best, g.score, plan, dense_text=dense_text, explain=comp)

@@ -17,7 +17,6 @@ section weights search the section fields one by one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -33,6 +32,7 @@ from kvmsearch.indexer.lexical import (
     open_lexical,
 )
 from kvmsearch.models.errors import QueryError
+from kvmsearch.query.understand import is_path
 
 #: default weight of each field; ``files`` only counts for path terms and
 #: ``ident_exact`` only for identifiers. A weight of 0 leaves a field out.
@@ -74,11 +74,8 @@ _PARTS_WEIGHT = 0.25
 _PATH_PROSE_WEIGHT = 0.3
 # Exact file > the path as a directory prefix > same bare file name elsewhere.
 _PATH_FULL, _PATH_DIR, _PATH_BASE = 4.0, 2.0, 1.0
+_PATH_TIERS = {_PATH_FULL: 3, _PATH_DIR: 2, _PATH_BASE: 1}
 
-_FILE_EXT_RE = re.compile(
-    r"^[\w.+-]+\.(?:c|h|s|rst|txt|rs|py|sh|lds|dts|dtsi|yaml|json|mk|awk|pl|tc|cfg|config)$",
-    re.IGNORECASE,
-)
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"',
                          "\u00bb": '"'})
 _PUNCT_EDGE = "\"'`()[]{}<>,;:!?"
@@ -93,6 +90,10 @@ class LexHit:
     score: float
     #: per-field share of the score, only when asked for (``explain=True``)
     fields: dict[str, float] | None = None
+    #: how the document matched, for rankers that must keep match classes apart:
+    #: search_paths: per path 3 exact file, 2 under the directory, 1 same bare name
+    #: (summed over the paths); search_identifier: 1 exact spelling, else 0
+    tier: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,12 @@ class LexFilters:
 
 
 def is_path_like(token: str) -> bool:
-    """Whether a query token names a file or directory rather than a word."""
+    """Whether a query token names a file or directory rather than a word: a path with a
+    known top directory, a file ending, a trailing ``/`` or three parts, or a file name.
+    ``KVM/arm64``, ``GICv4/GICv4.1`` or ``I/O`` are words."""
     if "://" in token or "@" in token:
         return False
-    return ("/" in token and any(c.isalnum() for c in token)) or bool(_FILE_EXT_RE.match(token))
+    return is_path(token)
 
 
 def path_query_forms(path: str) -> list[tuple[str, float]]:
@@ -236,7 +239,18 @@ class LexicalSearcher:
         def build(fields: list[str]) -> list[_Clause]:
             return [c for p in paths if (c := self._path_clause(p, boosts, fields, prose=False))]
 
-        return self._run(build, boosts, "or", limit, filters, explain)
+        # BM25 alone lets a short series touching a file of the same name elsewhere beat
+        # a long one touching the file itself, so the match class ranks first.
+        tiers: dict[int, int] = {}
+        for p in paths:
+            best: dict[int, int] = {}
+            for term, w in path_query_forms(p):
+                tier = _PATH_TIERS[w]
+                for d in self._postings("files", term):
+                    best[d] = max(best.get(d, 0), tier)
+            for d, t in best.items():
+                tiers[d] = tiers.get(d, 0) + t
+        return self._tiered(build, boosts, "or", limit, filters, explain, tiers)
 
     def search_identifier(self, ident: str, *, limit: int = 100,
                           filters: LexFilters | None = None,
@@ -252,7 +266,10 @@ class LexicalSearcher:
             clauses = self._word_clauses(raw, boosts, fields, identifier=True)
             return [c for c in clauses if c.per_field]
 
-        return self._run(build, boosts, "and", limit, filters, explain)
+        # The exact spelling is what a maintainer grepping for it means: those documents
+        # first, however long the ones matching the lower-cased name or its parts are.
+        tiers = dict.fromkeys(self._postings("ident_exact", raw), 1) if raw else {}
+        return self._tiered(build, boosts, "and", limit, filters, explain, tiers)
 
     def filter_ids(self, filters: LexFilters) -> set[str]:
         """Message-IDs of every document passing ``filters``, for retrievers that filter
@@ -303,6 +320,11 @@ class LexicalSearcher:
             if word and is_path_like(word):
                 c = self._path_clause(word, boosts, fields, prose=True)
                 clauses.extend([c] if c else [])
+            elif "/" in word:
+                # alternatives written with a slash (GICv4/GICv4.1, PSCI/SMCCC): each
+                # word on its own, not a phrase no text contains
+                for part in word.split("/"):
+                    clauses.extend(self._word_clauses(part.strip(_PUNCT_EDGE), boosts, fields))
             else:
                 call = chunk.rstrip(",.;:!?").endswith("()")
                 clauses.extend(self._word_clauses(word, boosts, fields, call=call))
@@ -325,6 +347,8 @@ class LexicalSearcher:
         phrase, so ``vcpu_ioctl`` finds ``kvm_vcpu_ioctl``; free text skips that, as
         phrases of common parts (kvm, vcpu) are the slowest thing whoosh can be asked.
         """
+        if chunk.endswith("*"):
+            return self._prefix_clauses(chunk.rstrip("*"), boosts, fields)
         prose = list(iter_units(chunk, stem=True, stop=True))
         if len(prose) > 1:
             return [self._phrase_clause(chunk, boosts, fields)]
@@ -350,6 +374,25 @@ class LexicalSearcher:
         if exact and boosts["ident_exact"] > 0:
             c.add("ident_exact", wq.Term("ident_exact", raw, boost=boosts["ident_exact"]))
         return [c]
+
+    def _prefix_clauses(self, stem: str, boosts: dict[str, float],
+                        fields: list[str]) -> list[_Clause]:
+        """``vp_modern_*``: every identifier or word starting with the stem, matched
+        unstemmed (the stem of a prefix is meaningless). Short stems match too much to
+        mean anything and fall back to the plain word."""
+        from whoosh import query as wq
+
+        units = list(iter_units(stem, stem=False, stop=False))
+        if len(units) != 1 or len(units[0][0]) < 3:
+            return self._word_clauses(stem, boosts, fields) if stem.strip("*") else []
+        raw = units[0][0]
+        c = _Clause()
+        for f in fields:
+            if f in _PROSE_LIKE or f == "tags":
+                c.add(f, wq.Prefix(f, raw.lower(), boost=boosts[f]))
+        if boosts["ident_exact"] > 0:
+            c.add("ident_exact", wq.Prefix("ident_exact", raw, boost=boosts["ident_exact"]))
+        return [c] if c.per_field else []
 
     def _phrase_clause(self, chunk: str, boosts: dict[str, float], fields: list[str],
                        weight: float = 1.0) -> _Clause:
@@ -465,8 +508,26 @@ class LexicalSearcher:
 
     # ----------------------------------------------------------------- running
 
+    def _postings(self, field: str, term: str) -> list[int]:
+        """Document numbers holding ``term`` in ``field`` (deleted ones included; the
+        ranking that uses them only looks up documents it retrieved)."""
+        reader = self._searcher.reader()
+        if (field, term) not in reader:
+            return []
+        return list(reader.postings(field, term).all_ids())
+
+    def _tiered(self, build: Any, boosts: dict[str, float], mode: str, limit: int,
+                filters: LexFilters | None, explain: bool,
+                tiers: dict[int, int]) -> list[LexHit]:
+        """:meth:`_run`, then ranked by tier before score. Every tiered document is
+        retrieved, so a high tier never falls outside the pool the scores picked."""
+        hits = self._run(build, boosts, mode, max(limit, len(tiers)), filters, explain, tiers)
+        hits.sort(key=lambda h: (-h.tier, -h.score))
+        return hits[:limit]
+
     def _run(self, build: Any, boosts: dict[str, float], mode: str, limit: int,
-             filters: LexFilters | None, explain: bool) -> list[LexHit]:
+             filters: LexFilters | None, explain: bool,
+             tiers: dict[int, int] | None = None) -> list[LexHit]:
         """Build the clauses (``build(fields)``), retrieve, and explain on request."""
         from whoosh import query as wq
 
@@ -501,7 +562,7 @@ class LexicalSearcher:
             fields = None
             if explain:
                 fields = {f: s * scale for f, s in breakdown.get(docnum, {}).items()}
-            out.append(LexHit(mid, fam, score, fields))
+            out.append(LexHit(mid, fam, score, fields, tiers.get(docnum, 0) if tiers else 0))
         return out
 
     def _split_common(self, clauses: list[_Clause], qs: list[Any]) -> tuple[list[Any], list[Any]]:

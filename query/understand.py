@@ -96,6 +96,10 @@ class QueryPlan:
     phrases: tuple[str, ...] = ()
     tree_hint: str | None = None
     filters: Filters = field(default_factory=Filters)
+    #: what the lexical side searches for prose (the question's framing removed)
+    lex_text: str = ""
+    #: what the query model embeds
+    dense_text: str = ""
 
 
 def parse_date(value: str, what: str) -> date:
@@ -111,7 +115,8 @@ def parse_date(value: str, what: str) -> date:
     raise QueryError(f"{what}:{value} is not a date; use YYYY, YYYY-MM or YYYY-MM-DD")
 
 
-def _is_path(tok: str) -> bool:
+def is_path(tok: str) -> bool:
+    """Whether a query token names a file or directory (see module notes)."""
     if not _PATH.match(tok):
         return False
     if "/" not in tok:
@@ -171,7 +176,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         tok = raw.strip(".,;:!?'`()[]") if not raw.endswith("()") else raw
         if not tok:
             continue
-        if _is_path(tok):
+        if is_path(tok):
             paths.append(tok)
         elif _IDENT.match(tok):
             idents.append(tok[:-2] if tok.endswith("()") else tok)
@@ -191,7 +196,8 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     if base is not None:
         filters = base.merged(filters)
     return QueryPlan(text=text, kind=kind, paths=tuple(paths), idents=tuple(idents),
-                     words=tuple(words), phrases=phrases, tree_hint=tree_hint, filters=filters)
+                     words=tuple(words), phrases=phrases, tree_hint=tree_hint, filters=filters,
+                     lex_text=text, dense_text=text)
 
 
 def with_kind(plan: QueryPlan, kind: str) -> QueryPlan:
