@@ -56,6 +56,12 @@ FILLER = frozenset(
     """.split()
 )
 
+#: words that frame a prose question ("which series ... and why?") without naming what it
+#: is about; the lexical side drops them (the analyzer already drops which/what/who).
+#: "series" and "patch" are in nearly every cover letter, so they only add noise there.
+#: The query model keeps the whole question: it reads framing as framing.
+FRAMING = frozenset("how why when where series patch patches patchset patchsets".split())
+
 
 @dataclass(frozen=True, slots=True)
 class Filters:
@@ -197,7 +203,17 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         filters = base.merged(filters)
     return QueryPlan(text=text, kind=kind, paths=tuple(paths), idents=tuple(idents),
                      words=tuple(words), phrases=phrases, tree_hint=tree_hint, filters=filters,
-                     lex_text=text, dense_text=text)
+                     lex_text=_unframed(text), dense_text=text)
+
+
+def _unframed(text: str) -> str:
+    """``text`` without FRAMING words outside quotes (all of it if nothing else is left)."""
+    parts = text.split('"')
+    for i in range(0, len(parts), 2):  # even parts are outside quotes
+        parts[i] = " ".join(w for w in parts[i].split()
+                            if w.strip(".,;:!?()[]'`").lower() not in FRAMING)
+    out = " ".join('"'.join(parts).split())
+    return out if out.strip('" ') else text
 
 
 def with_kind(plan: QueryPlan, kind: str) -> QueryPlan:
