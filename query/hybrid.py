@@ -328,7 +328,8 @@ class HybridSearcher:
         groups = self._group(cands, all_versions)
         lex = {g.key: g.lex for g in groups.values() if g.lex_best is not None}
         dense = {g.key: g.dense for g in groups.values() if g.dense is not None}
-        if mode == "hybrid" and lex and dense:
+        fused = mode == "hybrid" and bool(lex) and bool(dense)
+        if fused:
             scores = fuse(lex, dense, t.w_dense, t.dense_floor)
         else:
             scores = lex or dense  # one retriever: its own scores
@@ -343,7 +344,9 @@ class HybridSearcher:
                     scores[g.key] = scores.get(g.key, 0.0) * t.tree_hint_boost
         for g in groups.values():
             g.score = scores.get(g.key, 0.0)
-        ranked = [g for g in groups.values() if g.score > 0 or g.tier > 0]
+        # Fused, a family below the dense floor and unknown to the lexical side has no
+        # evidence; one retriever's candidates are its nearest, whatever their score.
+        ranked = [g for g in groups.values() if g.score > 0 or g.tier > 0 or not fused]
         if plan.kind == "prose":
             ranked.sort(key=lambda g: (-g.score, g.key))
         else:

@@ -241,6 +241,31 @@ def test_substring_identifier_via_parts(windex):
     assert ids(s.search_identifier("vcpu_ioctl")) == ["ioctl@x"]
 
 
+def test_identifier_tier_marks_the_exact_spelling(index):
+    s = index(MTE_SPLIT, MTE_LOWER, MTE_EXACT)
+    assert {h.message_id: h.tier for h in s.search_identifier("KVM_CAP_ARM_MTE")} == {
+        "mte-exact@arm.com": 1, "mte-lower@arm.com": 0, "mte-split@arm.com": 0}
+
+
+def test_slash_between_words_means_either_word(windex):
+    s = windex(sv("v4@x", "KVM: arm64: GICv4.1 doorbells", "Direct injection."),
+               sv("psci@x", "KVM: arm64: Forward SMCCC calls", "To userspace."))
+    assert set(ids(s.search("GICv4/GICv4.1 PSCI/SMCCC", mode="or"))) == {"v4@x", "psci@x"}
+    # a real path stays a path
+    assert ids(s.search("arch/arm64/kvm/")) == []
+
+
+def test_trailing_star_is_a_prefix(windex):
+    s = windex(sv("modern@x", "virtio-pci: Introduce modern device module",
+                  "Add vp_modern_probe() and vp_modern_remove()."),
+               sv("legacy@x", "virtio-pci: legacy library", "Add vp_legacy_probe()."),
+               sv("other@x", "virtio-net: vp stuff", "Use vp_helper()."))
+    assert ids(s.search("vp_modern_*")) == ["modern@x"]
+    assert set(ids(s.search("vp_modern_*/vp_legacy_*", mode="or"))) == {"modern@x", "legacy@x"}
+    # too short a stem to mean a prefix: the word "vp" itself
+    assert ids(s.search("vp*")) == ids(s.search("vp"))
+
+
 # --------------------------------------------------------------------------- paths
 
 PVTIME = sv("pvtime@arm.com", "KVM: arm64: Stolen time support", "Guests see stolen time.",
