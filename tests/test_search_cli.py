@@ -289,7 +289,6 @@ def test_filters_apply_inside_retrieval(index_dir: Path, opt, text, ok, inline) 
     assert every and all(ok(h) for h in every)
 
 
-@pytest.mark.xfail(strict=True, reason="query/hybrid.py returns nothing without query words")
 def test_filters_alone_list_matching_series(index_dir: Path) -> None:
     hits = json_lines(run("--author", "jasowang", "--json", index=index_dir).stdout)
     assert hits and all("jasowang" in h["author"] for h in hits)
