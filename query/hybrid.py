@@ -73,6 +73,27 @@ class _Group:
     score: float = 0.0
 
 
+class _Warmup(threading.Thread):
+    """Runs ``work`` in the background; :meth:`wait` re-raises what it raised."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        super().__init__(name="kvmsearch-warm", daemon=True)
+        self._work = work
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as e:  # handed to the thread that waits
+            self._error = e
+
+    def wait(self) -> None:
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+
 def fuse(lex: dict[str, float], dense: dict[str, float], w_dense: float,
          floor: float) -> dict[str, float]:
     """Score fusion of two retrievers' per-key scores.
@@ -165,27 +186,20 @@ class HybridSearcher:
                 "kvmsearch rebuild"
             )
 
-    def _warm_dense(self) -> threading.Thread | None:
+    def _warm_dense(self) -> _Warmup | None:
         """Load the query model and the dense index in a thread while lexical search
         runs (~0.2 s of a cold query); None when both are loaded already."""
         if self._qembed is not None and self.dense.loaded:
             return None
-        errors: list[BaseException] = []
 
         def work() -> None:
-            try:
-                emb = self.query_embedder()
-                warm = getattr(emb, "warm", None)
-                if warm is not None:
-                    warm()
-                self.dense.load()
-            except BaseException as e:  # re-raised in the caller's thread
-                errors.append(e)
+            emb = self.query_embedder()
+            warm = getattr(emb, "warm", None)
+            if warm is not None:
+                warm()
+            self.dense.load()
 
-        t = threading.Thread(target=work, name="kvmsearch-warm", daemon=True)
-        t.errors = errors  # type: ignore[attr-defined]
-        t.start()
-        return t
+        return _Warmup(work)
 
     def close(self) -> None:
         if self._lex is not None:
@@ -277,9 +291,7 @@ class HybridSearcher:
 
         if use_dense:
             if warming is not None:
-                warming.join()
-                if warming.errors:  # type: ignore[attr-defined]
-                    raise warming.errors[0]  # type: ignore[attr-defined]
+                warming.wait()
             allowed = self._allowed_ids(lf)
             qvec = self.query_embedder().encode([plan.dense_text])[0]
             for rank, h in enumerate(self.dense.search(qvec, k=t.pool, allowed=allowed)):
