@@ -77,7 +77,11 @@ def score_query(
     for ids in hits[:k]:
         got = 0
         for mid in ids:
-            fam = family_of(_bare(mid)) or _bare(mid)
+            # The judges map every Message-ID to *their* families. A hit's ids are the
+            # roots of its versions; a root that is itself a judged family id belongs to
+            # that family whatever our own grouping says (we may have merged two of theirs).
+            bare = _bare(mid)
+            fam = bare if bare in rel else (family_of(bare) or bare)
             if fam in rel and fam not in credited:
                 credited.add(fam)
                 got = 1

@@ -55,3 +55,10 @@ def test_load_queries_bad_line(tmp_path):
     p.write_text('{"qid": "a", "query": "x", "relevant": []}\nnot json\n')
     with pytest.raises(QueryError, match=":2:"):
         load_queries(p)
+
+
+def test_judged_root_credited_even_if_our_family_merged_it():
+    # We grouped B's root into family A; the judges keep B separate: the id counts for B.
+    merged = {"a1": "A", "B": "A"}
+    s = score_query([["a1", "B"]], ["B"], merged.get)
+    assert s["success1"] == 1.0
