@@ -74,12 +74,40 @@ def _memory_kb(pid: int) -> tuple[int, int]:
     return values.get("Rss", 0), values.get("Pss", 0)
 
 
-def run_measured(argv: list[str], *, interval: float = 0.25) -> dict[str, Any]:
+def _cpu_s(pid: int) -> float | None:
+    """User+system CPU seconds of one process (all its threads), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime are fields 14 and 15 of stat(5); the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_between(timeline: list[tuple[float, float]], start: float, end: float) -> float:
+    """CPU seconds spent between two moments, interpolated on (time, cpu) samples."""
+    import bisect
+
+    def at(t: float) -> float:
+        i = bisect.bisect_left(timeline, (t, -1.0))
+        if i == 0:
+            return timeline[0][1]
+        if i == len(timeline):
+            return timeline[-1][1]
+        (t0, c0), (t1, c1) = timeline[i - 1], timeline[i]
+        return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c1
+
+    return at(end) - at(start)
+
+
+def run_measured(argv: list[str], *, interval: float = 0.5) -> dict[str, Any]:
     """Run ``argv`` to completion; wall, CPU (incl. waited-for children), peak tree
-    memory, exit code, stdout and stderr."""
+    memory, the main process's CPU over time, exit code, stdout and stderr."""
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = {"rss": 0, "pss": 0}
+    timeline: list[tuple[float, float]] = []
     done = threading.Event()
 
     def sample() -> None:
@@ -89,6 +117,9 @@ def run_measured(argv: list[str], *, interval: float = 0.25) -> dict[str, Any]:
                 r, p = _memory_kb(pid)
                 rss, pss = rss + r, pss + p
             peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
+            cpu = _cpu_s(proc.pid)
+            if cpu is not None:
+                timeline.append((time.monotonic() - t0, cpu))
             done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -118,6 +149,7 @@ def run_measured(argv: list[str], *, interval: float = 0.25) -> dict[str, Any]:
         "peak_rss_mb": round(max(peak["rss"], ru.ru_maxrss) / 1024),
         "peak_pss_mb": round(peak["pss"] / 1024),
         "largest_process_rss_mb": round(ru.ru_maxrss / 1024),
+        "cpu_timeline": timeline,
         "stdout": b"".join(out_chunks).decode("utf-8", "replace"),
         "stderr": b"".join(err_chunks).decode("utf-8", "replace"),
     }
@@ -177,18 +209,19 @@ def unique_chunk_texts(home: Path) -> list[str]:
     return list(dict.fromkeys(dense.texts(list(range(len(dense))))))
 
 
-def bare_encode_seconds(texts: list[str]) -> tuple[float, float]:
-    """(seconds to import torch and load the model, seconds of sentence-transformers'
-    own encode of ``texts``)."""
-    t = time.perf_counter()
+def bare_encode(texts: list[str]) -> dict[str, float]:
+    """Wall and CPU seconds of importing torch and loading the model, then of
+    sentence-transformers' own encode of ``texts``."""
+    t, c = time.perf_counter(), time.process_time()
     from kvmsearch.models.embedding import SentenceTransformerEmbedder
 
     model = SentenceTransformerEmbedder().model
     model.encode(["warm up"] * 64, batch_size=64, normalize_embeddings=True)
-    load_s = time.perf_counter() - t
-    t = time.perf_counter()
+    load_s, load_cpu = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     model.encode(texts, batch_size=64, normalize_embeddings=True)
-    return load_s, time.perf_counter() - t
+    return {"load_s": load_s, "load_cpu_s": load_cpu,
+            "encode_s": time.perf_counter() - t, "encode_cpu_s": time.process_time() - c}
 
 
 # --------------------------------------------------------------------------- main
@@ -224,6 +257,7 @@ def main() -> None:
 def measure(home: Path, paths: list[str], *, bare: bool) -> dict[str, Any]:
     load_before = load()
     run = run_measured([str(KVMSEARCH), "index", "add", "--index", str(home), "--json", *paths])
+    timeline = run.pop("cpu_timeline")
     if run["exit_code"] != 0:
         sys.exit(f"build failed (exit {run['exit_code']}):\n{run['stderr']}")
     outcome = json.loads(run["stdout"])
@@ -257,15 +291,25 @@ def measure(home: Path, paths: list[str], *, bare: bool) -> dict[str, Any]:
         "embed_tokens_per_s": round(tokens / embed_s) if embed_s else None,
     }
     if bare:
-        load_s, bare_s = bare_encode_seconds(texts)
+        bare = bare_encode(texts)
         res["load_avg_after_bare"] = load()
-        res["model_load_s"] = round(load_s, 1)
-        res["bare_encode_s"] = round(bare_s, 1)
-        res["bare_tokens_per_s"] = round(tokens / bare_s)
+        res["model_load_s"] = round(bare["load_s"], 1)
+        res["bare_encode_s"] = round(bare["encode_s"], 1)
+        res["bare_tokens_per_s"] = round(tokens / bare["encode_s"])
         # The build's embed stage also loads the model (torch import included) on its
-        # first encode; the bare timing starts with the model loaded. Both are shown.
-        res["embed_overhead_pct"] = round(100 * ((embed_s - load_s) / bare_s - 1), 1)
-        res["embed_overhead_with_model_load_pct"] = round(100 * (embed_s / bare_s - 1), 1)
+        # first encode; the bare timing starts with the model loaded, so that is taken
+        # off. On a shared machine wall time follows the neighbours' load; CPU time
+        # (all threads) much less, so both are shown.
+        res["embed_overhead_pct"] = round(
+            100 * ((embed_s - bare["load_s"]) / bare["encode_s"] - 1), 1)
+        # The embed stage's window in the build process, located from its end: it is
+        # followed only by the ONNX export and sealing the generation (about a second).
+        end = run["wall_s"] - outcome["timings"].get("onnx", 0.0)
+        embed_cpu = cpu_between(timeline, end - embed_s, end)
+        res["embed_cpu_s"] = round(embed_cpu, 1)
+        res["bare_encode_cpu_s"] = round(bare["encode_cpu_s"], 1)
+        res["embed_cpu_overhead_pct"] = round(
+            100 * ((embed_cpu - bare["load_cpu_s"]) / bare["encode_cpu_s"] - 1), 1)
     res["targets"] = TARGETS
     res["met"] = {
         "wall_s": res["wall_s"] <= TARGETS["wall_s"],
@@ -298,10 +342,12 @@ def summary(r: dict[str, Any]) -> str:
     if "bare_encode_s" in r:
         lines.append(
             f"  bare sentence-transformers encode {r['bare_encode_s']} s "
-            f"({r['bare_tokens_per_s']} tokens/s): pipeline overhead "
-            f"{r['embed_overhead_pct']}% [{ok[met['embed_overhead_pct']]}, target <= 15%] "
-            f"after the {r['model_load_s']} s model load, "
-            f"{r['embed_overhead_with_model_load_pct']}% with it")
+            f"({r['bare_tokens_per_s']} tokens/s), CPU {r['bare_encode_cpu_s']} s; "
+            f"pipeline embed stage CPU {r['embed_cpu_s']} s")
+        lines.append(
+            f"  pipeline overhead over bare encode (model load taken off): wall "
+            f"{r['embed_overhead_pct']}% [{ok[met['embed_overhead_pct']]}, target <= 15%], "
+            f"CPU {r['embed_cpu_overhead_pct']}%")
     return "\n".join(lines)
 
 
