@@ -36,7 +36,8 @@ def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> dict[str
         "complete": v.complete,
         "motivation": c.motivation,
         "changelog": [
-            {"version": e.version, "text": e.text, "items": list(e.items), "credits": list(e.credits)}
+            {"version": e.version, "text": e.text, "items": list(e.items),
+             "credits": list(e.credits)}
             for e in c.changelog
         ],
         "files": list(c.files),
@@ -66,7 +67,8 @@ def version_from_dict(d: dict[str, Any]) -> SeriesVersion:
     cover = CoverFields(
         motivation=d["motivation"],
         changelog=tuple(
-            ChangelogEntry(e["version"], e["text"], tuple(e.get("items", ())), tuple(e.get("credits", ())))
+            ChangelogEntry(e["version"], e["text"], tuple(e.get("items", ())),
+                           tuple(e.get("credits", ())))
             for e in d["changelog"]
         ),
         shortlog=tuple(d["shortlog"]),
