@@ -19,6 +19,7 @@ pickles them into the index, and importing whoosh is deferred until an index is 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from kvmsearch.indexer.acronyms import ACRONYMS_FILE, mine_acronyms, read_acronyms, write_acronyms
 from kvmsearch.models.errors import IndexError_, IndexFormatError, IndexNotFoundError
 from kvmsearch.models.records import SeriesVersion
 
@@ -484,6 +486,7 @@ def _clear_whoosh_files(dirpath: Path) -> None:
     for entry in dirpath.iterdir():
         if entry.is_file() and (
             entry.name.startswith(f"_{INDEX_NAME}_") or entry.name.startswith(f"{INDEX_NAME}_")
+            or entry.name == ACRONYMS_FILE
         ):
             entry.unlink()
         else:
@@ -516,9 +519,13 @@ def build_lexical(
         latest[sv.message_id] = sv
     # No optimize on commit: a fresh single-process build is one segment already, and
     # merging the segments of a multi-process build would cost what the processes saved.
+    acronyms: Counter[tuple[str, str]] = Counter()
     with _committing(_writer(ix, procs or _default_procs()), dirpath) as writer:
         for sv in latest.values():
-            writer.add_document(**make_document(sv))
+            doc = make_document(sv)
+            acronyms.update(mine_acronyms([doc.get("ident_exact", "")]))
+            writer.add_document(**doc)
+    write_acronyms(dirpath, acronyms)
     return len(latest)
 
 
@@ -581,11 +588,17 @@ def update_lexical(
         ) from e
     # whoosh's default commit policy merges small segments, so repeated nightly updates
     # do not pile up segments; a full optimize would rewrite everything each night.
+    # The acronym counts only grow on updates (a replaced document is counted again);
+    # they rank nothing, they only decide which pairs are common enough to trust.
+    acronyms = read_acronyms(dirpath)
     with _committing(writer, Path(dirpath)):
         for mid in delete_ids:
             writer.delete_by_term("message_id", mid)
         for sv in upserts:
-            writer.update_document(**make_document(sv))
+            doc = make_document(sv)
+            acronyms.update(mine_acronyms([doc.get("ident_exact", "")]))
+            writer.update_document(**doc)
+    write_acronyms(dirpath, acronyms)
     ix.close()
 
 

@@ -323,7 +323,10 @@ class HybridSearcher:
                         best[h.message_id] = h
             hits = sorted(best.values(), key=lambda h: (-h.tier, -h.score))
         else:
-            hits = self.lex.search(plan.lex_text, limit=t.pool, filters=lf, mode="or",
+            # A question that spells out what the corpus abbreviates also looks for the
+            # abbreviation (learned from "Performance Monitoring Unit (PMU)" at build).
+            text = " ".join((plan.lex_text, *self.lex.acronyms_for(plan.lex_text)))
+            hits = self.lex.search(text, limit=t.pool, filters=lf, mode="or",
                                    field_boosts=boosts)
         if not hits and plan.kind != "prose" and plan.lex_text:
             # A path or identifier nobody wrote: answer the words instead.

@@ -23,6 +23,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from kvmsearch.indexer.acronyms import MIN_DOCS as ACRONYM_MIN_DOCS
+from kvmsearch.indexer.acronyms import read_acronyms
 from kvmsearch.indexer.lexical import (
     BODY_WEIGHTS,
     PROSE_FIELDS,
@@ -198,11 +200,13 @@ class LexicalSearcher:
     def __init__(self, dirpath: Path) -> None:
         from whoosh import scoring
 
-        self._ix = open_lexical(Path(dirpath))
+        self._dir = Path(dirpath)
+        self._ix = open_lexical(self._dir)
         self._searcher = self._ix.searcher(weighting=scoring.BM25F())
         self._ids: dict[int, tuple[str, str]] = {}
         self._lexicons: dict[str, list[str]] = {}
         self._filter_cache: dict[LexFilters, set[int] | None] = {}
+        self._acronyms: list[tuple[str, frozenset[str]]] | None = None
 
     # ----------------------------------------------------------------- public
 
@@ -270,6 +274,35 @@ class LexicalSearcher:
         # first, however long the ones matching the lower-cased name or its parts are.
         tiers = dict.fromkeys(self._postings("ident_exact", raw), 1) if raw else {}
         return self._tiered(build, boosts, "and", limit, filters, explain, tiers)
+
+    def acronyms_for(self, text: str) -> list[str]:
+        """Acronyms the corpus defines whose expansion ``text`` spells out and that it
+        does not name itself: "performance-monitor registers" -> ["PMU"].
+
+        An expansion counts as spelled out when the text holds all its words but at most
+        one (by stem: "Performance Monitoring Unit" is met by "performance monitor"),
+        and at least two. Acronyms shorter than three letters are too ambiguous to add.
+        """
+        if self._acronyms is None:
+            self._acronyms = []
+            for (acro, exp), n in read_acronyms(self._dir).items():
+                if n >= ACRONYM_MIN_DOCS and sum(c.isalpha() for c in acro) >= 3:
+                    stems = frozenset(t for u in iter_units(exp, stem=True, stop=True)
+                                      for t in u[2])
+                    if len(stems) >= 2:
+                        self._acronyms.append((acro, stems))
+        if not self._acronyms:
+            return []
+        units = list(iter_units(text, stem=True, stop=True))
+        stems = {t for u in units for t in u[2]}
+        named = {u[0].upper() for u in units}
+        out: list[str] = []
+        for acro, exp in self._acronyms:
+            hit = len(exp & stems)
+            if hit >= 2 and hit >= len(exp) - 1 and acro.upper() not in named \
+                    and acro not in out:
+                out.append(acro)
+        return out
 
     def filter_ids(self, filters: LexFilters) -> set[str]:
         """Message-IDs of every document passing ``filters``, for retrievers that filter

@@ -329,6 +329,20 @@ def test_slash_alternatives_are_words(searcher) -> None:
     assert fams(s.search("GICv4/GICv4.1 direct injection", mode="lexical"))[0] == "vgicv4@x"
 
 
+def test_a_spelled_out_acronym_finds_series_that_only_abbreviate(searcher) -> None:
+    corpus = [
+        sv("def1@x", "KVM: arm64: PMUv3 emulation", "The Performance Monitoring Unit (PMU)."),
+        sv("def2@x", "KVM: arm64: PMU events", "Filter Performance Monitoring Unit (PMU) events."),
+        sv("trap@x", "KVM: arm64: Only trap PMU registers when there is a PMU",
+           "Setting up traps touched PMU registers on CPUs without one."),
+        sv("other@x", "KVM: arm64: Fix trap setup for debug registers on CPUs",
+           "Trap setup touched debug registers."),
+    ]
+    s = searcher(*corpus)
+    q = "KVM touching performance-monitor registers on CPUs that lack them"
+    assert fams(s.search(q, mode="lexical"))[0] == "trap@x"
+
+
 # --------------------------------------------------------------------------- model
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from fakes import fake_version
 
+from kvmsearch.indexer.acronyms import ACRONYMS_FILE, mine_acronyms
 from kvmsearch.indexer.lexical import (
     build_lexical,
     exact_identifiers,
@@ -509,3 +510,52 @@ def test_odd_queries_never_raise(index, query):
     assert isinstance(s.search_identifier(query), list)
     assert isinstance(s.search(query, filters=LexFilters(authors=(query,), files=(query,),
                                                          lists=(query,))), list)
+
+
+# --------------------------------------------------------------------------- acronyms
+
+
+def test_acronym_mining_matches_initials():
+    texts = [
+        "Expose the Performance Monitoring Unit (PMU) to guests. See (e.g. this) too.",
+        "the Statistical Profiling Extension (SPE) and read-as-zero (RAZ) registers; "
+        "Virtual Functions (VFs) and the Memory Tagging Extension\n(MTE)",
+        # initials that do not spell the acronym, and a repeat within one text
+        "a random thing (PMU) with the Performance Monitoring Unit (PMU) twice: "
+        "Performance Monitoring Unit (PMU)",
+    ]
+    got = mine_acronyms(texts)
+    assert got[("PMU", "performance monitoring unit")] == 2  # once per text
+    assert got[("SPE", "statistical profiling extension")] == 1
+    assert got[("RAZ", "read-as-zero")] == 1
+    assert got[("VF", "virtual functions")] == 1
+    assert got[("MTE", "memory tagging extension")] == 1
+    assert not [k for k in got if k[1].startswith(("random", "a random", "see", "this"))]
+
+
+def test_acronyms_learned_at_build_expand_a_spelled_out_query(tmp_path):
+    defines = "KVM now emulates the Performance Monitoring Unit (PMU) counters."
+    versions = [
+        sv("d1@x", "KVM: arm64: PMU emulation", defines),
+        sv("d2@x", "KVM: arm64: PMU v3p5", "Move the Performance Monitoring Unit (PMU) code."),
+        sv("p@x", "KVM: arm64: Trap PMU register accesses", "Don't touch PMU regs on CPUs "
+           "without one. The Scalable Matrix Extension (SME) too."),
+        sv("o@x", "KVM: arm64: Other", "Unrelated text about registers."),
+    ]
+    d = tmp_path / "lex"
+    build_lexical(d, versions)
+    with LexicalSearcher(d) as s:
+        assert s.acronyms_for("performance-monitor registers on CPUs") == ["PMU"]
+        assert s.acronyms_for("PMU performance monitoring") == []  # named already
+        assert s.acronyms_for("scalable matrix extension") == []  # defined once only
+        assert s.acronyms_for("performance registers") == []  # one word is not enough
+    # an update adds the definitions of the new documents to the table
+    copy = tmp_path / "lex2"
+    shutil.copytree(d, copy)
+    update_lexical(copy, [sv("q@x", "KVM: arm64: SME", "Scalable Matrix Extension (SME).")], [])
+    with LexicalSearcher(copy) as s:
+        assert s.acronyms_for("scalable matrix extension state") == ["SME"]
+    # an index without the table (an older build) simply adds nothing
+    (d / ACRONYMS_FILE).unlink()
+    with LexicalSearcher(d) as s:
+        assert s.acronyms_for("performance-monitor registers") == []
