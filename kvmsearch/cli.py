@@ -212,6 +212,17 @@ def _report_build(outcome: Any, quiet: bool, as_json: bool = False) -> None:
         raise typer.Exit(6)
 
 
+BuildJsonOpt = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
+
+
+def _build(index: str | None, quiet: bool, as_json: bool, run: Callable[[Any, Any], Any]
+           ) -> None:
+    """One path for add/update/rebuild: open the home, run with progress, report."""
+    from kvmsearch.index import Index
+
+    _report_build(run(Index(index), _stage_factory(quiet or as_json)), quiet, as_json)
+
+
 @index_app.command("add")
 @handle_errors
 def index_add(
@@ -220,13 +231,10 @@ def index_add(
         "patchwork exports, or directories of them.", show_default=False, metavar="SOURCE")],
     index: IndexOpt = None,
     quiet: QuietOpt = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    as_json: BuildJsonOpt = False,
 ) -> None:
     """Register sources and build (or extend) the index."""
-    from kvmsearch.index import Index
-
-    outcome = Index(index).add(sources, stage=_stage_factory(quiet or as_json))
-    _report_build(outcome, quiet, as_json)
+    _build(index, quiet, as_json, lambda idx, stage: idx.add(sources, stage=stage))
 
 
 @app.command()
@@ -234,7 +242,7 @@ def index_add(
 def update(
     index: IndexOpt = None,
     quiet: QuietOpt = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    as_json: BuildJsonOpt = False,
 ) -> None:
     """Read what is new in every registered source and switch to a new generation.
 
@@ -242,10 +250,7 @@ def update(
     update holds the lock; 6 when a registered source could not be read (the others
     were still updated); 2 for a bad option.
     """
-    from kvmsearch.index import Index
-
-    outcome = Index(index).update(stage=_stage_factory(quiet or as_json))
-    _report_build(outcome, quiet, as_json)
+    _build(index, quiet, as_json, lambda idx, stage: idx.update(stage=stage))
 
 
 @app.command()
@@ -253,13 +258,10 @@ def update(
 def rebuild(
     index: IndexOpt = None,
     quiet: QuietOpt = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    as_json: BuildJsonOpt = False,
 ) -> None:
     """Re-read every registered source from the start and rebuild the whole index."""
-    from kvmsearch.index import Index
-
-    outcome = Index(index).rebuild(stage=_stage_factory(quiet or as_json))
-    _report_build(outcome, quiet, as_json)
+    _build(index, quiet, as_json, lambda idx, stage: idx.rebuild(stage=stage))
 
 
 @app.command()
