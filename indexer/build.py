@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kvmsearch.indexer.pipeline import read_sources
-from kvmsearch.models.errors import KvmsearchError, SourceError, SourceGoneError
+from kvmsearch.models.errors import SourceError, SourceGoneError
 from kvmsearch.models.records import SourcePosition
 
 #: stage(name) -> context manager yielding a callback(done, total=None, note="")
@@ -294,4 +294,4 @@ def _ensure_query_model(home, model_checksum: str):
     return OnnxInfo(path=f"{QUERY_MODEL_DIR}/model.onnx", sha256=sha)
 
 
-__all__ = ["BuildOutcome", "run_build", "KvmsearchError"]
+__all__ = ["BuildOutcome", "run_build"]

@@ -46,7 +46,7 @@ _PLACEHOLDER = re.compile(
 )
 _PULL = re.compile(
     r"^(?:the following changes since commit [0-9a-f]+|are available in the git repository at"
-    r"|are available in the git repository at|for you to fetch changes up to [0-9a-f]+)\b",
+    r"|for you to fetch changes up to [0-9a-f]+)\b",
     re.IGNORECASE,
 )
 # "Hi all,", "Hello Marc, Oliver,", "Dear maintainers:" - short, no sentence in it.

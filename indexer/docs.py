@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from kvmsearch.models.errors import IndexFormatError
 from kvmsearch.models.records import Family, ParseResult, SeriesVersion
@@ -101,15 +102,25 @@ class DocStore:
         ).fetchone()
         return version_from_dict(json.loads(row[0])) if row else None
 
-    def get_many(self, version_ids: list[str]) -> dict[str, SeriesVersion]:
-        out: dict[str, SeriesVersion] = {}
+    def column(self, expr: str, version_ids: list[str]) -> dict[str, Any]:
+        """``expr`` (a column or SQL expression of ``versions``) for each known version id."""
+        out: dict[str, Any] = {}
         for i in range(0, len(version_ids), 500):
             part = version_ids[i : i + 500]
             marks = ",".join("?" * len(part))
-            q = f"SELECT message_id, json FROM versions WHERE message_id IN ({marks})"
-            for mid, js in self.db.execute(q, part):
-                out[mid] = version_from_dict(json.loads(js))
+            q = f"SELECT message_id, {expr} FROM versions WHERE message_id IN ({marks})"
+            out.update(self.db.execute(q, part))
         return out
+
+    def get_many(self, version_ids: list[str]) -> dict[str, SeriesVersion]:
+        return {mid: version_from_dict(json.loads(js))
+                for mid, js in self.column("json", version_ids).items()}
+
+    def newest_first(self) -> Iterator[tuple[str, str]]:
+        """(version id, family) of every version, newest first (undated last)."""
+        yield from self.db.execute(
+            "SELECT message_id, family FROM versions ORDER BY date IS NULL, date DESC, "
+            "message_id")
 
     def resolve(self, any_id: str) -> str | None:
         """Map a cover, patch or family Message-ID to a version root id."""

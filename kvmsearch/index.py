@@ -87,39 +87,34 @@ class Index:
     def add(self, sources: Sequence[str | os.PathLike[str]], *, stage: Any = None,
             workers: int | None = None) -> Any:
         """Register ``sources`` and bring the index up to date with every source."""
-        from kvmsearch.indexer.build import run_build
-
-        return self._built(run_build(self.home, add_paths=sources, stage=stage, workers=workers,
-                                     embedder_factory=self.embedder_factory,
-                                     export_query_model=self.embedder_factory is None,
-                                     command="kvmsearch index add"))
+        return self._run("kvmsearch index add", stage, workers, add_paths=sources)
 
     def update(self, *, stage: Any = None, workers: int | None = None) -> Any:
         """Read what is new in every registered source and write a new generation.
 
         Returns a BuildOutcome; ``generation`` is None when nothing was new.
         """
-        from kvmsearch.indexer.build import run_build
-
         if not self.exists():
             raise IndexNotFoundError(f"no index at {self.path}; create one with "
                                      "`kvmsearch index add SOURCE...`")
-        return self._built(run_build(self.home, stage=stage, workers=workers,
-                                     embedder_factory=self.embedder_factory,
-                                     export_query_model=self.embedder_factory is None,
-                                     command="kvmsearch update"))
+        return self._run("kvmsearch update", stage, workers)
 
     def rebuild(self, *, stage: Any = None, workers: int | None = None) -> Any:
         """Re-read every registered source from the start and rebuild every index part."""
-        from kvmsearch.indexer.build import run_build
-
         if not self.home.registered_sources():
             raise IndexNotFoundError(f"no sources registered at {self.path}; "
                                      "add one with `kvmsearch index add SOURCE...`")
-        return self._built(run_build(self.home, full=True, stage=stage, workers=workers,
+        return self._run("kvmsearch rebuild", stage, workers, full=True)
+
+    def _run(self, command: str, stage: Any, workers: int | None, **how: Any) -> Any:
+        """The one build path; the packaged model (and its ONNX export) unless a test
+        embedder was given."""
+        from kvmsearch.indexer.build import run_build
+
+        return self._built(run_build(self.home, stage=stage, workers=workers,
                                      embedder_factory=self.embedder_factory,
                                      export_query_model=self.embedder_factory is None,
-                                     command="kvmsearch rebuild"))
+                                     command=command, **how))
 
     def _built(self, outcome: Any) -> Any:
         if outcome.generation is not None and self._searcher is not None:

@@ -17,7 +17,7 @@ it (see :func:`fuse`). One retriever alone ranks by its own scores.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -349,7 +349,7 @@ class HybridSearcher:
         else:
             scores = lex or dense  # one retriever: its own scores
         if plan.tree_hint:
-            trees = self._column("json_extract(json, '$.tree')",
+            trees = self.docs.column("json_extract(json, '$.tree')",
                                  [g.lex_best or g.dense_best or g.versions[0]
                                   for g in groups.values()])
             for g in groups.values():
@@ -371,7 +371,7 @@ class HybridSearcher:
 
     def _group(self, cands: dict[str, _Version], all_versions: bool) -> dict[str, _Group]:
         fams = ({v: v for v in cands} if all_versions
-                else self._column("family", list(cands)))
+                else self.docs.column("family", list(cands)))
         groups: dict[str, _Group] = {}
         for vid, c in cands.items():
             key = fams.get(vid) or vid
@@ -387,24 +387,11 @@ class HybridSearcher:
                 g.dense_best, g.dense = vid, c.dense
         return groups
 
-    def _column(self, expr: str, vids: list[str]) -> dict[str, Any]:
-        """``expr`` of the versions table for each of ``vids``."""
-        out: dict[str, Any] = {}
-        for i in range(0, len(vids), 500):
-            part = vids[i:i + 500]
-            q = f"SELECT message_id, {expr} FROM versions " \
-                f"WHERE message_id IN ({','.join('?' * len(part))})"
-            out.update(dict(self.docs.db.execute(q, part)))
-        return out
-
     def _browse(self, plan: Any, limit: int, all_versions: bool, explain: bool) -> list[Hit]:
         """Filters without search terms: the matching series, newest first."""
         allowed = self._allowed_ids(self._lex_filters(plan))
         groups: dict[str, _Group] = {}
-        rows: Iterable[tuple[str, str]] = self.docs.db.execute(
-            "SELECT message_id, family FROM versions ORDER BY date IS NULL, date DESC, "
-            "message_id")
-        for vid, fam in rows:
+        for vid, fam in self.docs.newest_first():
             if vid not in allowed:
                 continue
             key = vid if all_versions else (fam or vid)
