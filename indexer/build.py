@@ -20,6 +20,9 @@ from kvmsearch.indexer.pipeline import read_sources
 from kvmsearch.models.errors import SourceError, SourceGoneError
 from kvmsearch.models.records import SourcePosition
 
+#: where `rebuild` writes the new message store, beside the one in use
+REBUILD_STORE = "messages.rebuild.sqlite"
+
 #: stage(name) -> context manager yielding a callback(done, total=None, note="")
 StageFactory = Callable[[str], AbstractContextManager[Callable[..., None]]]
 
@@ -33,7 +36,10 @@ class BuildOutcome:
     """What one build or update did."""
 
     generation: str | None  # None when there was nothing new
+    #: messages read: those new since the last run, or with ``rebuilt`` every one
     new_messages: int = 0
+    #: a rebuild: every source was read from the start into a new message store
+    rebuilt: bool = False
     versions: int = 0
     families: int = 0
     versions_changed: int = 0
@@ -98,8 +104,9 @@ def run_build(
     """The one build path behind `index add`, `update` and `rebuild`.
 
     ``add_paths`` registers new sources (a bad path raises SourceError before anything
-    is written). ``full`` re-reads every source from the start and rebuilds every index
-    part; the message store and the embedding cache still serve unchanged content.
+    is written). ``full`` re-reads every source from the start into a new message store
+    (so mail no longer in a source is dropped) and rebuilds every index part; the
+    embedding cache still spares unchanged text.
     A registered source that vanished is reported in ``source_errors`` while the others
     update.
     """
@@ -131,7 +138,7 @@ def run_build(
                 "no sources registered; add one with `kvmsearch index add PATH` "
                 "(an mbox/.gz/.xz, Maildir, public-inbox git or patchwork export)"
             )
-        outcome = BuildOutcome(generation=None)
+        outcome = BuildOutcome(generation=None, rebuilt=full)
         sources = _open_sources(registered, outcome.source_errors) + added
         since = {} if full else {p.source: p for p in registered if p.state}
         with timer("read"), stage("reading mail") as cb:
@@ -149,10 +156,18 @@ def run_build(
 def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_factory,
            export_query_model):
     from kvmsearch.indexer.pipeline import assemble_read
-    from kvmsearch.indexer.store import MessageStore
+    from kvmsearch.indexer.store import MessageStore, delete_store, replace_store
 
     home.store_path.parent.mkdir(parents=True, exist_ok=True)
-    with MessageStore(home.store_path) as store:
+    store_path = home.store_path
+    if full:
+        # A rebuild starts the message store over from the sources: mail gone from a
+        # source leaves the index, and a store of another format is replaced. The new
+        # store is written beside the old one and takes its place only once the new
+        # generation serves, so an interrupted rebuild leaves updates the old store.
+        store_path = home.store_path.with_name(REBUILD_STORE)
+        delete_store(store_path)
+    with MessageStore(store_path) as store:
         with timer("store"):
             store.upsert_many(rr.messages.values())
             if rr.skips:
@@ -165,8 +180,12 @@ def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_fa
             result = assemble_read(rr, store.iter_all())
             cb(len(result.versions), len(result.versions), "series versions")
         skipped = len(store.skips())
-    return _write_generation(home, prev, rr, added_paths, result, n_messages, skipped,
-                             full, outcome, timer, stage, embedder_factory, export_query_model)
+    outcome = _write_generation(home, prev, rr, added_paths, result, n_messages, skipped,
+                                full, outcome, timer, stage, embedder_factory,
+                                export_query_model)
+    if full:
+        replace_store(store_path, home.store_path)
+    return outcome
 
 
 def _write_generation(home, prev, rr, added_paths, result, n_messages, skipped, full, outcome,

@@ -328,3 +328,36 @@ def delete_store(path: str | os.PathLike[str]) -> None:
     p = Path(path)
     for suffix in ("", "-wal", "-shm"):
         Path(str(p) + suffix).unlink(missing_ok=True)
+
+
+def _fold_wal(path: Path) -> None:
+    """Checkpoint ``path``'s write-ahead log into the database file and drop the log, so
+    the file alone holds everything. A file that is no database (what a rebuild may be
+    replacing) is left as it is."""
+    if not path.exists():
+        return
+    try:
+        db = sqlite3.connect(path)
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        pass
+
+
+def replace_store(new: str | os.PathLike[str], old: str | os.PathLike[str]) -> None:
+    """Put the closed store ``new`` in the place of ``old``.
+
+    Both logs are folded into their files first: a log left beside ``old`` would be
+    replayed into the new file, and the rename below is then the only step that
+    changes which store is in place. Killed at any point, either the whole old store
+    or the whole new one is there.
+    """
+    new_p, old_p = Path(new), Path(old)
+    _fold_wal(new_p)
+    _fold_wal(old_p)
+    for suffix in ("-wal", "-shm"):
+        Path(str(old_p) + suffix).unlink(missing_ok=True)
+        Path(str(new_p) + suffix).unlink(missing_ok=True)
+    os.replace(new_p, old_p)

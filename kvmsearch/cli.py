@@ -190,6 +190,7 @@ def _report_build(outcome: Any, quiet: bool, as_json: bool = False) -> None:
     if as_json:
         emit_json({
             "generation": outcome.generation, "new_messages": outcome.new_messages,
+            "rebuilt": outcome.rebuilt,
             "versions": outcome.versions, "families": outcome.families,
             "versions_changed": outcome.versions_changed,
             "versions_deleted": outcome.versions_deleted, "chunks": outcome.chunks,
@@ -201,7 +202,8 @@ def _report_build(outcome: Any, quiet: bool, as_json: bool = False) -> None:
         if outcome.generation is None:
             err("nothing new; the index is up to date")
         else:
-            err(f"generation {outcome.generation}: {outcome.new_messages} new messages, "
+            read = "messages read" if outcome.rebuilt else "new messages"
+            err(f"generation {outcome.generation}: {outcome.new_messages} {read}, "
                 f"{outcome.versions_changed} series versions changed, "
                 f"{outcome.versions_deleted} removed; {outcome.versions} versions in "
                 f"{outcome.families} families, {outcome.chunks} chunks "
@@ -260,7 +262,11 @@ def rebuild(
     quiet: QuietOpt = False,
     as_json: BuildJsonOpt = False,
 ) -> None:
-    """Re-read every registered source from the start and rebuild the whole index."""
+    """Re-read every registered source from the start and rebuild the whole index.
+
+    The message store is rebuilt too, so mail no longer in a source leaves the index.
+    The current index serves until the new one is complete.
+    """
     _build(index, quiet, as_json, lambda idx, stage: idx.rebuild(stage=stage))
 
 

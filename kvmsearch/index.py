@@ -100,7 +100,8 @@ class Index:
         return self._run("kvmsearch update", stage, workers)
 
     def rebuild(self, *, stage: Any = None, workers: int | None = None) -> Any:
-        """Re-read every registered source from the start and rebuild every index part."""
+        """Re-read every registered source from the start into a new message store and
+        rebuild every index part (mail no longer in a source leaves the index)."""
         if not self.home.registered_sources():
             raise IndexNotFoundError(f"no sources registered at {self.path}; "
                                      "add one with `kvmsearch index add SOURCE...`")

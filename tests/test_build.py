@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,11 +23,12 @@ from fakes import FakeEmbedder
 from test_generations import wait_for_line
 
 from kvmsearch.index import Index
-from kvmsearch.indexer.build import run_build
+from kvmsearch.indexer.build import REBUILD_STORE, run_build
 from kvmsearch.indexer.dense import INDEX_FILE, META_FILE, ROWS_FILE
 from kvmsearch.indexer.docs import DocStore
 from kvmsearch.indexer.generations import FORMAT_VERSION, MANIFEST_NAME, TEMP_PREFIX, IndexHome
 from kvmsearch.indexer.lexical import open_lexical
+from kvmsearch.indexer.store import MessageStore
 from kvmsearch.models.errors import IndexFormatError, SourceError
 from kvmsearch.models.serialize import version_to_dict
 from kvmsearch.query.dense import DenseSearcher
@@ -415,7 +417,7 @@ def stage(name):
     yield progress
 
 run_build(IndexHome(home), stage=stage, embedder_factory=FakeEmbedder,
-          export_query_model=False)
+          export_query_model=False, full=sys.argv[4:] == ["full"])
 print("finished", flush=True)
 """
 
@@ -428,15 +430,17 @@ KILL_POINTS = {
 }
 
 
-def kill_update_then_recover(home: Path, point: str, query: str) -> Any:
-    """Run `update` in a child process, SIGKILL it at ``point``, check that the previous
-    generation still serves untouched, then update again in this process; returns the
-    second update's outcome."""
+def kill_update_then_recover(home: Path, point: str, query: str, *,
+                             killed: str = "update") -> Any:
+    """Run ``killed`` ("update" or "rebuild") in a child process, SIGKILL it at
+    ``point``, check that the previous generation still serves untouched, then update
+    again in this process; returns the second update's outcome."""
     serving = IndexHome(home).open_current()
     manifest_before = (serving.dir / MANIFEST_NAME).read_bytes()
     served_before = snapshot(home)
 
-    proc = subprocess.Popen([sys.executable, "-c", _UPDATER, str(home), point, str(TESTS)],
+    argv = [sys.executable, "-c", _UPDATER, str(home), point, str(TESTS)]
+    proc = subprocess.Popen(argv + (["full"] if killed == "rebuild" else []),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for_line(proc) == "paused"
@@ -471,20 +475,24 @@ def keep_first_message(mbox: Path) -> bytes:
     return data[cut:]
 
 
-@pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_sigkilled_update_of_samples_recovers(tmp_path, sample_sources, point: str) -> None:
-    home = tmp_path / "home"
-    mboxes = sample_sources["mboxes"]
-    # Each mbox starts with its first message; the update reads the rest, appended
-    # as a list archive grows.
+def build_then_grow(home: Path, mboxes: Path) -> int:
+    """Build ``home`` from the first message of each mbox, then append the rest, as a
+    list archive grows; returns how many messages were appended."""
     rest = {p: keep_first_message(p) for p in sorted(mboxes.iterdir())}
     build(home, add_paths=[mboxes])
     for p, data in rest.items():
         with p.open("ab") as f:
             f.write(data)
+    return sum(data.count(b"From mboxrd@z") for data in rest.values())
 
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sigkilled_update_of_samples_recovers(tmp_path, sample_sources, point: str) -> None:
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    appended = build_then_grow(home, mboxes)
     out = kill_update_then_recover(home, point, "virtio_bt configuration struct")
-    assert out.new_messages == sum(data.count(b"From mboxrd@z") for data in rest.values())
+    assert out.new_messages == appended
     clean = tmp_path / "clean"
     build(clean, add_paths=[mboxes])
     assert_same_index(snapshot(home), snapshot(clean))
@@ -499,3 +507,89 @@ def test_sigkilled_update_of_the_bundle_recovers(tmp_path, bundle: Bundle, point
     if point == "embedding:progress":
         assert out.chunks_embedded == 0  # every vector embedded before the kill was kept
     assert_same_index(snapshot(home), snapshot(bundle.head_home))
+
+
+# --------------------------------------------------------------------------- rebuild
+
+
+def stored_ids(home: Path) -> set[str]:
+    """Message-IDs in the home's message store."""
+    with MessageStore(IndexHome(home).store_path) as store:
+        return {m.message_id for m in store.iter_all()}
+
+
+def test_rebuild_drops_mail_gone_from_its_source(tmp_path, sample_sources) -> None:
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    build(home, add_paths=[mboxes])
+    # The archives are rewritten without most of their mail (an expunge, a redacted
+    # list): a rebuild forgets it, an update could not know.
+    rest = {p: keep_first_message(p) for p in sorted(mboxes.iterdir())}
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        out = idx.rebuild()
+    assert out.rebuilt and out.new_messages == len(rest)
+    clean = tmp_path / "clean"
+    build(clean, add_paths=[mboxes])
+    assert_same_index(snapshot(home), snapshot(clean))
+    assert stored_ids(home) == stored_ids(clean)
+    assert not (home / "store" / REBUILD_STORE).exists()
+
+    # The new store and the positions agree: the next update reads only the mail
+    # appended since, and matches a clean build again.
+    for p, data in rest.items():
+        with p.open("ab") as f:
+            f.write(data)
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        out = idx.update()
+    assert not out.rebuilt
+    assert out.new_messages == sum(data.count(b"From mboxrd@z") for data in rest.values())
+    full = tmp_path / "full"
+    build(full, add_paths=[mboxes])
+    assert_same_index(snapshot(home), snapshot(full))
+
+
+def test_rebuild_replaces_a_message_store_of_another_format(tmp_path,
+                                                            sample_sources) -> None:
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    build_then_grow(home, mboxes)
+    db = sqlite3.connect(IndexHome(home).store_path)
+    with db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'format'")
+    db.close()
+
+    with pytest.raises(IndexFormatError, match="kvmsearch rebuild"):
+        Index(home, embedder_factory=FakeEmbedder).update()
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        assert idx.rebuild().generation is not None
+        assert idx.update().generation is None  # the store is readable again
+    clean = tmp_path / "clean"
+    build(clean, add_paths=[mboxes])
+    assert_same_index(snapshot(home), snapshot(clean))
+    assert stored_ids(home) == stored_ids(clean)
+
+
+@pytest.mark.parametrize("point", ["assembling series:enter", "embedding:progress"])
+def test_sigkilled_rebuild_keeps_the_old_store(tmp_path, sample_sources, point: str) -> None:
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    appended = build_then_grow(home, mboxes)
+    before = stored_ids(home)
+
+    # Killed after its new store holds every message: the store in place is untouched,
+    # and the update after it still reads only what is new.
+    out = kill_update_then_recover(home, point, "virtio_bt configuration struct",
+                                   killed="rebuild")
+    assert out.new_messages == appended
+    assert before < stored_ids(home)
+    clean = tmp_path / "clean"
+    build(clean, add_paths=[mboxes])
+    assert_same_index(snapshot(home), snapshot(clean))
+
+    # The next rebuild starts its store afresh over the dead one's leftovers.
+    assert (home / "store" / REBUILD_STORE).exists()
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        assert idx.rebuild().generation is not None
+    assert not (home / "store" / REBUILD_STORE).exists()
+    assert stored_ids(home) == stored_ids(clean)
+    assert_same_index(snapshot(home), snapshot(clean))

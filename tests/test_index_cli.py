@@ -235,8 +235,11 @@ def test_other_format_exits_3_asking_for_rebuild_which_works(home: Path,
         assert r.exit_code == 3, (argv, r.output)
         assert "kvmsearch rebuild" in one_line(r.stderr)
 
-    r = run("rebuild", "--quiet", index=home)
+    r = run("rebuild", index=home)
     assert r.exit_code == 0, r.output
+    assert "5 messages read" in r.stderr and "new messages" not in r.stderr
+    r = run("rebuild", "--json", index=home)
+    assert r.exit_code == 0 and json.loads(r.stdout)["rebuilt"] is True
     r = run("status", "--json", index=home)
     assert r.exit_code == 0 and json.loads(r.stdout)["format_version"] == FORMAT_VERSION
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmsearch.indexer.store import MessageStore, UpsertCounts, delete_store
+from kvmsearch.indexer.store import MessageStore, UpsertCounts, delete_store, replace_store
 from kvmsearch.models.errors import IndexFormatError
 from kvmsearch.models.records import Message, Skip
 
@@ -170,6 +170,42 @@ def test_delete_store_removes_wal_files(tmp_path: Path) -> None:
     store.close()
     delete_store(path)
     assert list(tmp_path.iterdir()) == []
+
+
+_DIES_WITH_ITS_LOG = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from test_store import make_message
+from kvmsearch.indexer.store import MessageStore
+
+store = MessageStore(sys.argv[1])
+store.upsert_many([make_message(1)])
+os._exit(0)  # no close: the committed rows stay in the write-ahead log
+"""
+
+
+def test_replace_store_never_replays_the_old_log_into_the_new_store(tmp_path: Path) -> None:
+    old, new = tmp_path / "messages.sqlite", tmp_path / "messages.rebuild.sqlite"
+    subprocess.run([sys.executable, "-c", _DIES_WITH_ITS_LOG, str(old),
+                    str(Path(__file__).parent)], check=True)
+    assert Path(f"{old}-wal").stat().st_size > 0
+    with MessageStore(new) as store:
+        store.upsert_many([make_message(2), make_message(3)])
+    replace_store(new, old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["messages.sqlite"]
+    with MessageStore(old) as store:
+        assert [m.message_id for m in store.iter_all()] == [make_message(2).message_id,
+                                                            make_message(3).message_id]
+
+
+def test_replace_store_replaces_a_file_that_is_no_database(tmp_path: Path) -> None:
+    old, new = tmp_path / "messages.sqlite", tmp_path / "new.sqlite"
+    old.write_bytes(b"not a database at all" * 100)
+    with MessageStore(new) as store:
+        store.upsert_many([make_message(2)])
+    replace_store(new, old)
+    with MessageStore(old) as store:
+        assert store.count() == 1
 
 
 _CHILD = """
