@@ -69,11 +69,10 @@ class Bench:
         lf = s._lex_filters(understand("x", Filters(kinds=("series",))))
         allowed = s._allowed_ids(lf)
         self.allowed = np.array([v in allowed for v in self.versions])
-        judged = judged_family_of(index, {r for q in queries for r in q.relevant})
+        self.judged = judged_family_of(index, {r for q in queries for r in q.relevant})
         self.family_versions: dict[str, list[str]] = {}
         for v, f in zip(self.versions, self.vfam, strict=True):
             self.family_versions.setdefault(f, []).append(v)
-        self.credit = {v: judged(v) for v in self.versions}
         self.fam_of = dict(zip(self.versions, self.vfam, strict=True))
         emb = s.query_embedder()
         self.embed = lambda t: _unit(emb.encode([t])[0])
@@ -113,19 +112,13 @@ class Bench:
 
     # ---------------------------------------------------------------- scoring
 
-    def ndcg(self, ranked: Sequence[str], relevant: Sequence[str]) -> float:
-        rel, got, dcg = set(relevant), set(), 0.0
-        for i, f in enumerate(ranked[:10]):
-            for v in self.family_versions.get(f, [f]):
-                c = self.credit.get(v)
-                if c in rel and c not in got:
-                    got.add(c)
-                    dcg += 1 / math.log2(i + 2)
-                    break
-        return dcg / sum(1 / math.log2(i + 2) for i in range(min(10, len(rel))))
-
     def run(self, rank: Callable[[Evidence], list[str]]) -> dict[str, Any]:
-        per = {e.qid: self.ndcg(rank(e), e.relevant) for e in self.ev}
+        """nDCG@10 per question and per kind; each ranked family is a hit listing its
+        versions, credited as `relevance.py` credits the product's hits."""
+        from kvmsearch.query.evaluate import score_query
+
+        per = {e.qid: score_query([self.family_versions.get(f, [f]) for f in rank(e)],
+                                  e.relevant, self.judged)["ndcg"] for e in self.ev}
         return {"by_kind": _by_kind(self.ev, per), "per_query": per}
 
 

@@ -20,9 +20,6 @@ from kvmsearch.indexer.pipeline import read_sources
 from kvmsearch.models.errors import SourceError, SourceGoneError
 from kvmsearch.models.records import SourcePosition
 
-#: where `rebuild` writes the new message store, beside the one in use
-REBUILD_STORE = "messages.rebuild.sqlite"
-
 #: stage(name) -> context manager yielding a callback(done, total=None, note="")
 StageFactory = Callable[[str], AbstractContextManager[Callable[..., None]]]
 
@@ -164,8 +161,9 @@ def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_fa
         # A rebuild starts the message store over from the sources: mail gone from a
         # source leaves the index, and a store of another format is replaced. The new
         # store is written beside the old one and takes its place only once the new
-        # generation serves, so an interrupted rebuild leaves updates the old store.
-        store_path = home.store_path.with_name(REBUILD_STORE)
+        # generation serves, so after an interrupted rebuild updates go on with the
+        # old store.
+        store_path = home.rebuild_store_path
         delete_store(store_path)
     with MessageStore(store_path) as store:
         with timer("store"):

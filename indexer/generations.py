@@ -444,6 +444,8 @@ class IndexHome:
         self.lock_path = self.path / "lock"
         self.lock_info_path = self.path / "lock.json"
         self.store_path = self.path / "store" / "messages.sqlite"
+        # where `rebuild` writes a new message store until it replaces store_path
+        self.rebuild_store_path = self.path / "store" / "messages.rebuild.sqlite"
         self.cache_dir = self.path / "cache"
         self.model_dir = self.path / "model"
         self.generations_dir = self.path / "generations"

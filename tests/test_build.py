@@ -23,7 +23,7 @@ from fakes import FakeEmbedder
 from test_generations import wait_for_line
 
 from kvmsearch.index import Index
-from kvmsearch.indexer.build import REBUILD_STORE, run_build
+from kvmsearch.indexer.build import run_build
 from kvmsearch.indexer.dense import INDEX_FILE, META_FILE, ROWS_FILE
 from kvmsearch.indexer.docs import DocStore
 from kvmsearch.indexer.generations import FORMAT_VERSION, MANIFEST_NAME, TEMP_PREFIX, IndexHome
@@ -532,7 +532,7 @@ def test_rebuild_drops_mail_gone_from_its_source(tmp_path, sample_sources) -> No
     build(clean, add_paths=[mboxes])
     assert_same_index(snapshot(home), snapshot(clean))
     assert stored_ids(home) == stored_ids(clean)
-    assert not (home / "store" / REBUILD_STORE).exists()
+    assert not IndexHome(home).rebuild_store_path.exists()
 
     # The new store and the positions agree: the next update reads only the mail
     # appended since, and matches a clean build again.
@@ -587,9 +587,9 @@ def test_sigkilled_rebuild_keeps_the_old_store(tmp_path, sample_sources, point: 
     assert_same_index(snapshot(home), snapshot(clean))
 
     # The next rebuild starts its store afresh over the dead one's leftovers.
-    assert (home / "store" / REBUILD_STORE).exists()
+    assert IndexHome(home).rebuild_store_path.exists()
     with Index(home, embedder_factory=FakeEmbedder) as idx:
         assert idx.rebuild().generation is not None
-    assert not (home / "store" / REBUILD_STORE).exists()
+    assert not IndexHome(home).rebuild_store_path.exists()
     assert stored_ids(home) == stored_ids(clean)
     assert_same_index(snapshot(home), snapshot(clean))
