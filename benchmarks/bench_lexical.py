@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kvmsearch.indexer.lexical import build_lexical, update_lexical
+from kvmsearch.indexer.index.lexical import build_lexical, update_lexical
 from kvmsearch.models.records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
 from kvmsearch.query.lexical import LexFilters, LexicalSearcher
 

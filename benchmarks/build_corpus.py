@@ -173,7 +173,7 @@ def disk_bytes(path: Path, seen: set[tuple[int, int]] | None = None) -> int:
 
 def home_sizes(home: Path) -> dict[str, float]:
     """MB on disk: the whole home and each part of it."""
-    from kvmsearch.indexer.generations import IndexHome
+    from kvmsearch.indexer.index.generations import IndexHome
 
     ih = IndexHome(home)
     gen = ih.open_current()
@@ -202,7 +202,7 @@ def load() -> list[float]:
 
 def unique_chunk_texts(home: Path) -> list[str]:
     """The distinct chunk texts of the serving generation, in row order."""
-    from kvmsearch.indexer.generations import IndexHome
+    from kvmsearch.indexer.index.generations import IndexHome
     from kvmsearch.query.dense import DenseSearcher
 
     dense = DenseSearcher(IndexHome(home).open_current().dir)

@@ -228,7 +228,7 @@ def _proximity(b: Bench) -> Callable[[Evidence], list[str]]:
     to the BM25F score of the lexical pool (a sequential-dependence-model feature)."""
     from whoosh import query as wq
 
-    from kvmsearch.indexer.lexical import iter_units
+    from kvmsearch.indexer.index.lexical import iter_units
 
     lx = b.s.lex
     searcher = lx._searcher
@@ -255,7 +255,7 @@ def _reembedded(b: Bench) -> dict[str, Callable[[Evidence], list[str]]]:
     """128-token windows, and one vector per patch subject, from the packaged model."""
     import re
 
-    from kvmsearch.indexer.chunks import chunk_versions
+    from kvmsearch.indexer.index.chunks import chunk_versions
     from kvmsearch.models.embedding import SentenceTransformerEmbedder, TokenCounter
 
     model = SentenceTransformerEmbedder()

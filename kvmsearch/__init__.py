@@ -43,7 +43,7 @@ def parse(paths, *, workers=None) -> ParseResult:  # noqa: ANN001
 
     Raises :class:`SourceError` for a path that is missing or not a supported archive.
     """
-    from kvmsearch.indexer.pipeline import parse_paths
+    from kvmsearch.indexer.series.pipeline import parse_paths
 
     if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
         paths = [paths]

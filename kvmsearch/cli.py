@@ -142,7 +142,7 @@ def parse(
     A summary (messages read, duplicates, replies, series versions, families, skips by
     reason) goes to stderr.
     """
-    from kvmsearch.indexer.pipeline import parse_paths
+    from kvmsearch.indexer.series.pipeline import parse_paths
     from kvmsearch.models.serialize import version_to_dict
 
     from . import render

@@ -64,7 +64,7 @@ class Index:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  embedder_factory: Callable[[], Any] | None = None) -> None:
-        from kvmsearch.indexer.generations import IndexHome
+        from kvmsearch.indexer.index.generations import IndexHome
 
         self.path = index_home(path)
         self.home = IndexHome(self.path)
@@ -110,7 +110,7 @@ class Index:
     def _run(self, command: str, stage: Any, workers: int | None, **how: Any) -> Any:
         """The one build path; the packaged model (and its ONNX export) unless a test
         embedder was given."""
-        from kvmsearch.indexer.build import run_build
+        from kvmsearch.indexer.index.build import run_build
 
         return self._built(run_build(self.home, stage=stage, workers=workers,
                                      embedder_factory=self.embedder_factory,

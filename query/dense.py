@@ -1,6 +1,6 @@
 """Dense retrieval: nearest chunks to a query vector, collapsed to the best per version.
 
-Reads what :func:`kvmsearch.indexer.dense.build_dense` wrote. faiss and numpy are
+Reads what :func:`kvmsearch.indexer.index.dense.build_dense` wrote. faiss and numpy are
 imported on first use, so constructing a searcher costs nothing.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kvmsearch.indexer.dense import (
+from kvmsearch.indexer.index.dense import (
     DENSE_FORMAT,
     INDEX_FILE,
     META_FILE,

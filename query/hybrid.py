@@ -120,7 +120,7 @@ class HybridSearcher:
     def __init__(self, home_path: Path, generation: Any, *,
                  embedder_factory: Callable[[], Any] | None = None,
                  tuning: Tuning | None = None) -> None:
-        from kvmsearch.indexer.docs import DocStore
+        from kvmsearch.indexer.index.docs import DocStore
 
         self.home_path = Path(home_path)
         self.gen = generation

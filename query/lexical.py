@@ -3,7 +3,7 @@
 Queries are built programmatically from the user's text: nothing the user types reaches
 whoosh's query-language parser, so quotes, colons, ``*`` and the like can never raise.
 Every word is analysed by the same functions the index analyzers use
-(:mod:`kvmsearch.indexer.lexical`), so a word always meets the terms it was written as.
+(:mod:`kvmsearch.indexer.index.lexical`), so a word always meets the terms it was written as.
 
 Filters restrict the candidates during retrieval, so a filtered search returns the
 best matching documents *among those allowed* (a whoosh filter, or, when the filter
@@ -23,9 +23,9 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from kvmsearch.indexer.acronyms import MIN_DOCS as ACRONYM_MIN_DOCS
-from kvmsearch.indexer.acronyms import read_acronyms
-from kvmsearch.indexer.lexical import (
+from kvmsearch.indexer.index.acronyms import MIN_DOCS as ACRONYM_MIN_DOCS
+from kvmsearch.indexer.index.acronyms import read_acronyms
+from kvmsearch.indexer.index.lexical import (
     BODY_WEIGHTS,
     PROSE_FIELDS,
     is_exact_identifier,

@@ -23,12 +23,12 @@ from fakes import FakeEmbedder
 from test_generations import wait_for_line
 
 from kvmsearch.index import Index
-from kvmsearch.indexer.build import run_build
-from kvmsearch.indexer.dense import INDEX_FILE, META_FILE, ROWS_FILE
-from kvmsearch.indexer.docs import DocStore
-from kvmsearch.indexer.generations import FORMAT_VERSION, MANIFEST_NAME, TEMP_PREFIX, IndexHome
-from kvmsearch.indexer.lexical import open_lexical
-from kvmsearch.indexer.store import MessageStore
+from kvmsearch.indexer.index.build import run_build
+from kvmsearch.indexer.index.dense import INDEX_FILE, META_FILE, ROWS_FILE
+from kvmsearch.indexer.index.docs import DocStore
+from kvmsearch.indexer.index.generations import FORMAT_VERSION, MANIFEST_NAME, TEMP_PREFIX, IndexHome
+from kvmsearch.indexer.index.lexical import open_lexical
+from kvmsearch.indexer.mail.store import MessageStore
 from kvmsearch.models.errors import IndexFormatError, SourceError
 from kvmsearch.models.serialize import version_to_dict
 from kvmsearch.query.dense import DenseSearcher
@@ -397,8 +397,8 @@ _UPDATER = """
 import contextlib, sys, time
 sys.path.insert(0, sys.argv[3])
 from fakes import FakeEmbedder
-from kvmsearch.indexer.build import run_build
-from kvmsearch.indexer.generations import IndexHome
+from kvmsearch.indexer.index.build import run_build
+from kvmsearch.indexer.index.generations import IndexHome
 
 home, point = sys.argv[1], sys.argv[2]
 target, when = point.split(":")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from fakes import FakeEmbedder, fake_version
 
-from kvmsearch.indexer.chunks import chunk_versions, make_chunk
-from kvmsearch.indexer.dense import META_FILE, EmbeddingCache, build_dense
+from kvmsearch.indexer.index.chunks import chunk_versions, make_chunk
+from kvmsearch.indexer.index.dense import META_FILE, EmbeddingCache, build_dense
 from kvmsearch.models.errors import IndexFormatError, IndexNotFoundError
 from kvmsearch.models.records import ChangelogEntry
 from kvmsearch.query.dense import DenseSearcher
@@ -230,7 +230,7 @@ def test_missing_and_foreign_indexes_raise(tmp_path):
 def test_imports_stay_light():
     code = (
         "import sys\n"
-        "import kvmsearch.query.dense, kvmsearch.indexer.dense, kvmsearch.indexer.chunks\n"
+        "import kvmsearch.query.dense, kvmsearch.indexer.index.dense, kvmsearch.indexer.index.chunks\n"
         "import kvmsearch.models.embedding\n"
         "heavy = {'torch', 'faiss', 'onnxruntime', 'sentence_transformers', 'transformers'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmsearch.indexer.diffs import commit_message, diff_files, split_at_diff
+from kvmsearch.indexer.text.diffs import commit_message, diff_files, split_at_diff
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PEER_MAIL = SHARED / "peer-mail" / "mail"

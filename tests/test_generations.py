@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmsearch.indexer.generations import (
+from kvmsearch.indexer.index.generations import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     Generation,
@@ -306,7 +306,7 @@ def test_reader_keeps_its_generation_across_switches_and_cleanup(tmp_path: Path)
 
 _READER = """
 import json, os, sys
-from kvmsearch.indexer.generations import IndexHome
+from kvmsearch.indexer.index.generations import IndexHome
 home = IndexHome(sys.argv[1])
 stop = sys.argv[2]
 reads = mismatches = 0
@@ -347,7 +347,7 @@ def test_concurrent_reader_never_sees_a_partial_generation(tmp_path: Path) -> No
 
 _KILLED_WRITER = """
 import sys, time
-from kvmsearch.indexer.generations import IndexHome
+from kvmsearch.indexer.index.generations import IndexHome
 home, stage = IndexHome(sys.argv[1]), sys.argv[2]
 
 def pause():
@@ -410,7 +410,7 @@ def test_cleanup_removes_pointer_temp_files_and_interrupted_deletions(tmp_path: 
 
 _HOLDER = """
 import sys, time
-from kvmsearch.indexer.generations import IndexHome
+from kvmsearch.indexer.index.generations import IndexHome
 with IndexHome(sys.argv[1]).lock("kvmsearch update"):
     print("locked", flush=True)
     time.sleep(600)

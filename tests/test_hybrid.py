@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from fakes import FakeEmbedder, fake_version
 
-from kvmsearch.indexer.chunks import chunk_versions
-from kvmsearch.indexer.dense import EmbeddingCache, build_dense
-from kvmsearch.indexer.docs import DocStore, version_digest
-from kvmsearch.indexer.lexical import build_lexical
+from kvmsearch.indexer.index.chunks import chunk_versions
+from kvmsearch.indexer.index.dense import EmbeddingCache, build_dense
+from kvmsearch.indexer.index.docs import DocStore, version_digest
+from kvmsearch.indexer.index.lexical import build_lexical
 from kvmsearch.models.errors import ModelError
 from kvmsearch.models.records import (
     Family,

@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from kvmsearch.cli import app
 from kvmsearch.index import Index
-from kvmsearch.indexer.generations import FORMAT_VERSION, MANIFEST_NAME, IndexHome
+from kvmsearch.indexer.index.generations import FORMAT_VERSION, MANIFEST_NAME, IndexHome
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -190,7 +190,7 @@ def test_vanished_source_exits_6_naming_it_and_the_rest_update(home: Path,
 
 _HOLDER = """
 import sys, time
-from kvmsearch.indexer.generations import IndexHome
+from kvmsearch.indexer.index.generations import IndexHome
 with IndexHome(sys.argv[1]).lock("kvmsearch update"):
     print("locked", flush=True)
     time.sleep(600)

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 from fakes import fake_version
 
-from kvmsearch.indexer.acronyms import ACRONYMS_FILE, mine_acronyms
-from kvmsearch.indexer.lexical import (
+from kvmsearch.indexer.index.acronyms import ACRONYMS_FILE, mine_acronyms
+from kvmsearch.indexer.index.lexical import (
     build_lexical,
     exact_identifiers,
     iter_terms,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kvmsearch.indexer import messages
-from kvmsearch.indexer.messages import decode_all, is_reply_subject, parse_message
-from kvmsearch.indexer.sources import open_source
+from kvmsearch.indexer.mail import messages
+from kvmsearch.indexer.mail.messages import decode_all, is_reply_subject, parse_message
+from kvmsearch.indexer.mail.sources import open_source
 from kvmsearch.models.errors import MailParseError
 from kvmsearch.models.records import Message, RawMail, Skip
 

@@ -12,7 +12,7 @@ import pytest
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
-from kvmsearch.indexer.sources import (
+from kvmsearch.indexer.mail.sources import (
     MboxSource,
     PatchworkSource,
     PublicInboxSource,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmsearch.indexer.store import MessageStore, UpsertCounts, delete_store, replace_store
+from kvmsearch.indexer.mail.store import MessageStore, UpsertCounts, delete_store, replace_store
 from kvmsearch.models.errors import IndexFormatError
 from kvmsearch.models.records import Message, Skip
 
@@ -176,7 +176,7 @@ _DIES_WITH_ITS_LOG = """
 import os, sys
 sys.path.insert(0, sys.argv[2])
 from test_store import make_message
-from kvmsearch.indexer.store import MessageStore
+from kvmsearch.indexer.mail.store import MessageStore
 
 store = MessageStore(sys.argv[1])
 store.upsert_many([make_message(1)])
@@ -212,7 +212,7 @@ _CHILD = """
 import sys, time
 sys.path.insert(0, sys.argv[2])
 from test_store import make_message
-from kvmsearch.indexer.store import MessageStore
+from kvmsearch.indexer.mail.store import MessageStore
 
 def messages():
     for i in range(250):

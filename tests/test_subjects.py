@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmsearch.indexer.subjects import normalise_title, parse_subject
+from kvmsearch.indexer.text.subjects import normalise_title, parse_subject
 
 TABLE = Path(__file__).parent / "samples" / "series" / "subjects.tsv"
 

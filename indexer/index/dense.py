@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kvmsearch.indexer.chunks import FIELDS, Chunk
+from kvmsearch.indexer.index.chunks import FIELDS, Chunk
 from kvmsearch.models.embedding import Embedder
 from kvmsearch.models.errors import IndexError_, ModelError
 

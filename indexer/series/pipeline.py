@@ -42,7 +42,7 @@ def read_sources(
     progress: Progress | None = None,
 ) -> ReadResult:
     """Read every source (from its last position when ``since`` has one) and decode."""
-    from kvmsearch.indexer.messages import decode_all
+    from kvmsearch.indexer.mail.messages import decode_all
 
     since = since or {}
     total_bytes = _total_bytes(sources)
@@ -81,7 +81,7 @@ def read_sources(
 
 def assemble_read(rr: ReadResult, messages: Iterable[Message] | None = None) -> ParseResult:
     """Series assembly over ``messages`` (default: those of the read), with full counts."""
-    from kvmsearch.indexer.series import assemble
+    from kvmsearch.indexer.series.assemble import assemble
 
     result = assemble(rr.messages.values() if messages is None else messages, rr.skips)
     report = result.report
@@ -98,7 +98,7 @@ def parse_paths(
     progress: Progress | None = None,
 ) -> ParseResult:
     """Read archives at ``paths`` and assemble their series. Raises SourceError for bad paths."""
-    from kvmsearch.indexer.sources import expand_paths
+    from kvmsearch.indexer.mail.sources import expand_paths
 
     sources = expand_paths(paths)
     return assemble_read(read_sources(sources, workers=workers, progress=progress))

@@ -16,8 +16,8 @@ from urllib.parse import unquote
 
 from kvmsearch.models.records import ChangelogEntry, CoverFields
 
-from .changelog import Header, build_entry, is_bullet, parse_header
-from .diffstat import StatLine, match_stat_line, resolve_files
+from kvmsearch.indexer.series.changelog import Header, build_entry, is_bullet, parse_header
+from kvmsearch.indexer.text.diffstat import StatLine, match_stat_line, resolve_files
 
 __all__ = ["parse_cover", "parse_patch_notes", "find_links", "find_prior_ids"]
 
@@ -466,7 +466,7 @@ def parse_patch_notes(body: str, *, diff_files: Sequence[str] = ()) -> CoverFiel
     have version headers, else as one entry with an empty version; files come from the
     diffstat, else from ``diff_files``.
     """
-    from .diffs import commit_message
+    from kvmsearch.indexer.text.diffs import commit_message
 
     message, notes = commit_message(body)
     msg_parts, _ = _split(message)

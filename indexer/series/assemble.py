@@ -33,10 +33,10 @@ from kvmsearch.models.records import (
     SubjectInfo,
 )
 
-from .cover import parse_cover, parse_patch_notes
-from .diffs import commit_message
-from .families import build_families, earlier_version_ids
-from .subjects import parse_subject
+from kvmsearch.indexer.series.cover import parse_cover, parse_patch_notes
+from kvmsearch.indexer.text.diffs import commit_message
+from kvmsearch.indexer.series.families import build_families, earlier_version_ids
+from kvmsearch.indexer.text.subjects import parse_subject
 
 __all__ = ["assemble", "FALLBACK_WINDOW", "NO_PATCH_MARKER", "STABLE_NOTICE"]
 

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvmsearch.indexer.pipeline import read_sources
+from kvmsearch.indexer.series.pipeline import read_sources
 from kvmsearch.models.errors import SourceError, SourceGoneError
 from kvmsearch.models.records import SourcePosition
 
@@ -69,7 +69,7 @@ class _Timer:
 
 def _open_sources(positions: Sequence[SourcePosition], errors: list[tuple[str, str]]) -> list:
     """Open each registered source; a vanished or moved one is reported and left out."""
-    from kvmsearch.indexer.sources import open_source
+    from kvmsearch.indexer.mail.sources import open_source
 
     live = []
     for pos in positions:
@@ -107,8 +107,8 @@ def run_build(
     A registered source that vanished is reported in ``source_errors`` while the others
     update.
     """
-    from kvmsearch.indexer.generations import resolve_source
-    from kvmsearch.indexer.sources import expand_paths
+    from kvmsearch.indexer.index.generations import resolve_source
+    from kvmsearch.indexer.mail.sources import expand_paths
 
     stage = stage or _no_stage
     timer = _Timer()
@@ -152,8 +152,8 @@ def run_build(
 
 def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_factory,
            export_query_model):
-    from kvmsearch.indexer.pipeline import assemble_read
-    from kvmsearch.indexer.store import MessageStore, delete_store, replace_store
+    from kvmsearch.indexer.series.pipeline import assemble_read
+    from kvmsearch.indexer.mail.store import MessageStore, delete_store, replace_store
 
     home.store_path.parent.mkdir(parents=True, exist_ok=True)
     store_path = home.store_path
@@ -188,8 +188,8 @@ def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_fa
 
 def _write_generation(home, prev, rr, added_paths, result, n_messages, skipped, full, outcome,
                       timer, stage, embedder_factory, export_query_model) -> BuildOutcome:
-    from kvmsearch.indexer.docs import DocStore, version_digest
-    from kvmsearch.indexer.lexical import build_lexical, update_lexical
+    from kvmsearch.indexer.index.docs import DocStore, version_digest
+    from kvmsearch.indexer.index.lexical import build_lexical, update_lexical
 
     versions = {v.message_id: v for v in result.versions}
     digests = {vid: version_digest(v) for vid, v in versions.items()}
@@ -256,9 +256,9 @@ def _write_dense(home, gen, versions, timer, stage, embedder_factory,
     Chunking everything (rather than only changed versions) keeps one code path for
     builds and updates; it is tokenizer work only, a few seconds for the whole corpus.
     """
-    from kvmsearch.indexer.chunks import chunk_versions
-    from kvmsearch.indexer.dense import EmbeddingCache, build_dense
-    from kvmsearch.indexer.generations import ModelInfo
+    from kvmsearch.indexer.index.chunks import chunk_versions
+    from kvmsearch.indexer.index.dense import EmbeddingCache, build_dense
+    from kvmsearch.indexer.index.generations import ModelInfo
     from kvmsearch.models.embedding import SentenceTransformerEmbedder, TokenCounter
 
     embedder = (embedder_factory or SentenceTransformerEmbedder)()
@@ -294,7 +294,7 @@ def _ensure_query_model(home, model_checksum: str):
     """
     import json
 
-    from kvmsearch.indexer.generations import OnnxInfo
+    from kvmsearch.indexer.index.generations import OnnxInfo
     from kvmsearch.models.embedding import ONNX_INFO_FILE, export_onnx, file_sha256
 
     dest = home.model_dir

@@ -29,8 +29,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from kvmsearch.models.errors import MailParseError
 from kvmsearch.models.records import Message, RawMail, Skip
 
-from .diffs import diff_files, split_at_diff
-from .subjects import parse_subject
+from kvmsearch.indexer.text.diffs import diff_files, split_at_diff
+from kvmsearch.indexer.text.subjects import parse_subject
 
 __all__ = ["parse_message", "decode_all", "is_reply_subject", "MAX_BODY_CHARS"]
 

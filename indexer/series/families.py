@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from kvmsearch.models.records import Family, SeriesVersion
 
-from .subjects import normalise_title, parse_subject
+from kvmsearch.indexer.text.subjects import normalise_title, parse_subject
 
 __all__ = ["build_families", "earlier_version_ids"]
 
