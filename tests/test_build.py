@@ -26,7 +26,12 @@ from kvmsearch.index import Index
 from kvmsearch.indexer.index.build import run_build
 from kvmsearch.indexer.index.dense import INDEX_FILE, META_FILE, ROWS_FILE
 from kvmsearch.indexer.index.docs import DocStore
-from kvmsearch.indexer.index.generations import FORMAT_VERSION, MANIFEST_NAME, TEMP_PREFIX, IndexHome
+from kvmsearch.indexer.index.generations import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    TEMP_PREFIX,
+    IndexHome,
+)
 from kvmsearch.indexer.index.lexical import open_lexical
 from kvmsearch.indexer.mail.store import MessageStore
 from kvmsearch.models.errors import IndexFormatError, SourceError

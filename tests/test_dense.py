@@ -230,7 +230,8 @@ def test_missing_and_foreign_indexes_raise(tmp_path):
 def test_imports_stay_light():
     code = (
         "import sys\n"
-        "import kvmsearch.query.dense, kvmsearch.indexer.index.dense, kvmsearch.indexer.index.chunks\n"
+        "import kvmsearch.query.dense, kvmsearch.indexer.index.dense\n"
+        "import kvmsearch.indexer.index.chunks\n"
         "import kvmsearch.models.embedding\n"
         "heavy = {'torch', 'faiss', 'onnxruntime', 'sentence_transformers', 'transformers'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from kvmsearch.indexer.mail.messages import parse_message
-from kvmsearch.indexer.series.assemble import NO_PATCH_MARKER, assemble
 from kvmsearch.indexer.mail.sources import open_source
+from kvmsearch.indexer.series.assemble import NO_PATCH_MARKER, assemble
 from kvmsearch.models.records import Message, ParseResult, Skip
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

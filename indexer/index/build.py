@@ -152,8 +152,8 @@ def run_build(
 
 def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_factory,
            export_query_model):
-    from kvmsearch.indexer.series.pipeline import assemble_read
     from kvmsearch.indexer.mail.store import MessageStore, delete_store, replace_store
+    from kvmsearch.indexer.series.pipeline import assemble_read
 
     home.store_path.parent.mkdir(parents=True, exist_ok=True)
     store_path = home.store_path

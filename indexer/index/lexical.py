@@ -27,7 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kvmsearch.indexer.index.acronyms import ACRONYMS_FILE, mine_acronyms, read_acronyms, write_acronyms
+from kvmsearch.indexer.index.acronyms import (
+    ACRONYMS_FILE,
+    mine_acronyms,
+    read_acronyms,
+    write_acronyms,
+)
 from kvmsearch.models.errors import IndexError_, IndexFormatError, IndexNotFoundError
 from kvmsearch.models.records import SeriesVersion
 

@@ -26,11 +26,10 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
-from kvmsearch.models.errors import MailParseError
-from kvmsearch.models.records import Message, RawMail, Skip
-
 from kvmsearch.indexer.text.diffs import diff_files, split_at_diff
 from kvmsearch.indexer.text.subjects import parse_subject
+from kvmsearch.models.errors import MailParseError
+from kvmsearch.models.records import Message, RawMail, Skip
 
 __all__ = ["parse_message", "decode_all", "is_reply_subject", "MAX_BODY_CHARS"]
 

@@ -22,6 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from kvmsearch.indexer.series.cover import parse_cover, parse_patch_notes
+from kvmsearch.indexer.series.families import build_families, earlier_version_ids
+from kvmsearch.indexer.text.diffs import commit_message
+from kvmsearch.indexer.text.subjects import parse_subject
 from kvmsearch.models.records import (
     CoverFields,
     Message,
@@ -32,11 +36,6 @@ from kvmsearch.models.records import (
     Skip,
     SubjectInfo,
 )
-
-from kvmsearch.indexer.series.cover import parse_cover, parse_patch_notes
-from kvmsearch.indexer.text.diffs import commit_message
-from kvmsearch.indexer.series.families import build_families, earlier_version_ids
-from kvmsearch.indexer.text.subjects import parse_subject
 
 __all__ = ["assemble", "FALLBACK_WINDOW", "NO_PATCH_MARKER", "STABLE_NOTICE"]
 

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from kvmsearch.models.records import ChangelogEntry, CoverFields
-
 from kvmsearch.indexer.series.changelog import Header, build_entry, is_bullet, parse_header
 from kvmsearch.indexer.text.diffstat import StatLine, match_stat_line, resolve_files
+from kvmsearch.models.records import ChangelogEntry, CoverFields
 
 __all__ = ["parse_cover", "parse_patch_notes", "find_links", "find_prior_ids"]
 

@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from urllib.parse import quote
 
-from kvmsearch.models.records import Family, SeriesVersion
-
 from kvmsearch.indexer.text.subjects import normalise_title, parse_subject
+from kvmsearch.models.records import Family, SeriesVersion
 
 __all__ = ["build_families", "earlier_version_ids"]
 
