@@ -7,17 +7,25 @@ Every library error becomes one line on stderr and an exit code; no tracebacks f
 from __future__ import annotations
 
 import functools
-import json
 import re
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import click
 import typer
 from typer.core import TyperGroup
 
-from kvmsearch.models.errors import KvmsearchError
+from kvmsearch.models.errors import KvmsearchError, QueryError
+from kvmsearch.models.query import MAX_LIMIT, MODES
 
+if TYPE_CHECKING:
+    from kvmsearch.index import Index
+    from kvmsearch.indexer.index.build import StageFactory
+    from kvmsearch.models.records import BuildOutcome
+
+# Any: a decorator for commands of every signature
 F = TypeVar("F", bound=Callable[..., Any])
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -29,7 +37,7 @@ _GROUP_WORDS = {"--help", "-h", "--version", "--install-completion", "--show-com
 class DefaultSearchGroup(TyperGroup):
     """A group whose unknown first word means `search <words>`."""
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in _GROUP_WORDS:
             args = ["search", *args]
         return super().parse_args(ctx, args)
@@ -89,7 +97,7 @@ def handle_errors(fn: F) -> F:
     """Turn library errors into one-line messages and exit codes."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: object, **kwargs: object) -> object:
         try:
             return fn(*args, **kwargs)
         except KvmsearchError as e:
@@ -106,9 +114,11 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def emit_json(obj: Any) -> None:
-    # ensure_ascii keeps the output valid 7-bit JSON whatever bytes the mail held.
-    sys.stdout.write(json.dumps(obj, ensure_ascii=True) + "\n")
+def emit_json(obj: object, *, with_patches: bool = False) -> None:
+    """Every --json output: one line per record, written by models.serialize."""
+    from kvmsearch.models.serialize import json_line
+
+    sys.stdout.write(json_line(obj, with_patches=with_patches) + "\n")
 
 
 # --------------------------------------------------------------------------- parse
@@ -143,7 +153,6 @@ def parse(
     reason) goes to stderr.
     """
     from kvmsearch.indexer.series.pipeline import parse_paths
-    from kvmsearch.models.serialize import version_to_dict
 
     from . import render
     from .progress import progress_for
@@ -152,7 +161,7 @@ def parse(
         result = parse_paths(paths, progress=prog)
     for v in sorted(result.versions, key=lambda v: (v.date is None, v.date or 0, v.message_id)):
         if as_json:
-            emit_json(version_to_dict(v, with_patches=patches))
+            emit_json(v, with_patches=patches)
         else:
             typer.echo(render.format_version(v))
             typer.echo()
@@ -180,24 +189,15 @@ index_app = typer.Typer(help="Create an index and register its sources.", no_arg
 app.add_typer(index_app, name="index")
 
 
-def _stage_factory(quiet: bool) -> Any:
+def _stage_factory(quiet: bool) -> StageFactory:
     from .progress import stage
 
     return lambda name: stage(name, enabled=not quiet)
 
 
-def _report_build(outcome: Any, quiet: bool, as_json: bool = False) -> None:
+def _report_build(outcome: BuildOutcome, quiet: bool, as_json: bool = False) -> None:
     if as_json:
-        emit_json({
-            "generation": outcome.generation, "new_messages": outcome.new_messages,
-            "rebuilt": outcome.rebuilt,
-            "versions": outcome.versions, "families": outcome.families,
-            "versions_changed": outcome.versions_changed,
-            "versions_deleted": outcome.versions_deleted, "chunks": outcome.chunks,
-            "chunks_embedded": outcome.chunks_embedded,
-            "source_errors": [{"source": s, "error": e} for s, e in outcome.source_errors],
-            "timings": outcome.timings,
-        })
+        emit_json(outcome)
     elif not quiet:
         if outcome.generation is None:
             err("nothing new; the index is up to date")
@@ -208,8 +208,8 @@ def _report_build(outcome: Any, quiet: bool, as_json: bool = False) -> None:
                 f"{outcome.versions_deleted} removed; {outcome.versions} versions in "
                 f"{outcome.families} families, {outcome.chunks} chunks "
                 f"({outcome.chunks_embedded} embedded)")
-    for _src, msg in outcome.source_errors:
-        err(f"error: {msg}")
+    for failure in outcome.source_errors:
+        err(f"error: {failure.error}")
     if outcome.source_errors:
         raise typer.Exit(6)
 
@@ -217,7 +217,8 @@ def _report_build(outcome: Any, quiet: bool, as_json: bool = False) -> None:
 BuildJsonOpt = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
 
 
-def _build(index: str | None, quiet: bool, as_json: bool, run: Callable[[Any, Any], Any]
+def _build(index: str | None, quiet: bool, as_json: bool,
+           run: Callable[[Index, StageFactory], BuildOutcome]
            ) -> None:
     """One path for add/update/rebuild: open the home, run with progress, report."""
     from kvmsearch.index import Index
@@ -277,13 +278,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable status.")] = False,
 ) -> None:
     """Generation, counts, sources and their read positions, last update, model."""
-    import dataclasses
-
     from kvmsearch.index import Index
 
     st = Index(index).status()
     if as_json:
-        emit_json(dataclasses.asdict(st))
+        emit_json(st)
         return
     from . import render
 
@@ -304,7 +303,7 @@ def search(
         "(KVM_CAP_STEAL_TIME), \"quoted phrases\" and inline filters (author:maz "
         "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022).",
         show_default=False, metavar="QUERY")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, metavar="N",
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, metavar="N",
                                        help="How many series to show.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit.")] = False,
     mode: ModeOpt = "hybrid",
@@ -331,39 +330,34 @@ def search(
 ) -> None:
     """Which series touched X, and why. The default command: kvmsearch "dirty log DBM"."""
     from kvmsearch.index import Index
-    from kvmsearch.models.errors import QueryError
+    from kvmsearch.models.query import Filters, SearchRequest
 
-    if mode not in ("hybrid", "lexical", "semantic"):
-        raise QueryError(f"--mode {mode} is not a mode; use hybrid, lexical or semantic")
-    filters = dict(author=author, list_=list_, tree=tree, file=file, since=since, until=until)
     if queries is not None and query:
         raise QueryError("give either a query or --queries FILE, not both")
+    filters = Filters.from_options(author=author, list_=list_, tree=tree, file=file,
+                                   since=since, until=until, all_versions=all_versions)
+    request = SearchRequest(text=" ".join(query or []), filters=filters, limit=limit,
+                            mode=mode, explain=explain)
     idx = Index.open(index)
     if queries is not None:
         from kvmsearch.query.evaluate import load_queries
 
-        from . import render
-
         for q in load_queries(queries):
-            hits = idx.search(q.query, limit=limit, mode=mode, explain=explain,
-                              all_versions=all_versions, **filters)
-            emit_json({"qid": q.qid, "query": q.query,
-                       "hits": [render.hit_to_dict(h) for h in hits]})
+            hits = idx.search(replace(request, text=q.query))
+            emit_json({"qid": q.qid, "query": q.query, "hits": hits})
         return
-    text = " ".join(query or [])
-    if not text.strip() and not any(filters.values()):
+    if not request.text.strip() and filters.is_empty():
         raise QueryError('nothing to search for; try kvmsearch "dirty log DBM"')
-    hits = idx.search(text, limit=limit, mode=mode, explain=explain, all_versions=all_versions,
-                      **filters)
-    from . import render
-
+    hits = idx.search(request)
     if as_json:
         for h in hits:
-            emit_json(render.hit_to_dict(h))
+            emit_json(h)
         return
     if not hits:
         err("no matching series")
         raise typer.Exit(1)
+    from . import render
+
     typer.echo(render.format_hits(hits, color=use_color(), explain=explain))
 
 
@@ -395,12 +389,11 @@ def show(
 ) -> None:
     """A series with every version: per-version changelog, files and links."""
     from kvmsearch.index import Index
-    from kvmsearch.models.serialize import version_to_dict
 
     versions = Index.open(index).show(message_id_of(message_id))
     if as_json:
         for v in versions:
-            emit_json(version_to_dict(v))
+            emit_json(v)
         return
     from . import render
 
@@ -426,14 +419,14 @@ def eval_(
     qs = load_queries(queries)
     idx = Index.open(index)
     reports = {}
-    for mode in modes or ["hybrid", "lexical", "semantic"]:
+    for mode in modes or list(MODES):
         results = {}
         for q in qs:
             hits = idx.search(q.query, limit=10, mode=mode)
             results[q.qid] = [[v.message_id for v in h.versions] for h in hits]
         reports[mode] = evaluate(qs, results, idx.family_of)
     if as_json:
-        emit_json({m: r.to_dict() for m, r in reports.items()})
+        emit_json(reports)
     else:
         typer.echo(format_report(reports))
 

@@ -7,40 +7,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvmsearch.config import index_home
+from kvmsearch.models.embedding import Embedder
 from kvmsearch.models.errors import IndexNotFoundError, NotFoundError
-from kvmsearch.models.records import Hit, SeriesVersion
+from kvmsearch.models.query import DEFAULT_MODE, Filters, SearchRequest
+from kvmsearch.models.records import Hit, IndexStatus, SeriesVersion, SourceStatus
 
-
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
-    path: str
-    kind: str
-    position: dict
-    exists: bool
-
-
-@dataclass(frozen=True, slots=True)
-class IndexStatus:
-    """What `kvmsearch status` reports."""
-
-    home: str
-    generation: str
-    built_at: str | None
-    build_seconds: float
-    kvmsearch_version: str
-    format_version: int
-    model: dict | None
-    onnx: dict | None
-    counts: dict[str, Any]
-    sources: tuple[SourceStatus, ...]
-    generations: tuple[str, ...]
-    size_bytes: int
-    extra: dict[str, Any] = field(default_factory=dict)
+if TYPE_CHECKING:
+    from kvmsearch.indexer.index.build import BuildOutcome, StageFactory
+    from kvmsearch.indexer.index.docs import DocStore
+    from kvmsearch.query.hybrid import HybridSearcher
 
 
 def _dir_size(path: Path) -> int:
@@ -69,11 +49,11 @@ class Index:
         self.path = index_home(path)
         self.home = IndexHome(self.path)
         self.embedder_factory = embedder_factory
-        self._searcher: Any = None
+        self._searcher: HybridSearcher | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *,
-             embedder_factory: Callable[[], Any] | None = None) -> Index:
+             embedder_factory: Callable[[], Embedder] | None = None) -> Index:
         """Open an existing index for searching; raises IndexNotFoundError if there is none."""
         idx = cls(path, embedder_factory=embedder_factory)
         idx.home.open_current()  # raises IndexNotFoundError / IndexFormatError
@@ -84,12 +64,13 @@ class Index:
 
     # ----------------------------------------------------------------- building
 
-    def add(self, sources: Sequence[str | os.PathLike[str]], *, stage: Any = None,
-            workers: int | None = None) -> Any:
+    def add(self, sources: Sequence[str | os.PathLike[str]], *,
+            stage: StageFactory | None = None, workers: int | None = None) -> BuildOutcome:
         """Register ``sources`` and bring the index up to date with every source."""
         return self._run("kvmsearch index add", stage, workers, add_paths=sources)
 
-    def update(self, *, stage: Any = None, workers: int | None = None) -> Any:
+    def update(self, *, stage: StageFactory | None = None,
+               workers: int | None = None) -> BuildOutcome:
         """Read what is new in every registered source and write a new generation.
 
         Returns a BuildOutcome; ``generation`` is None when nothing was new.
@@ -99,7 +80,8 @@ class Index:
                                      "`kvmsearch index add SOURCE...`")
         return self._run("kvmsearch update", stage, workers)
 
-    def rebuild(self, *, stage: Any = None, workers: int | None = None) -> Any:
+    def rebuild(self, *, stage: StageFactory | None = None,
+                workers: int | None = None) -> BuildOutcome:
         """Re-read every registered source from the start into a new message store and
         rebuild every index part (mail no longer in a source leaves the index)."""
         if not self.home.registered_sources():
@@ -141,10 +123,10 @@ class Index:
             size_bytes=_dir_size(self.path), extra=dict(m.extra),
         )
 
-    def _docs(self) -> Any:
+    def _docs(self) -> DocStore:
         return self.searcher().docs
 
-    def searcher(self) -> Any:
+    def searcher(self) -> HybridSearcher:
         """The hybrid searcher over the serving generation (opened once, reused)."""
         if self._searcher is None:
             from kvmsearch.query.hybrid import HybridSearcher
@@ -154,11 +136,26 @@ class Index:
                                             embedder_factory=self.embedder_factory)
         return self._searcher
 
-    def search(self, query: str, *, limit: int = 10, mode: str = "hybrid",
-               explain: bool = False, all_versions: bool = False, **filters: Any) -> list[Hit]:
-        """Rank series families for ``query``; filters: author, list, tree, file, since, until."""
-        return self.searcher().search(query, limit=limit, mode=mode, explain=explain,
-                                      all_versions=all_versions, **filters)
+    def search(self, query: str | SearchRequest = "", *, limit: int = 10,
+               mode: str = DEFAULT_MODE, explain: bool = False, all_versions: bool = False,
+               author: str | Sequence[str] | None = None,
+               list: str | Sequence[str] | None = None,  # noqa: A002 - the filter's name
+               tree: str | Sequence[str] | None = None,
+               file: str | Sequence[str] | None = None,
+               kind: str | Sequence[str] | None = None,
+               since: str | date | None = None, until: str | date | None = None) -> list[Hit]:
+        """Rank series families for ``query``: a :class:`SearchRequest`, or its text with
+        the request's fields as keywords (filters: author, list, tree, file, kind,
+        since, until; also accepted inside the text, e.g. ``author:maz``)."""
+        if isinstance(query, SearchRequest):
+            request = query
+        else:
+            filters = Filters.from_options(author=author, list_=list, tree=tree, file=file,
+                                           kind=kind, since=since, until=until,
+                                           all_versions=all_versions)
+            request = SearchRequest(text=query, filters=filters, limit=limit, mode=mode,
+                                    explain=explain)
+        return self.searcher().search(request)
 
     def show(self, any_id: str) -> list[SeriesVersion]:
         """Every version of the series that ``any_id`` (any Message-ID of it, or its family

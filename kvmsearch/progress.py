@@ -9,7 +9,10 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kvmsearch.indexer.series.pipeline import Progress
 
 
 class _Bar:
@@ -85,7 +88,7 @@ def stage(label: str, *, enabled: bool = True, unit: str = "") -> Iterator[Stage
 
 
 @contextmanager
-def progress_for(label: str, *, enabled: bool = True) -> Iterator[Any]:
+def progress_for(label: str, *, enabled: bool = True) -> Iterator[Progress]:
     """Adapter for the reader's ``progress(messages, bytes, total_bytes)`` callback."""
     with stage(label, enabled=enabled, unit=" messages") as st:
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import Any
 
-from kvmsearch.models.records import Hit, ParseReport, SeriesVersion, VersionRef
+from kvmsearch.models.records import Hit, IndexStatus, ParseReport, SeriesVersion, VersionRef
 
 # C0 controls except \t and \n, DEL, C1 controls (incl. the 8-bit CSI 0x9b); the bidi
 # marks, embeddings, overrides and isolates that can visually reorder a line ("Trojan
@@ -107,32 +106,6 @@ def format_skips(r: ParseReport, *, limit: int = 20) -> str:
 # --------------------------------------------------------------------------- search
 
 
-def hit_to_dict(h: Hit) -> dict[str, Any]:
-    """The `--json` object of one hit."""
-    d: dict[str, Any] = {
-        "family": h.family,
-        "title": h.title,
-        "score": h.score,
-        "versions": [
-            {"version": v.version, "rfc": v.rfc, "resend": v.resend, "message_id": v.message_id,
-             "date": v.date.isoformat() if v.date else None, "subject": v.subject,
-             "n_patches": v.n_patches}
-            for v in h.versions
-        ],
-        "author": h.author,
-        "lists": list(h.lists),
-        "tree": h.tree,
-        "files": list(h.files),
-        "why": list(h.why),
-        "changelog": [{"version": e.version, "text": e.text, "items": list(e.items)}
-                      for e in h.changelog],
-        "terms": list(h.terms),
-    }
-    if h.explain is not None:
-        d["explain"] = h.explain
-    return d
-
-
 _BOLD, _DIM, _CYAN, _YELLOW, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[33m", "\x1b[0m"
 
 
@@ -219,7 +192,7 @@ def format_series(versions: list[SeriesVersion]) -> str:
     return "\n".join(lines)
 
 
-def format_status(st: Any) -> str:
+def format_status(st: IndexStatus) -> str:
     """`kvmsearch status` for humans."""
     counts = st.counts
     lines = [

@@ -139,6 +139,10 @@ class Embedder(Protocol):
         """:meth:`count_tokens` for many texts at once (batched, much faster)."""
         ...
 
+    def warm(self) -> None:
+        """Load what the first :meth:`encode` would (a query path warms in a thread)."""
+        ...
+
 
 # --------------------------------------------------------------------------- tokens
 
@@ -248,6 +252,9 @@ class SentenceTransformerEmbedder:
 
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         return self._counter.many(texts)
+
+    def warm(self) -> None:
+        self.model  # noqa: B018 - loading is the point
 
 
 def _weights_to_fp16(onnx_model: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 # --------------------------------------------------------------------------- sources
 
@@ -165,10 +166,15 @@ class SeriesVersion:
     #: True when every patch 1..M of the marker is present
     complete: bool = True
 
-    # Convenience views used by renderers and the index.
     @property
-    def files(self) -> tuple[str, ...]:
-        return self.cover.files
+    def all_files(self) -> tuple[str, ...]:
+        """Every file the version touches: the cover's file list (its diffstat), then
+        the files the patches' diffs touch that it lacks, first seen first. What file
+        filters, path queries and answers use."""
+        seen = dict.fromkeys(self.cover.files)
+        for p in self.patches:
+            seen.update(dict.fromkeys(f for f in p.files if f not in seen))
+        return tuple(seen)
 
     @property
     def motivation(self) -> str:
@@ -256,3 +262,70 @@ class Hit:
     terms: tuple[str, ...] = ()
     #: component scores, filled when an explanation was asked for
     explain: dict | None = None
+
+
+# --------------------------------------------------------------------------- index
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailure:
+    """A registered source that could not be read this time, and why."""
+
+    source: str
+    error: str
+
+
+@dataclass
+class BuildOutcome:
+    """What one build or update did (filled in as the build goes)."""
+
+    generation: str | None  # None when there was nothing new
+    #: messages read: those new since the last run, or with ``rebuilt`` every one
+    new_messages: int = 0
+    #: a rebuild: every source was read from the start into a new message store
+    rebuilt: bool = False
+    versions: int = 0
+    families: int = 0
+    versions_changed: int = 0
+    versions_deleted: int = 0
+    chunks: int = 0
+    chunks_embedded: int = 0
+    tokens_embedded: int = 0
+    source_errors: list[SourceFailure] = field(default_factory=list)
+    #: seconds per build stage (read, store, assemble, docs, lexical, chunk, embed, onnx)
+    timings: dict[str, float] = field(default_factory=dict)
+    #: the generation's counts as the manifest records them (messages, series_versions,
+    #: families, chunks, kinds: {kind: n}, skipped)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    path: str
+    kind: str
+    #: how far it was read; kind-specific JSON (see models.records.SourcePosition)
+    position: dict[str, Any]
+    exists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """What `kvmsearch status` reports."""
+
+    home: str
+    generation: str
+    built_at: str | None
+    build_seconds: float
+    kvmsearch_version: str
+    format_version: int
+    # The manifest's JSON objects as written (their shapes are the manifest's, see
+    # indexer.index.generations.Manifest): passed through, not interpreted here.
+    model: dict[str, Any] | None
+    onnx: dict[str, Any] | None
+    counts: dict[str, Any]
+    sources: tuple[SourceStatus, ...]
+    generations: tuple[str, ...]
+    size_bytes: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+

@@ -1,11 +1,46 @@
-"""JSON-ready dicts for records: the `parse --json` shape and the on-disk doc store."""
+"""JSON for records: the one way records become JSON, for every ``--json`` output
+(search hits, the batch mode, show, parse, status, build outcomes) and the on-disk doc
+store.
+
+A series version has its documented flat shape (:func:`version_to_dict`, the
+`parse --json` object, read back by :func:`version_from_dict`); every other record is
+its fields, recursively, with dates as ISO 8601 strings and tuples as lists.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+import json
+from datetime import date, datetime
 from typing import Any
 
 from .records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
+
+#: what JSON holds; ``Any`` because JSON nests arbitrarily and mypy has no recursive
+#: alias that json.dumps accepts
+Json = Any
+
+
+def to_json(obj: object, *, with_patches: bool = False) -> Json:
+    """``obj`` (a record, or containers of records and plain values) as JSON-ready
+    values. ``with_patches`` adds each patch's commit message to series versions."""
+    if isinstance(obj, SeriesVersion):
+        return version_to_dict(obj, with_patches=with_patches)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_json(getattr(obj, f.name), with_patches=with_patches)
+                for f in dataclasses.fields(obj)}
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if isinstance(obj, dict):
+        return {str(k): to_json(v, with_patches=with_patches) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_json(v, with_patches=with_patches) for v in obj]
+    return obj
+
+
+def json_line(obj: object, *, with_patches: bool = False) -> str:
+    """One JSON line for ``obj``; 7-bit (``ensure_ascii``) whatever bytes the mail held."""
+    return json.dumps(to_json(obj, with_patches=with_patches), ensure_ascii=True)
 
 
 def _date(d: datetime | None) -> str | None:

@@ -7,7 +7,6 @@ imported on first use, so constructing a searcher costs nothing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,20 +19,10 @@ from kvmsearch.indexer.index.dense import (
     TEXTS_FILE,
 )
 from kvmsearch.models.errors import IndexFormatError, IndexNotFoundError, ModelError
+from kvmsearch.query.retrievers import DenseHit
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-@dataclass(frozen=True, slots=True)
-class DenseHit:
-    """A version and its best-matching chunk."""
-
-    version_id: str
-    score: float  # cosine similarity of the best chunk
-    field: str
-    ordinal: int
-    row: int  # the chunk's row, for DenseSearcher.text(row)
 
 
 class DenseSearcher:
@@ -79,6 +68,10 @@ class DenseSearcher:
     def model_checksum(self) -> str:
         """Checksum of the model the vectors came from; a query must use the same."""
         return str(self.meta["model_checksum"])
+
+    @property
+    def model_name(self) -> str:
+        return str(self.meta.get("model", "another model"))
 
     @property
     def dim(self) -> int:
@@ -144,7 +137,7 @@ class DenseSearcher:
 
     def search(
         self, qvec: np.ndarray, k: int = 200,
-        allowed: set[str] | frozenset[str] | None = None,
+        allowed: frozenset[str] | None = None,
     ) -> list[DenseHit]:
         """The ``k`` versions whose best chunk is most similar to ``qvec``, best first.
 

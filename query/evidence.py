@@ -117,17 +117,6 @@ def best_sentences(texts: list[str], keys: dict[str, str], n: int = 3
     return [t[2] for t in top], matched
 
 
-def _all_files(v: SeriesVersion) -> list[str]:
-    files = list(v.cover.files)
-    seen = set(files)
-    for p in v.patches:
-        for f in p.files:
-            if f not in seen:
-                seen.add(f)
-                files.append(f)
-    return files
-
-
 def matching_files(files: list[str], paths: tuple[str, ...]) -> list[str]:
     out = []
     for f in files:
@@ -157,7 +146,7 @@ def build_hit(versions: list[SeriesVersion], best: SeriesVersion | None, score: 
     files: list[str] = []
     seen: set[str] = set()
     for v in versions:
-        for f in _all_files(v):
+        for f in v.all_files:
             if f not in seen:
                 seen.add(f)
                 files.append(f)

@@ -19,21 +19,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from kvmsearch.models.errors import ModelError, QueryError
+from kvmsearch.models.embedding import Embedder
+from kvmsearch.models.errors import ModelError
+from kvmsearch.models.query import SearchRequest
 from kvmsearch.models.records import Hit, SeriesVersion
+from kvmsearch.query.filters import FilterResolver
+from kvmsearch.query.retrievers import DenseRetriever, LexHit, LexicalRetriever
+from kvmsearch.query.understand import QueryPlan
 
-MODES = ("hybrid", "lexical", "semantic")
+if TYPE_CHECKING:
+    from kvmsearch.indexer.index.generations import Generation
 
 
 @dataclass
 class Tuning:
     """Ranking knobs, in one place so benchmarks can report what was used."""
 
-    pool: int = 300  # versions taken from each retriever
+    pool: int = 300  # versions taken from each retriever, at least
+    #: versions taken per hit asked for beyond ``pool`` (a long ``limit``)
+    depth_per_hit: int = 3
     #: prose: share of the dense score in the fused score (lexical gets the rest)
     w_dense: float = 0.5
     #: cosine similarity that counts as no evidence at all (MiniLM gives unrelated
@@ -117,46 +124,48 @@ class HybridSearcher:
     """Searches one generation. Parts load on first use: a path query never loads the
     embedding model or faiss."""
 
-    def __init__(self, home_path: Path, generation: Any, *,
-                 embedder_factory: Callable[[], Any] | None = None,
+    def __init__(self, home_path: Path, generation: Generation, *,
+                 embedder_factory: Callable[[], Embedder] | None = None,
                  tuning: Tuning | None = None) -> None:
         from kvmsearch.indexer.index.docs import DocStore
 
         self.home_path = Path(home_path)
         self.gen = generation
-        self.docs = DocStore(generation.dir / "docs.sqlite")
+        self.docs = DocStore(generation.docs_path)
+        self.filters = FilterResolver(self.docs)
         self.tuning = tuning or Tuning()
         self._embedder_factory = embedder_factory
-        self._lex: Any = None
-        self._dense: Any = None
-        self._qembed: Any = None
-        self._allowed: dict[Any, frozenset[str]] = {}
+        self._lex: LexicalRetriever | None = None
+        self._dense: DenseRetriever | None = None
+        self._qembed: Embedder | None = None
+        self._versions: int | None = None
 
     # ----------------------------------------------------------------- parts
 
     @property
-    def lex(self) -> Any:
+    def lex(self) -> LexicalRetriever:
         if self._lex is None:
             from kvmsearch.query.lexical import LexicalSearcher
 
-            self._lex = LexicalSearcher(self.gen.dir / "lexical")
+            self._lex = LexicalSearcher(self.gen.lexical_dir)
         return self._lex
 
     @property
-    def dense(self) -> Any:
+    def dense(self) -> DenseRetriever:
         if self._dense is None:
             from kvmsearch.query.dense import DenseSearcher
 
             self._dense = DenseSearcher(self.gen.dir)
         return self._dense
 
-    def query_embedder(self) -> Any:
+    def query_embedder(self) -> Embedder:
         """ONNX model exported at build time (no torch); else the build's embedder.
 
         Raises ModelError when it is not the model the index was built with.
         """
         if self._qembed is None:
             onnx = self.gen.manifest.onnx
+            emb: Embedder
             if self._embedder_factory is not None:
                 emb = self._embedder_factory()
             elif onnx is not None:
@@ -175,15 +184,14 @@ class HybridSearcher:
             self._qembed = emb
         return self._qembed
 
-    def _check_model(self, emb: Any) -> None:
+    def _check_model(self, emb: Embedder) -> None:
         d = self.dense
-        built, have = d.model_checksum, str(getattr(emb, "checksum", "") or "")
+        built, have = d.model_checksum, emb.checksum
         if int(emb.dim) != d.dim or (built and have and built != have):
             raise ModelError(
-                f"the index was built with {d.meta.get('model', 'another model')} "
-                f"({d.dim} dimensions), queries would use {getattr(emb, 'name', 'a model')} "
-                f"({emb.dim} dimensions); rebuild the index with this model: "
-                "kvmsearch rebuild"
+                f"the index was built with {d.model_name} ({d.dim} dimensions), queries "
+                f"would use {emb.name} ({emb.dim} dimensions); rebuild the index with "
+                "this model: kvmsearch rebuild"
             )
 
     def _warm_dense(self) -> _Warmup | None:
@@ -193,10 +201,7 @@ class HybridSearcher:
             return None
 
         def work() -> None:
-            emb = self.query_embedder()
-            warm = getattr(emb, "warm", None)
-            if warm is not None:
-                warm()
+            self.query_embedder().warm()
             self.dense.load()
 
         return _Warmup(work)
@@ -209,114 +214,103 @@ class HybridSearcher:
 
     # ----------------------------------------------------------------- search
 
-    def search(self, query: str, *, limit: int = 10, mode: str = "hybrid",
-               explain: bool = False, all_versions: bool = False,
-               author: str | list[str] | None = None, list_: str | list[str] | None = None,
-               tree: str | list[str] | None = None, file: str | list[str] | None = None,
-               since: str | date | None = None, until: str | date | None = None,
-               kind: str | list[str] | None = None, **extra: Any) -> list[Hit]:
-        """Rank series families for ``query``.
+    def search(self, request: SearchRequest) -> list[Hit]:
+        """Rank series families for ``request``.
 
-        Filters (also accepted inside the query text, e.g. ``author:maz``) are applied
-        inside retrieval. A query of filters alone lists the matching series, newest
-        first. ``all_versions`` returns one hit per version instead of one per family.
+        Filters (the request's, merged with those inside the query text, e.g.
+        ``author:maz``) are applied inside retrieval. A query of filters alone lists the
+        matching series, newest first. ``filters.all_versions`` returns one hit per
+        version instead of one per family. Each retriever's depth grows with
+        ``limit``, so ``limit`` hits come back whenever that many match.
         """
-        from kvmsearch.query.understand import Filters, parse_date, understand
+        from kvmsearch.query.understand import understand
 
-        if mode not in MODES:
-            raise QueryError(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
-        if "list" in extra:
-            list_ = extra.pop("list")
-        if extra:
-            raise QueryError(f"unknown filter(s): {', '.join(sorted(extra))}; "
-                             "use author, list, tree, file, since, until, kind")
-
-        def tup(v: Any) -> tuple[str, ...]:
-            if v is None:
-                return ()
-            return (v,) if isinstance(v, str) else tuple(v)
-
-        def day(v: Any, what: str) -> date | None:
-            if v is None or isinstance(v, date):
-                return v
-            return parse_date(str(v), what)
-
-        base = Filters(authors=tup(author), lists=tup(list_), trees=tup(tree), files=tup(file),
-                       since=day(since, "since"), until=day(until, "until"),
-                       kinds=tup(kind) or ("series",))
-        plan = understand(query, base)
+        plan = understand(request.text, request.filters)
+        limit, mode = request.limit, request.mode
+        all_versions = plan.filters.all_versions
         if limit <= 0:
             return []
+        allowed = self.filters.allowed(plan.filters)
         if not (plan.paths or plan.idents or plan.words or plan.phrases):
             if plan.filters.is_empty():
                 return []
-            return self._browse(plan, limit, all_versions, explain)
-        cands = self._retrieve(plan, mode)
-        groups = self._rank(cands, plan, mode, all_versions)
-        return [self._hit(g, cands, plan, explain, all_versions) for g in groups[:limit]]
+            return self._browse(plan, allowed, limit, request.explain)
+        depth = self.depth_for(limit)
+        while True:
+            cands, exhausted = self._retrieve(plan, mode, allowed, depth)
+            groups = self._rank(cands, plan, mode, all_versions)
+            if len(groups) >= limit or exhausted or depth >= self._max_depth():
+                break
+            # More matching series may lie beyond the depth the retrievers were asked
+            # for: look deeper rather than return fewer hits than asked.
+            depth *= 4
+        return [self._hit(g, cands, plan, request.explain, all_versions)
+                for g in groups[:limit]]
+
+    def depth_for(self, limit: int) -> int:
+        """Versions taken from each retriever for ``limit`` hits: the tuned pool, or more
+        for long lists (a family holds ~2 versions on average, some a dozen)."""
+        return max(self.tuning.pool, limit * self.tuning.depth_per_hit)
+
+    def _max_depth(self) -> int:
+        if self._versions is None:
+            self._versions = self.docs.version_count()
+        return self._versions
 
     # ----------------------------------------------------------------- retrieval
 
-    def _lex_filters(self, plan: Any) -> Any:
-        from kvmsearch.query.lexical import LexFilters
-
-        f = plan.filters
-        return LexFilters(authors=f.authors, lists=f.lists, trees=f.trees, since=f.since,
-                          until=f.until, files=f.files, kinds=f.kinds)
-
-    def _allowed_ids(self, lf: Any) -> frozenset[str]:
-        """Versions passing ``lf`` (the default filter too: pulls and stable backports
-        are never answers unless asked for), cached per filter."""
-        got = self._allowed.get(lf)
-        if got is None:
-            if len(self._allowed) >= 32:
-                self._allowed.pop(next(iter(self._allowed)))
-            got = self._allowed[lf] = frozenset(self.lex.filter_ids(lf))
-        return got
-
-    def _retrieve(self, plan: Any, mode: str) -> dict[str, _Version]:
-        t = self.tuning
-        lf = self._lex_filters(plan)
+    def _retrieve(self, plan: QueryPlan, mode: str, allowed: frozenset[str] | None,
+                  depth: int) -> tuple[dict[str, _Version], bool]:
+        """Candidates of each retriever used, and whether they are all there are (no
+        retriever filled its ``depth``)."""
         cands: dict[str, _Version] = {}
-        kind = plan.kind
+        exhausted = True
         use_lex = mode in ("hybrid", "lexical")
         use_dense = bool(plan.text) and (
-            mode == "semantic" or (mode == "hybrid" and kind == "prose"))
+            mode == "semantic" or (mode == "hybrid" and plan.kind == "prose"))
         warming = self._warm_dense() if use_dense else None
 
         if use_lex:
-            for rank, h in enumerate(self._lexical(plan, lf)):
+            lex_hits = self._lexical(plan, allowed, depth)
+            exhausted = len(lex_hits) < depth
+            for rank, h in enumerate(lex_hits):
                 c = cands.setdefault(h.message_id, _Version())
                 c.lex, c.lex_rank, c.tier = h.score, rank, h.tier
 
         if use_dense:
             if warming is not None:
                 warming.wait()
-            allowed = self._allowed_ids(lf)
             qvec = self.query_embedder().encode([plan.dense_text])[0]
-            for rank, h in enumerate(self.dense.search(qvec, k=t.pool, allowed=allowed)):
-                c = cands.setdefault(h.version_id, _Version())
-                c.dense, c.dense_rank, c.dense_row = h.score, rank, h.row
-        return cands
+            dense_hits = self.dense.search(qvec, k=depth, allowed=allowed)
+            # Dense search always finds its depth (every version has a nearest chunk);
+            # below the floor it holds no evidence, so it alone never asks for more.
+            if mode == "semantic":
+                exhausted = len(dense_hits) < depth
+            for rank, d in enumerate(dense_hits):
+                c = cands.setdefault(d.version_id, _Version())
+                c.dense, c.dense_rank, c.dense_row = d.score, rank, d.row
+        return cands, exhausted
 
-    def _lexical(self, plan: Any, lf: Any) -> list[Any]:
+    def _lexical(self, plan: QueryPlan, allowed: frozenset[str] | None,
+                 depth: int) -> list[LexHit]:
         """Lexical hits for the plan's kind, best first."""
         t = self.tuning
         boosts = t.field_boosts or None
+        hits: list[LexHit]
         if plan.kind == "path":
-            hits = self.lex.search_paths(plan.paths, limit=t.pool, filters=lf,
+            hits = self.lex.search_paths(plan.paths, limit=depth, allowed=allowed,
                                          field_boosts=boosts)
             if plan.words and hits:
                 # Framing words refine the order inside one match class.
                 extra = {h.message_id: h.score for h in
-                         self.lex.search(" ".join(plan.words), limit=t.pool * 5,
-                                         filters=lf, mode="or", field_boosts=boosts)}
+                         self.lex.search(" ".join(plan.words), limit=depth * 5,
+                                         allowed=allowed, mode="or", field_boosts=boosts)}
                 hits.sort(key=lambda h: (-h.tier, -(h.score + t.words_weight
                                                     * extra.get(h.message_id, 0.0))))
         elif plan.kind == "ident":
-            best: dict[str, Any] = {}
+            best: dict[str, LexHit] = {}
             for ident in plan.idents:
-                for h in self.lex.search_identifier(ident, limit=t.pool, filters=lf,
+                for h in self.lex.search_identifier(ident, limit=depth, allowed=allowed,
                                                     field_boosts=boosts):
                     old = best.get(h.message_id)
                     if old is None or (h.tier, h.score) > (old.tier, old.score):
@@ -326,17 +320,17 @@ class HybridSearcher:
             # A question that spells out what the corpus abbreviates also looks for the
             # abbreviation (learned from "Performance Monitoring Unit (PMU)" at build).
             text = " ".join((plan.lex_text, *self.lex.acronyms_for(plan.lex_text)))
-            hits = self.lex.search(text, limit=t.pool, filters=lf, mode="or",
+            hits = self.lex.search(text, limit=depth, allowed=allowed, mode="or",
                                    field_boosts=boosts)
         if not hits and plan.kind != "prose" and plan.lex_text:
             # A path or identifier nobody wrote: answer the words instead.
-            hits = self.lex.search(plan.lex_text, limit=t.pool, filters=lf, mode="or",
+            hits = self.lex.search(plan.lex_text, limit=depth, allowed=allowed, mode="or",
                                    field_boosts=boosts)
         return hits
 
     # ----------------------------------------------------------------- ranking
 
-    def _rank(self, cands: dict[str, _Version], plan: Any, mode: str,
+    def _rank(self, cands: dict[str, _Version], plan: QueryPlan, mode: str,
               all_versions: bool) -> list[_Group]:
         """Groups (families, or versions with ``all_versions``) best first."""
         t = self.tuning
@@ -349,9 +343,8 @@ class HybridSearcher:
         else:
             scores = lex or dense  # one retriever: its own scores
         if plan.tree_hint:
-            trees = self.docs.column("json_extract(json, '$.tree')",
-                                 [g.lex_best or g.dense_best or g.versions[0]
-                                  for g in groups.values()])
+            trees = self.docs.trees_of([g.lex_best or g.dense_best or g.versions[0]
+                                        for g in groups.values()])
             for g in groups.values():
                 g.in_tree = trees.get(g.lex_best or g.dense_best or g.versions[0]) \
                     == plan.tree_hint
@@ -371,7 +364,7 @@ class HybridSearcher:
 
     def _group(self, cands: dict[str, _Version], all_versions: bool) -> dict[str, _Group]:
         fams = ({v: v for v in cands} if all_versions
-                else self.docs.column("family", list(cands)))
+                else self.docs.families_of(list(cands)))
         groups: dict[str, _Group] = {}
         for vid, c in cands.items():
             key = fams.get(vid) or vid
@@ -387,12 +380,13 @@ class HybridSearcher:
                 g.dense_best, g.dense = vid, c.dense
         return groups
 
-    def _browse(self, plan: Any, limit: int, all_versions: bool, explain: bool) -> list[Hit]:
+    def _browse(self, plan: QueryPlan, allowed: frozenset[str] | None, limit: int,
+                explain: bool) -> list[Hit]:
         """Filters without search terms: the matching series, newest first."""
-        allowed = self._allowed_ids(self._lex_filters(plan))
+        all_versions = plan.filters.all_versions
         groups: dict[str, _Group] = {}
         for vid, fam in self.docs.newest_first():
-            if vid not in allowed:
+            if allowed is not None and vid not in allowed:
                 continue
             key = vid if all_versions else (fam or vid)
             if key in groups:
@@ -403,7 +397,7 @@ class HybridSearcher:
 
     # ----------------------------------------------------------------- answers
 
-    def _hit(self, g: _Group, cands: dict[str, _Version], plan: Any, explain: bool,
+    def _hit(self, g: _Group, cands: dict[str, _Version], plan: QueryPlan, explain: bool,
              single: bool) -> Hit:
         from kvmsearch.query.evidence import build_hit
 

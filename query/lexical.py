@@ -6,9 +6,11 @@ Every word is analysed by the same functions the index analyzers use
 (:mod:`kvmsearch.indexer.index.lexical`), so a word always meets the terms it was written as.
 
 Filters restrict the candidates during retrieval, so a filtered search returns the
-best matching documents *among those allowed* (a whoosh filter, or, when the filter
+best matching documents *among those allowed*. The caller passes the allowed series
+versions as a set of Message-IDs (computed once per query by :mod:`kvmsearch.query.filters`,
+the same set the dense side receives); here it becomes a whoosh filter, or, when it
 excludes only a few documents, an unfiltered search that over-fetches exactly that
-many: the same answer, faster).
+many: the same answer, faster.
 
 By default words are looked up in ``body``, all prose sections in one field with the
 section weights applied at index time (BM25F proper, one posting list per word); custom
@@ -18,8 +20,6 @@ section weights search the section fields one by one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,15 @@ from kvmsearch.indexer.index.lexical import (
     PROSE_FIELDS,
     is_exact_identifier,
     iter_units,
-    normalize_path,
     open_lexical,
 )
+from kvmsearch.indexer.text.paths import (
+    PATH_TIERS,
+    is_path_like,
+    path_query_forms,
+)
 from kvmsearch.models.errors import QueryError
-from kvmsearch.query.understand import is_path
+from kvmsearch.query.retrievers import LexHit
 
 #: default weight of each field; ``files`` only counts for path terms and
 #: ``ident_exact`` only for identifiers. A weight of 0 leaves a field out.
@@ -74,87 +78,10 @@ _RESCORE_POOL = 2
 _PARTS_WEIGHT = 0.25
 # A path in free text also matches where prose mentions it.
 _PATH_PROSE_WEIGHT = 0.3
-# Exact file > the path as a directory prefix > same bare file name elsewhere.
-_PATH_FULL, _PATH_DIR, _PATH_BASE = 4.0, 2.0, 1.0
-_PATH_TIERS = {_PATH_FULL: 3, _PATH_DIR: 2, _PATH_BASE: 1}
 
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"',
                          "\u00bb": '"'})
 _PUNCT_EDGE = "\"'`()[]{}<>,;:!?"
-
-
-@dataclass(frozen=True)
-class LexHit:
-    """One document: a series version."""
-
-    message_id: str
-    family: str
-    score: float
-    #: per-field share of the score, only when asked for (``explain=True``)
-    fields: dict[str, float] | None = None
-    #: how the document matched, for rankers that must keep match classes apart:
-    #: search_paths: per path 3 exact file, 2 under the directory, 1 same bare name
-    #: (summed over the paths); search_identifier: 1 exact spelling, else 0
-    tier: int = 0
-
-
-@dataclass(frozen=True)
-class LexFilters:
-    """Restrictions applied during retrieval. Empty tuples mean "no restriction".
-
-    ``authors`` and ``lists`` match any substring of the author's "Name <addr>" and of
-    the list id; ``trees`` a substring of the tree name; ``files`` a path, a directory
-    prefix or a bare file name; ``kinds`` defaults to ordinary series (pulls and stable
-    backports only when asked for; an empty tuple allows every kind). Several values in
-    one category are alternatives; categories combine with AND.
-    """
-
-    authors: tuple[str, ...] = ()
-    lists: tuple[str, ...] = ()
-    trees: tuple[str, ...] = ()
-    since: date | None = None
-    until: date | None = None
-    files: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ("series",)
-
-    def __post_init__(self) -> None:
-        # accept a lone string or a list where a tuple is meant: filters are cache keys
-        for name in ("authors", "lists", "trees", "files", "kinds"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, (value,))
-            elif not isinstance(value, tuple):
-                object.__setattr__(self, name, tuple(value or ()))
-
-
-def is_path_like(token: str) -> bool:
-    """Whether a query token names a file or directory rather than a word: a path with a
-    known top directory, a file ending, a trailing ``/`` or three parts, or a file name.
-    ``KVM/arm64``, ``GICv4/GICv4.1`` or ``I/O`` are words."""
-    if "://" in token or "@" in token:
-        return False
-    return is_path(token)
-
-
-def path_query_forms(path: str) -> list[tuple[str, float]]:
-    """``files`` terms a path query looks for, with their weight (see module constants).
-
-    A trailing ``/`` says "directory": then only the prefix form is used.
-    """
-    p = normalize_path(path)
-    if p.startswith("..."):
-        base = p.rstrip("/").rsplit("/", 1)[-1]
-        return [(base, _PATH_BASE)] if base else []
-    is_dir = p.endswith("/")
-    p = p.rstrip("/")
-    if not p:
-        return []
-    out = [(p + "/", _PATH_DIR)]
-    if not is_dir:
-        out.insert(0, (p, _PATH_FULL))
-        if "/" in p:
-            out.append((p.rsplit("/", 1)[-1], _PATH_BASE))
-    return out
 
 
 def split_query(text: str) -> list[tuple[str, bool]]:
@@ -204,13 +131,13 @@ class LexicalSearcher:
         self._ix = open_lexical(self._dir)
         self._searcher = self._ix.searcher(weighting=scoring.BM25F())
         self._ids: dict[int, tuple[str, str]] = {}
-        self._lexicons: dict[str, list[str]] = {}
-        self._filter_cache: dict[LexFilters, set[int] | None] = {}
+        self._by_id: dict[str, int] | None = None
+        self._filter_cache: dict[frozenset[str], set[int]] = {}
         self._acronyms: list[tuple[str, frozenset[str]]] | None = None
 
     # ----------------------------------------------------------------- public
 
-    def search(self, text: str, *, limit: int = 100, filters: LexFilters | None = None,
+    def search(self, text: str, *, limit: int = 100, allowed: frozenset[str] | None = None,
                field_boosts: dict[str, float] | None = None, mode: str = "auto",
                explain: bool = False) -> list[LexHit]:
         """Series versions matching free text: words, identifiers, paths, "phrases".
@@ -229,10 +156,10 @@ class LexicalSearcher:
         def build(fields: list[str]) -> list[_Clause]:
             return [c for c in self._text_clauses(text, boosts, fields) if c.per_field]
 
-        return self._run(build, boosts, mode, limit, filters, explain)
+        return self._run(build, boosts, mode, limit, allowed, explain)
 
     def search_paths(self, paths: Sequence[str], *, limit: int = 100,
-                     filters: LexFilters | None = None,
+                     allowed: frozenset[str] | None = None,
                      field_boosts: dict[str, float] | None = None,
                      explain: bool = False) -> list[LexHit]:
         """Series versions touching any of ``paths``: an exact file scores above a file
@@ -249,15 +176,15 @@ class LexicalSearcher:
         for p in paths:
             best: dict[int, int] = {}
             for term, w in path_query_forms(p):
-                tier = _PATH_TIERS[w]
+                tier = PATH_TIERS[w]
                 for d in self._postings("files", term):
                     best[d] = max(best.get(d, 0), tier)
             for d, t in best.items():
                 tiers[d] = tiers.get(d, 0) + t
-        return self._tiered(build, boosts, "or", limit, filters, explain, tiers)
+        return self._tiered(build, boosts, "or", limit, allowed, explain, tiers)
 
     def search_identifier(self, ident: str, *, limit: int = 100,
-                          filters: LexFilters | None = None,
+                          allowed: frozenset[str] | None = None,
                           field_boosts: dict[str, float] | None = None,
                           explain: bool = False) -> list[LexHit]:
         """Series versions mentioning an identifier (``KVM_CAP_ARM_MTE``, ``foo()``);
@@ -273,7 +200,7 @@ class LexicalSearcher:
         # The exact spelling is what a maintainer grepping for it means: those documents
         # first, however long the ones matching the lower-cased name or its parts are.
         tiers = dict.fromkeys(self._postings("ident_exact", raw), 1) if raw else {}
-        return self._tiered(build, boosts, "and", limit, filters, explain, tiers)
+        return self._tiered(build, boosts, "and", limit, allowed, explain, tiers)
 
     def acronyms_for(self, text: str) -> list[str]:
         """Acronyms the corpus defines whose expansion ``text`` spells out and that it
@@ -303,14 +230,6 @@ class LexicalSearcher:
                     and acro not in out:
                 out.append(acro)
         return out
-
-    def filter_ids(self, filters: LexFilters) -> set[str]:
-        """Message-IDs of every document passing ``filters``, for retrievers that filter
-        by id (the dense index)."""
-        docs = self._allowed(filters)
-        if docs is None:
-            docs = set(self._searcher.reader().all_doc_ids())
-        return {self._stored(d)[0] for d in docs}
 
     def doc_count(self) -> int:
         return self._searcher.doc_count()
@@ -465,78 +384,20 @@ class LexicalSearcher:
 
     # ----------------------------------------------------------------- filters
 
-    def _lexicon(self, field: str) -> list[str]:
-        if field not in self._lexicons:
-            self._lexicons[field] = [
-                t if isinstance(t, str) else t.decode("utf-8", "replace")
-                for t in self._searcher.reader().field_terms(field)
-            ]
-        return self._lexicons[field]
-
-    def _substring_filter(self, field: str, needles: Sequence[str]) -> Any | None:
-        """Terms of ``field`` containing any needle; None when nothing can match."""
-        from whoosh import query as wq
-
-        wanted = [n.strip().lower() for n in needles if n and n.strip()]
-        if not wanted:
-            return wq.Every()
-        terms = [t for t in self._lexicon(field) if any(n in t for n in wanted)]
-        if not terms:
+    def _docnums(self, allowed: frozenset[str] | None) -> set[int] | None:
+        """Document numbers of the ``allowed`` versions (None: all), cached per set,
+        since a session repeats its filters (at least the default kind filter)."""
+        if allowed is None:
             return None
-        return wq.Or([wq.Term(field, t) for t in terms])
-
-    def _filter_query(self, filters: LexFilters) -> Any | None:
-        """The whoosh filter for ``filters``: an Every() for no restriction, None when
-        no document can pass."""
-        from whoosh import query as wq
-
-        parts: list[Any] = []
-        for field, values in (("author_raw", filters.authors), ("lists", filters.lists),
-                              ("tree", filters.trees)):
-            if values:
-                q = self._substring_filter(field, values)
-                if q is None:
-                    return None
-                parts.append(q)
-        if filters.kinds:
-            parts.append(wq.Or([wq.Term("kind", k.lower()) for k in filters.kinds]))
-        if filters.files:
-            terms = [wq.Term("files", t) for p in filters.files for t in _filter_path_terms(p)]
-            if not terms:
-                return None
-            parts.append(wq.Or(terms))
-        if filters.since or filters.until:
-            if filters.since and filters.until and filters.since > filters.until:
-                raise QueryError(
-                    f"since ({filters.since}) is after until ({filters.until}); swap them"
-                )
-            start = datetime.combine(filters.since, time.min) if filters.since else None
-            end = datetime.combine(filters.until, time.max) if filters.until else None
-            parts.append(wq.DateRange("date", start, end))
-        if not parts:
-            return wq.Every()
-        return parts[0] if len(parts) == 1 else wq.And(parts)
-
-    def _allowed(self, filters: LexFilters) -> set[int] | None:
-        """Document numbers passing ``filters`` (None: all), cached per filter value,
-        since most queries of a session repeat the same filters (at least the default
-        kind filter) and building the set costs more than a typical query."""
-        from whoosh import query as wq
-
-        if filters in self._filter_cache:
-            return self._filter_cache[filters]
-        fq = self._filter_query(filters)
-        if fq is None:
-            docs: set[int] | None = set()
-        elif isinstance(fq, wq.Every):
-            docs = None
-        else:
-            docs = set(self._searcher.docs_for_query(fq))
-            if len(docs) == self._searcher.doc_count():
-                docs = None
+        if allowed in self._filter_cache:
+            return self._filter_cache[allowed]
+        if self._by_id is None:
+            # Live documents only: an update deletes a version's old document.
+            self._by_id = {sf["message_id"]: d for d, sf in self._searcher.reader().iter_docs()}
+        docs = {d for mid in allowed if (d := self._by_id.get(mid)) is not None}
         if len(self._filter_cache) >= _FILTER_CACHE_SIZE:
             self._filter_cache.pop(next(iter(self._filter_cache)))
-        self._filter_cache[filters] = docs
+        self._filter_cache[allowed] = docs
         return docs
 
     # ----------------------------------------------------------------- running
@@ -550,16 +411,16 @@ class LexicalSearcher:
         return list(reader.postings(field, term).all_ids())
 
     def _tiered(self, build: Any, boosts: dict[str, float], mode: str, limit: int,
-                filters: LexFilters | None, explain: bool,
+                allowed: frozenset[str] | None, explain: bool,
                 tiers: dict[int, int]) -> list[LexHit]:
         """:meth:`_run`, then ranked by tier before score. Every tiered document is
         retrieved, so a high tier never falls outside the pool the scores picked."""
-        hits = self._run(build, boosts, mode, max(limit, len(tiers)), filters, explain, tiers)
+        hits = self._run(build, boosts, mode, max(limit, len(tiers)), allowed, explain, tiers)
         hits.sort(key=lambda h: (-h.tier, -h.score))
         return hits[:limit]
 
     def _run(self, build: Any, boosts: dict[str, float], mode: str, limit: int,
-             filters: LexFilters | None, explain: bool,
+             allowed: frozenset[str] | None, explain: bool,
              tiers: dict[int, int] | None = None) -> list[LexHit]:
         """Build the clauses (``build(fields)``), retrieve, and explain on request."""
         from whoosh import query as wq
@@ -568,7 +429,7 @@ class LexicalSearcher:
         clauses = build(self._text_fields(boosts, sections=sections))
         if not clauses or limit <= 0:
             return []
-        filt = self._allowed(filters if filters is not None else LexFilters())
+        filt = self._docnums(allowed)
         if filt is not None and not filt:
             return []
         qs = [c.query() for c in clauses]
@@ -733,12 +594,6 @@ def _phrase(field: str, words: list[str], boost: float) -> Any:
     return wq.Phrase(field, words, boost=boost)
 
 
-def _filter_path_terms(path: str) -> list[str]:
-    """``files`` terms a file filter accepts: the file itself and the path as a directory
-    prefix; a bare name (no ``/``) also matches that file name anywhere."""
-    return [t for t, w in path_query_forms(path) if w != _PATH_BASE]
-
-
 def _append_tier(first: list[tuple[int, float, float]], second: list[tuple[int, float, float]],
                  limit: int) -> list[tuple[int, float, float]]:
     """``first`` followed by the documents of ``second`` it lacks, their scores scaled
@@ -758,10 +613,7 @@ def _append_tier(first: list[tuple[int, float, float]], second: list[tuple[int, 
 
 __all__ = [
     "DEFAULT_FIELD_BOOSTS",
-    "LexFilters",
     "LexHit",
     "LexicalSearcher",
-    "is_path_like",
-    "path_query_forms",
     "split_query",
 ]

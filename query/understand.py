@@ -8,35 +8,16 @@ for a filter value that cannot mean anything (a bad date), which is a QueryError
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from datetime import date
+from dataclasses import dataclass, field
 
-from kvmsearch.models.errors import QueryError
+from kvmsearch.indexer.text.paths import is_path
+from kvmsearch.models.query import DEFAULT_KINDS, Filters, parse_date
 
-#: file endings that make a bare word a file name
-_EXT = (
-    "c|h|S|s|rs|py|sh|inc|json|txt|rst|dts|dtsi|lds|ld|mk|yaml|yml|cfg|conf|go|cpp|cc|hh|"
-    "hpp|pl|awk|bpf|md|html|xml|in|am|ac|m4|tbl|asm|cmake|toml|def|decode|y|l|lex"
-)
-_PATH = re.compile(
-    rf"^(?:[\w.+-]+/)+[\w.+-]*$|^[\w.+-]+\.(?:{_EXT})$|^(?:Makefile|Kconfig|Kbuild|MAINTAINERS)"
-    r"(?:\.[\w-]+)?$"
-)
 # An identifier: has an underscore, or is an ALLCAPS/digits acronym of 2+ chars with a
 # letter (DBM, SPE, LPA2, GICv4 is prose-ish but TID1 counts), or camelCase, or foo().
 _IDENT = re.compile(
     r"^(?:[A-Za-z_][\w]*_[\w]*|[A-Z][A-Z0-9]{1,}|[A-Z0-9]*[A-Z][A-Z0-9]*\d[A-Z0-9]*|"
     r"[a-z]+[A-Z]\w*|\w+\(\))$"
-)
-# Top-level directories of the trees kvmsearch covers (Linux, QEMU, kvm-unit-tests,
-# kvmtool): "arch/arm64" is a path, "KVM/arm64" or "I/O" is not.
-_TOP_DIRS = frozenset(
-    """
-    arch drivers include virt tools documentation lib mm kernel net fs block scripts security
-    sound crypto init ipc samples usr certs rust hw target tests accel linux-headers contrib
-    migration qapi qom system softmmu ui util docs subprojects x86 arm arm64 powerpc s390x
-    riscv lib64 asm-generic uapi selftests
-    """.split()
 )
 _FILTER = re.compile(r'(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind):'
                      r'("([^"]*)"|\S+)', re.IGNORECASE)
@@ -64,33 +45,6 @@ FRAMING = frozenset("how why when where series patch patches patchset patchsets"
 
 
 @dataclass(frozen=True, slots=True)
-class Filters:
-    """Restrictions applied inside retrieval."""
-
-    authors: tuple[str, ...] = ()
-    lists: tuple[str, ...] = ()
-    trees: tuple[str, ...] = ()
-    files: tuple[str, ...] = ()
-    since: date | None = None
-    until: date | None = None
-    kinds: tuple[str, ...] = ("series",)
-
-    def merged(self, other: Filters) -> Filters:
-        return Filters(
-            authors=self.authors + other.authors,
-            lists=self.lists + other.lists,
-            trees=self.trees + other.trees,
-            files=self.files + other.files,
-            since=other.since or self.since,
-            until=other.until or self.until,
-            kinds=other.kinds if other.kinds != ("series",) else self.kinds,
-        )
-
-    def is_empty(self) -> bool:
-        return self == Filters()
-
-
-@dataclass(frozen=True, slots=True)
 class QueryPlan:
     """A query taken apart."""
 
@@ -108,32 +62,6 @@ class QueryPlan:
     dense_text: str = ""
 
 
-def parse_date(value: str, what: str) -> date:
-    v = value.strip()
-    for n in (10, 7, 4):  # 2021-03-04, 2021-03, 2021
-        if len(v) == n:
-            try:
-                parts = [int(p) for p in v.split("-")]
-                return date(parts[0], parts[1] if len(parts) > 1 else 1,
-                            parts[2] if len(parts) > 2 else 1)
-            except (ValueError, IndexError):
-                break
-    raise QueryError(f"{what}:{value} is not a date; use YYYY, YYYY-MM or YYYY-MM-DD")
-
-
-def is_path(tok: str) -> bool:
-    """Whether a query token names a file or directory (see module notes)."""
-    if not _PATH.match(tok):
-        return False
-    if "/" not in tok:
-        return "." in tok[1:] or tok.split(".")[0] in ("Makefile", "Kconfig", "Kbuild")
-    parts = [p for p in tok.split("/") if p]
-    # A trailing slash, a file ending, a known top directory or a deep path make a path;
-    # a lone "a/b" is usually prose ("source/target", "TID1/TID2").
-    return (tok.endswith("/") or bool(re.search(rf"\.(?:{_EXT})$", parts[-1]))
-            or parts[0].lower() in _TOP_DIRS or len(parts) >= 3)
-
-
 def _norm_tree(t: str) -> str:
     t = t.lower()
     return {"kut": "kvm-unit-tests", "kvm-unit-test": "kvm-unit-tests"}.get(t, t)
@@ -146,7 +74,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     trees: list[str] = []
     files: list[str] = []
     since = until = None
-    kinds: tuple[str, ...] = ("series",)
+    kinds: tuple[str, ...] = DEFAULT_KINDS
 
     def take(m: re.Match[str]) -> str:
         nonlocal since, until, kinds
@@ -197,8 +125,8 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         kind = "ident"
     else:
         kind = "prose"
-    filters = Filters(tuple(authors), tuple(lists), tuple(trees), tuple(files), since, until,
-                      kinds)
+    filters = Filters(authors=tuple(authors), lists=tuple(lists), trees=tuple(trees),
+                      files=tuple(files), kinds=kinds, since=since, until=until)
     if base is not None:
         filters = base.merged(filters)
     return QueryPlan(text=text, kind=kind, paths=tuple(paths), idents=tuple(idents),
@@ -214,7 +142,3 @@ def _unframed(text: str) -> str:
                             if w.strip(".,;:!?()[]'`").lower() not in FRAMING)
     out = " ".join('"'.join(parts).split())
     return out if out.strip('" ') else text
-
-
-def with_kind(plan: QueryPlan, kind: str) -> QueryPlan:
-    return replace(plan, kind=kind)

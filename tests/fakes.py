@@ -65,6 +65,9 @@ class FakeEmbedder:
     def count_tokens(self, text: str) -> int:
         return len(_WORD.findall(text)) + 2
 
+    def warm(self) -> None:
+        """Nothing to load."""
+
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         return [self.count_tokens(t) for t in texts]
 

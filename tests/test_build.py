@@ -309,8 +309,8 @@ def test_vanished_source_is_reported_and_the_others_still_update(tmp_path,
         f.write((mboxes / "autosel.mbox").read_bytes())
 
     out = build(home)
-    assert [s for s, _ in out.source_errors] == [str(gone.resolve())]
-    assert "pull-requests.mbox" in out.source_errors[0][1]
+    assert [e.source for e in out.source_errors] == [str(gone.resolve())]
+    assert "pull-requests.mbox" in out.source_errors[0].error
     assert out.generation is not None and out.generation != first.generation
     assert out.new_messages > 0 and out.versions_changed > 0
 

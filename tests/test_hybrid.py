@@ -17,7 +17,9 @@ from kvmsearch.indexer.index.chunks import chunk_versions
 from kvmsearch.indexer.index.dense import EmbeddingCache, build_dense
 from kvmsearch.indexer.index.docs import DocStore, version_digest
 from kvmsearch.indexer.index.lexical import build_lexical
+from kvmsearch.indexer.text import paths as pathrules
 from kvmsearch.models.errors import ModelError
+from kvmsearch.models.query import Filters, SearchRequest
 from kvmsearch.models.records import (
     Family,
     ParseReport,
@@ -28,10 +30,17 @@ from kvmsearch.models.records import (
 from kvmsearch.query import lexical as lexq
 from kvmsearch.query.dense import DenseSearcher
 from kvmsearch.query.hybrid import HybridSearcher, Tuning, fuse
-from kvmsearch.query.lexical import LexFilters, LexicalSearcher
+from kvmsearch.query.lexical import LexicalSearcher
 from kvmsearch.query.understand import understand
 
 # --------------------------------------------------------------------------- builders
+
+
+def search(s, text: str = "", *, limit: int = 10, mode: str = "hybrid", explain: bool = False,
+           **filters) -> list:
+    """The searcher asked as the library asks it: one SearchRequest."""
+    return s.search(SearchRequest(text=text, filters=Filters.from_options(**filters),
+                                  limit=limit, mode=mode, explain=explain))
 
 
 def sv(mid: str, title: str, motivation: str = "", *, family: str | None = None,
@@ -65,7 +74,8 @@ def generation(tmp: Path, versions: list[SeriesVersion]) -> SimpleNamespace:
     chunks = chunk_versions(versions, emb.count_tokens, count_many=emb.count_tokens_many)
     with EmbeddingCache(tmp / "cache.sqlite") as cache:
         build_dense(d, chunks, emb, cache)
-    return SimpleNamespace(dir=d, manifest=SimpleNamespace(onnx=None))
+    return SimpleNamespace(dir=d, docs_path=d / "docs.sqlite", lexical_dir=d / "lexical",
+                           manifest=SimpleNamespace(onnx=None))
 
 
 @pytest.fixture
@@ -160,7 +170,7 @@ def oracle(gen_dir: Path, plan, allowed: set[str], tuning: Tuning) -> dict[str, 
                                    "which series fixed saving the ITS tables and why?"])
 def test_hybrid_scores_are_the_hand_computed_fusion(searcher, query) -> None:
     s = searcher(*CORPUS)
-    hits = s.search(query, limit=20)
+    hits = search(s, query, limit=20)
     series = {v.message_id for v in CORPUS if v.kind == "series"}
     want = oracle(s.gen.dir, understand(query), series, s.tuning)
     assert {h.family: h.score for h in hits} == pytest.approx(
@@ -172,14 +182,14 @@ def test_hybrid_scores_are_the_hand_computed_fusion(searcher, query) -> None:
 def test_weight_moves_the_fusion(searcher) -> None:
     s = searcher(*CORPUS)
     s.tuning.w_dense = 0.0
-    fused = s.search("dirty log DBM", limit=20)
-    lexical = s.search("dirty log DBM", limit=20, mode="lexical")
+    fused = search(s, "dirty log DBM", limit=20)
+    lexical = search(s, "dirty log DBM", limit=20, mode="lexical")
     assert fams(fused) == fams(lexical)
     assert [h.score for h in fused] == pytest.approx(
         [round(h.score / lexical[0].score, 6) for h in lexical], abs=2e-6)
     s.tuning.w_dense = 1.0  # the dense order, without what lies below the floor
-    dense = s.search("dirty log DBM", limit=20, mode="semantic")
-    assert fams(s.search("dirty log DBM", limit=20)) == \
+    dense = search(s, "dirty log DBM", limit=20, mode="semantic")
+    assert fams(search(s, "dirty log DBM", limit=20)) == \
         [h.family for h in dense if h.score > s.tuning.dense_floor]
 
 
@@ -189,12 +199,12 @@ def test_weight_moves_the_fusion(searcher) -> None:
 def test_family_is_one_hit_with_every_version_and_no_count_bonus(searcher) -> None:
     s = searcher(*CORPUS)
     for mode in ("hybrid", "lexical", "semantic"):
-        hits = s.search("ptp_kvm arm64 guest clock", limit=20, mode=mode, explain=True)
+        hits = search(s, "ptp_kvm arm64 guest clock", limit=20, mode=mode, explain=True)
         assert fams(hits).count("ptp1@x") == 1
         ptp = hits[fams(hits).index("ptp1@x")]
         assert {v.message_id for v in ptp.versions} == {"ptp1@x", "ptp2@x", "ptp3@x"}
         assert ptp.versions[0].message_id == "ptp3@x"  # newest first
-    split = s.search("ptp_kvm arm64 guest clock", limit=20, all_versions=True)
+    split = search(s, "ptp_kvm arm64 guest clock", limit=20, all_versions=True)
     assert sorted(h.versions[0].message_id for h in split if h.family == "ptp1@x") == \
         ["ptp1@x", "ptp2@x", "ptp3@x"]
 
@@ -204,7 +214,7 @@ def test_many_weak_versions_do_not_outrank_one_strong_match(searcher, mode) -> N
     # ptp_kvm's three versions each mention "dirty" once; one retriever alone used to
     # rank by rank-fusion plus a bonus per version, which put ptp_kvm first
     s = searcher(*CORPUS)
-    hits = s.search("dirty log DBM", limit=10, mode=mode, explain=True)
+    hits = search(s, "dirty log DBM", limit=10, mode=mode, explain=True)
     assert hits[0].family in ("dbm@x", "dbm2@x")
     assert fams(hits).index("ptp1@x") > fams(hits).index("dbm@x")
     if mode != "hybrid":  # one retriever: its own scores, in order
@@ -235,23 +245,24 @@ PATHS = [
 @pytest.mark.parametrize("mode", ["hybrid", "lexical"])
 def test_exact_path_then_directory_then_bare_name(searcher, mode) -> None:
     s = searcher(*PATHS)
-    assert fams(s.search("arch/arm64/kvm/pvtime.c", mode=mode)) == ["exact@x", "bare@x"]
-    assert fams(s.search("which series touched arch/arm64/kvm/pvtime.c and why",
+    assert fams(search(s, "arch/arm64/kvm/pvtime.c", mode=mode)) == ["exact@x", "bare@x"]
+    assert fams(search(s, "which series touched arch/arm64/kvm/pvtime.c and why",
                          mode=mode)) == ["exact@x", "bare@x"]
-    assert set(fams(s.search("arch/arm64/kvm/", mode=mode))) == {"exact@x", "dir@x"}
-    assert fams(s.search("pvtime.c", mode=mode))[:2] == ["bare@x", "exact@x"]
+    assert set(fams(search(s, "arch/arm64/kvm/", mode=mode))) == {"exact@x", "dir@x"}
+    assert fams(search(s, "pvtime.c", mode=mode))[:2] == ["bare@x", "exact@x"]
     # a tree named in brackets goes first within one match class
-    assert fams(s.search("pvtime.c (kvmtool)", mode=mode))[0] == "bare@x"
+    assert fams(search(s, "pvtime.c (kvmtool)", mode=mode))[0] == "bare@x"
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "lexical"])
 def test_match_class_outranks_a_higher_score(searcher, monkeypatch, mode) -> None:
     # weigh the bare-name form far above the exact path, so that BM25 alone would put
     # the kvmtool file first: the match class must still win
-    monkeypatch.setattr(lexq, "_PATH_BASE", 50.0)
-    monkeypatch.setattr(lexq, "_PATH_TIERS", {lexq._PATH_FULL: 3, lexq._PATH_DIR: 2, 50.0: 1})
+    tiers = {pathrules.PATH_FULL: 3, pathrules.PATH_DIR: 2, 50.0: 1}
+    monkeypatch.setattr(pathrules, "PATH_BASE", 50.0)
+    monkeypatch.setattr(lexq, "PATH_TIERS", tiers)
     s = searcher(*PATHS)
-    hits = s.search("arch/arm64/kvm/pvtime.c", mode=mode, explain=True)
+    hits = search(s, "arch/arm64/kvm/pvtime.c", mode=mode, explain=True)
     assert fams(hits) == ["exact@x", "bare@x"]
     assert hits[0].explain["lexical"] < hits[1].explain["lexical"]
     assert [h.message_id for h in s.lex.search_paths(["arch/arm64/kvm/pvtime.c"])] == \
@@ -276,10 +287,10 @@ def test_path_and_identifier_queries_never_load_the_model(searcher) -> None:
         raise AssertionError("the model was loaded")
 
     s = searcher(*PATHS, *CORPUS[:2], embedder=refuse)
-    assert s.search("arch/arm64/kvm/pvtime.c")
-    assert s.search("DBM")
+    assert search(s, "arch/arm64/kvm/pvtime.c")
+    assert search(s, "DBM")
     with pytest.raises(AssertionError, match="model was loaded"):
-        s.search("dirty log DBM")
+        search(s, "dirty log DBM")
 
 
 # --------------------------------------------------------------------------- identifiers
@@ -290,7 +301,7 @@ def test_exact_identifier_spelling_ranks_first(searcher) -> None:
         sv("exact@x", "KVM: arm64: misc", "Long text. " * 30 + "Expose KVM_CAP_STEAL_TIME."),
         sv("lower@x", "KVM: steal time", "kvm_cap_steal_time kvm_cap_steal_time."),
     )
-    hits = s.search("KVM_CAP_STEAL_TIME", explain=True)
+    hits = search(s, "KVM_CAP_STEAL_TIME", explain=True)
     assert fams(hits) == ["exact@x", "lower@x"]
     assert [h.explain["tier"] for h in hits] == [1, 0]
 
@@ -301,32 +312,32 @@ def test_exact_identifier_spelling_ranks_first(searcher) -> None:
 @pytest.mark.parametrize("mode", ["hybrid", "lexical", "semantic"])
 def test_pulls_and_stable_backports_only_when_asked(searcher, mode) -> None:
     s = searcher(*CORPUS)
-    got = fams(s.search("dirty log DBM", limit=50, mode=mode))
+    got = fams(search(s, "dirty log DBM", limit=50, mode=mode))
     assert "pull@x" not in got and "stable@x" not in got
-    assert fams(s.search("dirty log DBM", limit=50, mode=mode, kind="pull")) == ["pull@x"]
+    assert fams(search(s, "dirty log DBM", limit=50, mode=mode, kind="pull")) == ["pull@x"]
 
 
 def test_filters_alone_list_series_newest_first(searcher) -> None:
     s = searcher(*CORPUS)
-    assert fams(s.search("", author="maz")) == ["vgicv4@x", "its@x"]  # no pull
-    assert fams(s.search("author:maz kind:pull")) == ["pull@x"]
+    assert fams(search(s, "", author="maz")) == ["vgicv4@x", "its@x"]  # no pull
+    assert fams(search(s, "author:maz kind:pull")) == ["pull@x"]
     # one hit per family, newest version first
-    got = s.search("", since="2021-01-02", until="2021-01-04")
+    got = search(s, "", since="2021-01-02", until="2021-01-04")
     assert fams(got) == ["ptp1@x"] and got[0].versions[0].message_id == "ptp3@x"
-    assert len(s.search("", since="2021-01-01", all_versions=True, limit=50)) == 7
-    assert s.search("") == [] and s.search("", author="nobody") == []
+    assert len(search(s, "", since="2021-01-01", all_versions=True, limit=50)) == 7
+    assert search(s, "") == [] and search(s, "", author="nobody") == []
 
 
 def test_filters_apply_inside_dense_retrieval(searcher) -> None:
     s = searcher(*CORPUS)
-    s.tuning.pool = 1  # one candidate: a post-filter would find nothing
-    hits = s.search("dirty log DBM", mode="semantic", author="maz")
+    s.tuning.pool = s.tuning.depth_per_hit = 1  # one candidate: a post-filter would find
+    hits = search(s, "dirty log DBM", mode="semantic", author="maz", limit=1)  # nothing
     assert fams(hits) == ["its@x"] or fams(hits) == ["vgicv4@x"]
 
 
 def test_slash_alternatives_are_words(searcher) -> None:
     s = searcher(*CORPUS)
-    assert fams(s.search("GICv4/GICv4.1 direct injection", mode="lexical"))[0] == "vgicv4@x"
+    assert fams(search(s, "GICv4/GICv4.1 direct injection", mode="lexical"))[0] == "vgicv4@x"
 
 
 def test_a_spelled_out_acronym_finds_series_that_only_abbreviate(searcher) -> None:
@@ -340,7 +351,7 @@ def test_a_spelled_out_acronym_finds_series_that_only_abbreviate(searcher) -> No
     ]
     s = searcher(*corpus)
     q = "KVM touching performance-monitor registers on CPUs that lack them"
-    assert fams(s.search(q, mode="lexical"))[0] == "trap@x"
+    assert fams(search(s, q, mode="lexical"))[0] == "trap@x"
 
 
 # --------------------------------------------------------------------------- model
@@ -349,8 +360,8 @@ def test_a_spelled_out_acronym_finds_series_that_only_abbreviate(searcher) -> No
 def test_another_model_asks_for_a_rebuild(searcher) -> None:
     s = searcher(*CORPUS, embedder=lambda: FakeEmbedder(dim=32))
     with pytest.raises(ModelError, match="rebuild"):
-        s.search("dirty log DBM")
-    assert s.search("DBM")  # the lexical side still answers identifiers
+        search(s, "dirty log DBM")
+    assert search(s, "DBM")  # the lexical side still answers identifiers
 
 
 def test_dense_search_with_a_wrong_vector_is_a_model_error(searcher) -> None:
@@ -361,7 +372,7 @@ def test_dense_search_with_a_wrong_vector_is_a_model_error(searcher) -> None:
 
 def test_allowed_filter_is_cached_per_filter(searcher) -> None:
     s = searcher(*CORPUS)
-    s.search("dirty log DBM")
-    s.search("guest clock")
-    assert list(s._allowed) == [LexFilters()]
+    search(s, "dirty log DBM")
+    search(s, "guest clock")
+    assert s.filters.cached() == [Filters()]
     assert len(s.dense._masks) == 1

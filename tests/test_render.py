@@ -11,7 +11,8 @@ from fakes import fake_version
 from sample_index import HOSTILE_AUTHOR, HOSTILE_TITLE
 
 from kvmsearch.models.records import ChangelogEntry, Hit, PatchInfo, VersionRef
-from kvmsearch.render import clean, format_hits, format_series, format_version, hit_to_dict
+from kvmsearch.models.serialize import json_line
+from kvmsearch.render import clean, format_hits, format_series, format_version
 
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 # Select Graphic Rendition only: the colours format_hits adds on a terminal.
@@ -118,11 +119,10 @@ def test_explain_line() -> None:
     assert "score" not in format_hits([_hit(explain={"kind": "prose"})])
 
 
-def test_hit_to_dict_is_json_whatever_the_mail_held() -> None:
+def test_hit_json_is_json_whatever_the_mail_held() -> None:
     h = _hit(title=HOSTILE_TITLE + "\udcff", author=HOSTILE_AUTHOR,
              explain={"fused": 0.5, "lexical_rank": 0})
-    d = hit_to_dict(h)
-    text = json.dumps(d, ensure_ascii=True)
+    text = json_line(h)
     assert text.isascii() and "\x1b" not in text
     back = json.loads(text)
     assert back["title"] == HOSTILE_TITLE + "\udcff"
@@ -131,9 +131,9 @@ def test_hit_to_dict_is_json_whatever_the_mail_held() -> None:
                                    "subject": "[PATCH v2 0/8] KVM: ...", "n_patches": 8}
     assert back["versions"][1]["date"] is None
     assert back["changelog"] == [{"version": "v2", "text": "Add parallel dirty log sync.",
-                                  "items": ["Add parallel dirty log sync."]}]
+                                  "items": ["Add parallel dirty log sync."], "credits": []}]
     assert back["explain"] == {"fused": 0.5, "lexical_rank": 0}
-    assert "explain" not in hit_to_dict(_hit())
+    assert json.loads(json_line(_hit()))["explain"] is None
 
 
 # --------------------------------------------------------------------------- versions

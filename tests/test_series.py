@@ -178,7 +178,7 @@ def test_series_fields_from_cover_and_patches():
     assert [p.index for p in v.patches] == [1, 2]
     assert v.cover.shortlog  # from the cover or, failing that, the patch titles
     want_files = dict.fromkeys(f for m in msgs[1:] for f in m.diff_files)
-    assert set(v.files) == set(want_files)
+    assert set(v.cover.files) == set(want_files)
     for p, m in zip(v.patches, msgs[1:], strict=True):
         assert p.files == m.diff_files
         assert p.commit_message and "diff --git" not in p.commit_message
@@ -362,7 +362,7 @@ def test_sample_coverless_series():
     (v,) = assemble(msgs).versions
     assert not v.has_cover and v.message_id == msgs[0].message_id
     assert v.patch_ids == (msgs[0].message_id, msgs[1].message_id)
-    assert v.n_patches == 2 and v.complete and v.files == ("MAINTAINERS",)
+    assert v.n_patches == 2 and v.complete and v.cover.files == ("MAINTAINERS",)
     assert v.title == "MAINTAINERS: add a dedicated entry for vDPA"
 
 
@@ -374,7 +374,7 @@ def test_sample_pull_requests():
     assert len(result.families) == 2
     maz = next(v for v in result.versions if v.author_addr == "maz@kernel.org")
     assert maz.title.startswith("KVM/arm64 fixes for 6.0")
-    assert maz.files == ("arch/arm64/kvm/arm.c",)  # from the pull's diffstat
+    assert maz.cover.files == ("arch/arm64/kvm/arm.c",)  # from the pull's diffstat
 
 
 def test_pull_request_takes_patches_threaded_under_it():
@@ -387,7 +387,7 @@ def test_pull_request_takes_patches_threaded_under_it():
     result = assemble(msgs)
     by_root = {v.message_id: v for v in result.versions}
     assert by_root["pr"].kind == "pull" and by_root["pr"].patch_ids == ("p1", "p2")
-    assert by_root["pr"].files == ("a", "b") and by_root["pr"].complete
+    assert by_root["pr"].cover.files == ("a", "b") and by_root["pr"].complete
     assert by_root["x"].kind == "series"
 
 
@@ -396,7 +396,7 @@ def test_sample_autosel_set_missing_its_first_patch():
     (v,) = assemble(msgs).versions
     assert v.kind == "stable" and v.n_patches == 16 and not v.complete
     assert v.patch_ids == (msgs[0].message_id, msgs[1].message_id)
-    assert v.files == ("drivers/block/virtio_blk.c", "drivers/char/virtio_console.c")
+    assert v.cover.files == ("drivers/block/virtio_blk.c", "drivers/char/virtio_console.c")
 
 
 def test_sample_broken_threading_joined_by_sender_and_time():

@@ -11,63 +11,68 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-from kvmsearch.indexer.series.pipeline import read_sources
+from kvmsearch.indexer.index.generations import (
+    QUERY_MODEL_DIR,
+    Generation,
+    GenerationWriter,
+    IndexHome,
+    ModelInfo,
+    OnnxInfo,
+)
+from kvmsearch.indexer.series.pipeline import ReadResult, read_sources
+from kvmsearch.models.embedding import Embedder
 from kvmsearch.models.errors import SourceError, SourceGoneError
-from kvmsearch.models.records import SourcePosition
+from kvmsearch.models.records import (
+    BuildOutcome,
+    ParseResult,
+    SeriesVersion,
+    SourceFailure,
+    SourcePosition,
+)
 
-#: stage(name) -> context manager yielding a callback(done, total=None, note="")
-StageFactory = Callable[[str], AbstractContextManager[Callable[..., None]]]
+if TYPE_CHECKING:
+    from kvmsearch.indexer.mail.sources import Source
+
+class StageCallback(Protocol):
+    """Progress of one stage: ``done`` of ``total`` (None: unknown) ``note`` units."""
+
+    def __call__(self, done: int, total: int | None = None, note: str = "") -> None: ...
 
 
-def _no_stage(name: str) -> AbstractContextManager[Callable[..., None]]:
-    return nullcontext(lambda *a, **k: None)
+#: stage(name) -> a context manager around one build stage, yielding its callback
+StageFactory = Callable[[str], AbstractContextManager[StageCallback]]
 
 
-@dataclass
-class BuildOutcome:
-    """What one build or update did."""
+def _ignore(done: int, total: int | None = None, note: str = "") -> None:
+    pass
 
-    generation: str | None  # None when there was nothing new
-    #: messages read: those new since the last run, or with ``rebuilt`` every one
-    new_messages: int = 0
-    #: a rebuild: every source was read from the start into a new message store
-    rebuilt: bool = False
-    versions: int = 0
-    families: int = 0
-    versions_changed: int = 0
-    versions_deleted: int = 0
-    chunks: int = 0
-    chunks_embedded: int = 0
-    tokens_embedded: int = 0
-    #: sources that could not be read this time: (path, message)
-    source_errors: list[tuple[str, str]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, Any] = field(default_factory=dict)
+
+def _no_stage(name: str) -> AbstractContextManager[StageCallback]:
+    return nullcontext(_ignore)
 
 
 class _Timer:
+    """Seconds per stage name, summed over repeated stages."""
+
     def __init__(self) -> None:
         self.t: dict[str, float] = {}
 
-    def __call__(self, name: str) -> Any:
-        timer = self
-
-        class _T:
-            def __enter__(self) -> None:
-                self.t0 = time.monotonic()
-
-            def __exit__(self, *exc: object) -> None:
-                timer.t[name] = round(timer.t.get(name, 0.0) + time.monotonic() - self.t0, 3)
-
-        return _T()
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.t[name] = round(self.t.get(name, 0.0) + time.monotonic() - t0, 3)
 
 
-def _open_sources(positions: Sequence[SourcePosition], errors: list[tuple[str, str]]) -> list:
+def _open_sources(positions: Sequence[SourcePosition],
+                  errors: list[SourceFailure]) -> list[Source]:
     """Open each registered source; a vanished or moved one is reported and left out."""
     from kvmsearch.indexer.mail.sources import open_source
 
@@ -83,16 +88,32 @@ def _open_sources(positions: Sequence[SourcePosition], errors: list[tuple[str, s
                 "at that path and the next update resumes where it stopped (its series "
                 "stay in the index meanwhile)"
             )
-            errors.append((pos.source, str(gone)))
+            errors.append(SourceFailure(pos.source, str(gone)))
     return live
 
 
+@dataclass
+class _Build:
+    """One build's state, handed from stage to stage."""
+
+    home: IndexHome
+    #: the serving generation an update starts from (None: a first build or a rebuild)
+    prev: Generation | None
+    full: bool
+    stage: StageFactory
+    embedder_factory: Callable[[], Embedder] | None
+    export_query_model: bool
+    outcome: BuildOutcome
+    timer: _Timer = field(default_factory=_Timer)
+    added_paths: list[str] = field(default_factory=list)
+
+
 def run_build(
-    home: Any,  # indexer.generations.IndexHome
+    home: IndexHome,
     *,
     add_paths: Sequence[str | os.PathLike[str]] = (),
     full: bool = False,
-    embedder_factory: Callable[[], Any] | None = None,
+    embedder_factory: Callable[[], Embedder] | None = None,
     stage: StageFactory | None = None,
     workers: int | None = None,
     command: str = "kvmsearch update",
@@ -110,10 +131,9 @@ def run_build(
     from kvmsearch.indexer.index.generations import resolve_source
     from kvmsearch.indexer.mail.sources import expand_paths
 
-    stage = stage or _no_stage
-    timer = _Timer()
     new_sources = expand_paths(add_paths) if add_paths else []
     with home.lock(command):
+        prev: Generation | None
         if full:
             # A rebuild is what an index of another format asks for, so it must not
             # load the serving manifest (that raises IndexFormatError); it only needs
@@ -124,7 +144,7 @@ def run_build(
             prev = home.current()
             registered = list(prev.manifest.sources) if prev is not None else []
         known = {p.source for p in registered}
-        added = []
+        added: list[Source] = []
         for src in new_sources:
             key = resolve_source(src.path)
             if key not in known:
@@ -135,29 +155,31 @@ def run_build(
                 "no sources registered; add one with `kvmsearch index add PATH` "
                 "(an mbox/.gz/.xz, Maildir, public-inbox git or patchwork export)"
             )
-        outcome = BuildOutcome(generation=None, rebuilt=full)
-        sources = _open_sources(registered, outcome.source_errors) + added
+        b = _Build(home=home, prev=prev, full=full, stage=stage or _no_stage,
+                   embedder_factory=embedder_factory, export_query_model=export_query_model,
+                   outcome=BuildOutcome(generation=None, rebuilt=full),
+                   added_paths=[s.path for s in added])
+        sources = _open_sources(registered, b.outcome.source_errors) + added
         since = {} if full else {p.source: p for p in registered if p.state}
-        with timer("read"), stage("reading mail") as cb:
+        with b.timer("read"), b.stage("reading mail") as cb:
             rr = read_sources(sources, since=since, workers=workers,
-                              progress=lambda n, b, t: cb(n, None, "messages"))
-        outcome.new_messages = len(rr.messages)
+                              progress=lambda n, _b, _t: cb(n, None, "messages"))
+        b.outcome.new_messages = len(rr.messages)
         if prev is not None and not full and not added and rr.read == 0:
             # Nothing new: no generation is written, and the positions stay as they are.
-            outcome.timings = timer.t
-            return outcome
-        return _index(home, prev, rr, [s.path for s in added], full, outcome, timer, stage,
-                      embedder_factory, export_query_model)
+            b.outcome.timings = b.timer.t
+            return b.outcome
+        return _index(b, rr)
 
 
-def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_factory,
-           export_query_model):
+def _index(b: _Build, rr: ReadResult) -> BuildOutcome:
     from kvmsearch.indexer.mail.store import MessageStore, delete_store, replace_store
     from kvmsearch.indexer.series.pipeline import assemble_read
 
+    home = b.home
     home.store_path.parent.mkdir(parents=True, exist_ok=True)
     store_path = home.store_path
-    if full:
+    if b.full:
         # A rebuild starts the message store over from the sources: mail gone from a
         # source leaves the index, and a store of another format is replaced. The new
         # store is written beside the old one and takes its place only once the new
@@ -166,58 +188,60 @@ def _index(home, prev, rr, added_paths, full, outcome, timer, stage, embedder_fa
         store_path = home.rebuild_store_path
         delete_store(store_path)
     with MessageStore(store_path) as store:
-        with timer("store"):
+        with b.timer("store"):
             store.upsert_many(rr.messages.values())
             if rr.skips:
                 store.add_skips(rr.skips)
         # The store now holds them; assembly reads every message back from it, so drop
         # the read's copies rather than hold the corpus twice.
         rr.messages.clear()
-        with timer("assemble"), stage("assembling series") as cb:
+        with b.timer("assemble"), b.stage("assembling series") as cb:
             n_messages = store.count()
             result = assemble_read(rr, store.iter_all())
             cb(len(result.versions), len(result.versions), "series versions")
         skipped = len(store.skips())
-    outcome = _write_generation(home, prev, rr, added_paths, result, n_messages, skipped,
-                                full, outcome, timer, stage, embedder_factory,
-                                export_query_model)
-    if full:
+    _write_generation(b, rr, result, n_messages, skipped)
+    if b.full:
         replace_store(store_path, home.store_path)
-    return outcome
+    return b.outcome
 
 
-def _write_generation(home, prev, rr, added_paths, result, n_messages, skipped, full, outcome,
-                      timer, stage, embedder_factory, export_query_model) -> BuildOutcome:
+def _write_generation(b: _Build, rr: ReadResult, result: ParseResult, n_messages: int,
+                      skipped: int) -> None:
     from kvmsearch.indexer.index.docs import DocStore, version_digest
     from kvmsearch.indexer.index.lexical import build_lexical, update_lexical
 
+    outcome = b.outcome
     versions = {v.message_id: v for v in result.versions}
     digests = {vid: version_digest(v) for vid, v in versions.items()}
     prev_digests: dict[str, str] = {}
-    incremental = prev is not None and not full
-    if incremental:
-        prev_digests = DocStore(prev.dir / "docs.sqlite").digests()
+    incremental = b.prev is not None and not b.full
+    if b.prev is not None and incremental:
+        prev_docs = DocStore(b.prev.docs_path)
+        try:
+            prev_digests = prev_docs.digests()
+        finally:
+            prev_docs.close()
     changed = [vid for vid, d in digests.items() if prev_digests.get(vid) != d]
     deleted = [vid for vid in prev_digests if vid not in versions]
     outcome.versions_changed, outcome.versions_deleted = len(changed), len(deleted)
     outcome.versions, outcome.families = len(versions), len(result.families)
 
-    with home.new_generation(fresh=full) as gen:
-        for path in added_paths:
+    with b.home.new_generation(fresh=b.full) as gen:
+        for path in b.added_paths:
             gen.manifest.add_source(path, kind="")
         for pos in rr.positions:
             gen.manifest.set_position(pos)
-        with timer("docs"):
-            DocStore.write(gen.dir / "docs.sqlite", result, digests)
-        with timer("lexical"), stage("lexical index") as cb:
-            if incremental and gen.copy_from_previous("lexical", hardlink=True,
+        with b.timer("docs"):
+            DocStore.write(gen.docs_path, result, digests)
+        with b.timer("lexical"), b.stage("lexical index") as cb:
+            if incremental and gen.copy_from_previous(gen.lexical_dir.name, hardlink=True,
                                                       exclude=["*LOCK"]) is not None:
-                update_lexical(gen.dir / "lexical", [versions[v] for v in changed], deleted)
+                update_lexical(gen.lexical_dir, [versions[v] for v in changed], deleted)
             else:
-                build_lexical(gen.dir / "lexical", result.versions)
+                build_lexical(gen.lexical_dir, result.versions)
             cb(len(versions), len(versions), "documents")
-        dense = _write_dense(home, gen, versions, timer, stage, embedder_factory,
-                             export_query_model)
+        dense = _write_dense(b, gen, versions)
         outcome.chunks = dense.chunks
         outcome.chunks_embedded = dense.embedded
         outcome.tokens_embedded = dense.tokens
@@ -233,11 +257,10 @@ def _write_generation(home, prev, rr, added_paths, result, n_messages, skipped, 
         gen.manifest.counts = counts
         gen.manifest.model = dense.model
         gen.manifest.onnx = dense.onnx
-        outcome.timings = timer.t
-        gen.manifest.build_seconds = round(sum(timer.t.values()), 2)
+        outcome.timings = b.timer.t
+        gen.manifest.build_seconds = round(sum(b.timer.t.values()), 2)
     outcome.generation = gen.name
-    home.cleanup()
-    return outcome
+    b.home.cleanup()
 
 
 @dataclass
@@ -245,12 +268,12 @@ class _DenseResult:
     chunks: int
     embedded: int
     tokens: int
-    model: Any  # generations.ModelInfo
-    onnx: Any  # generations.OnnxInfo | None
+    model: ModelInfo
+    onnx: OnnxInfo | None
 
 
-def _write_dense(home, gen, versions, timer, stage, embedder_factory,
-                 export_query_model: bool) -> _DenseResult:
+def _write_dense(b: _Build, gen: GenerationWriter,
+                 versions: dict[str, SeriesVersion]) -> _DenseResult:
     """Chunk every version and write the faiss index; the cache spares unchanged text.
 
     Chunking everything (rather than only changed versions) keeps one code path for
@@ -258,23 +281,23 @@ def _write_dense(home, gen, versions, timer, stage, embedder_factory,
     """
     from kvmsearch.indexer.index.chunks import chunk_versions
     from kvmsearch.indexer.index.dense import EmbeddingCache, build_dense
-    from kvmsearch.indexer.index.generations import ModelInfo
     from kvmsearch.models.embedding import SentenceTransformerEmbedder, TokenCounter
 
-    embedder = (embedder_factory or SentenceTransformerEmbedder)()
+    factory: Callable[[], Embedder] = b.embedder_factory or SentenceTransformerEmbedder
+    embedder = factory()
     counter = TokenCounter()
-    with timer("chunk"), stage("chunking") as cb:
+    with b.timer("chunk"), b.stage("chunking") as cb:
         chunks = chunk_versions(versions.values(), counter, count_many=counter.many)
         cb(len(chunks), len(chunks), "chunks")
-    home.cache_dir.mkdir(parents=True, exist_ok=True)
-    with EmbeddingCache(home.cache_dir / "embeddings.sqlite") as cache, timer("embed"), \
-            stage("embedding") as cb:
+    b.home.cache_dir.mkdir(parents=True, exist_ok=True)
+    with EmbeddingCache(b.home.embedding_cache_path) as cache, b.timer("embed"), \
+            b.stage("embedding") as ecb:
         stats = build_dense(gen.dir, chunks, embedder, cache,
-                            progress=lambda done, total: cb(done, total, "new chunks"))
+                            progress=lambda done, total: ecb(done, total, "new chunks"))
     onnx = None
-    if export_query_model:
-        with timer("onnx"):
-            onnx = _ensure_query_model(home, embedder.checksum)
+    if b.export_query_model:
+        with b.timer("onnx"):
+            onnx = _ensure_query_model(b.home, embedder.checksum)
     elif gen.manifest.model is not None and gen.manifest.model.sha256 == embedder.checksum:
         onnx = gen.manifest.onnx  # still the same model: keep what the last build exported
     return _DenseResult(
@@ -284,31 +307,27 @@ def _write_dense(home, gen, versions, timer, stage, embedder_factory,
     )
 
 
-QUERY_MODEL_DIR = "model"
-
-
-def _ensure_query_model(home, model_checksum: str):
+def _ensure_query_model(home: IndexHome, model_checksum: str) -> OnnxInfo:
     """Export the ONNX query model once per index home (and again if the model changed).
 
     Queries embed with it through onnxruntime, so the CLI never imports torch.
     """
     import json
 
-    from kvmsearch.indexer.index.generations import OnnxInfo
-    from kvmsearch.models.embedding import ONNX_INFO_FILE, export_onnx, file_sha256
+    from kvmsearch.models.embedding import ONNX_FILE, ONNX_INFO_FILE, export_onnx, file_sha256
 
     dest = home.model_dir
     info_path = dest / ONNX_INFO_FILE
-    onnx_path = dest / "model.onnx"
+    onnx_path = dest / ONNX_FILE
+    rel = f"{QUERY_MODEL_DIR}/{ONNX_FILE}"
     if info_path.is_file() and onnx_path.is_file():
         try:
             info = json.loads(info_path.read_text())
         except ValueError:
             info = {}
         if info.get("model_sha256") == model_checksum:
-            return OnnxInfo(path=f"{QUERY_MODEL_DIR}/model.onnx", sha256=file_sha256(onnx_path))
-    sha = export_onnx(dest)
-    return OnnxInfo(path=f"{QUERY_MODEL_DIR}/model.onnx", sha256=sha)
+            return OnnxInfo(path=rel, sha256=file_sha256(onnx_path))
+    return OnnxInfo(path=rel, sha256=export_onnx(dest))
 
 
-__all__ = ["BuildOutcome", "run_build"]
+__all__ = ["StageCallback", "StageFactory", "run_build"]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
+from kvmsearch.indexer.text.paths import filter_path_terms, path_forms
 from kvmsearch.models.errors import IndexFormatError
+from kvmsearch.models.query import Filters
 from kvmsearch.models.records import Family, ParseResult, SeriesVersion
 from kvmsearch.models.serialize import version_from_dict, version_to_dict
 
@@ -24,11 +27,34 @@ CREATE TABLE families (family_id TEXT PRIMARY KEY, version_ids TEXT NOT NULL,
                        first_date TEXT, last_date TEXT);
 CREATE TABLE ids (message_id TEXT PRIMARY KEY, version_id TEXT NOT NULL);
 CREATE INDEX versions_family ON versions(family);
+-- What filters select on, lower-cased once (see DocStore.versions_matching): the
+-- author's "Name <addr>", the list ids one per line, the tree, the UTC date.
+CREATE TABLE facets (message_id TEXT PRIMARY KEY, author TEXT NOT NULL,
+                     lists TEXT NOT NULL, tree TEXT NOT NULL, kind TEXT NOT NULL,
+                     date_utc TEXT);
+-- Every file of a version as the terms a file filter matches (path_forms: the path,
+-- each directory prefix, the bare name).
+CREATE TABLE file_terms (term TEXT NOT NULL, message_id TEXT NOT NULL);
+CREATE INDEX file_terms_term ON file_terms(term);
 """
 
 
 def _canonical(v: SeriesVersion) -> str:
     return json.dumps(version_to_dict(v, with_patches=True), sort_keys=True, ensure_ascii=False)
+
+
+def _utc(v: SeriesVersion) -> str | None:
+    # naive UTC ISO text, so that string order is time order across time zones
+    if v.date is None:
+        return None
+    d = v.date.astimezone(UTC).replace(tzinfo=None) if v.date.tzinfo else v.date
+    return d.isoformat()
+
+
+def _facets(v: SeriesVersion) -> tuple[str, str, str, str, str, str | None]:
+    return (v.message_id, (v.author or v.author_addr or "").lower(),
+            "\n".join(x.lower() for x in v.lists), (v.tree or "").lower(),
+            (v.kind or "series").lower(), _utc(v))
 
 
 def version_digest(v: SeriesVersion) -> str:
@@ -47,6 +73,7 @@ class DocStore:
                 f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
             )
             self.db.execute("SELECT 1 FROM versions LIMIT 1")
+            self.db.execute("SELECT 1 FROM facets LIMIT 1")
         except sqlite3.Error as e:
             raise IndexFormatError(
                 f"document store {self.path} is unreadable ({e}); run `kvmsearch rebuild`"
@@ -74,6 +101,11 @@ class DocStore:
                 ids.append((v.message_id, v.message_id))
                 ids.extend((pid, v.message_id) for pid in v.patch_ids)
             db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?)", rows)
+            db.executemany("INSERT INTO facets VALUES (?,?,?,?,?,?)",
+                           (_facets(v) for v in result.versions))
+            db.executemany("INSERT INTO file_terms VALUES (?,?)",
+                           ((t, v.message_id) for v in result.versions
+                            for t in {t for f in v.all_files for t in path_forms(f)}))
             # A patch id may appear in two versions (a RESEND reusing mail): first wins.
             db.executemany("INSERT OR IGNORE INTO ids VALUES (?,?)", ids)
             by_id = {v.message_id: v for v in result.versions}
@@ -102,25 +134,72 @@ class DocStore:
         ).fetchone()
         return version_from_dict(json.loads(row[0])) if row else None
 
-    def column(self, expr: str, version_ids: list[str]) -> dict[str, Any]:
-        """``expr`` (a column or SQL expression of ``versions``) for each known version id."""
-        out: dict[str, Any] = {}
+    def _in(self, select: str, version_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``select ... WHERE message_id IN (...)`` in batches below sqlite's
+        parameter limit. Only this module writes the ``select`` part."""
         for i in range(0, len(version_ids), 500):
-            part = version_ids[i : i + 500]
+            part = list(version_ids[i : i + 500])
             marks = ",".join("?" * len(part))
-            q = f"SELECT message_id, {expr} FROM versions WHERE message_id IN ({marks})"
-            out.update(self.db.execute(q, part))
-        return out
+            yield from self.db.execute(f"{select} WHERE message_id IN ({marks})", part)
 
-    def get_many(self, version_ids: list[str]) -> dict[str, SeriesVersion]:
+    def families_of(self, version_ids: Sequence[str]) -> dict[str, str]:
+        """The family of each known version id."""
+        return dict(self._in("SELECT message_id, family FROM versions", version_ids))
+
+    def trees_of(self, version_ids: Sequence[str]) -> dict[str, str | None]:
+        """The tree (``qemu``, ``kvm-unit-tests`` ...) of each known version id."""
+        return {mid: tree or None for mid, tree in
+                self._in("SELECT message_id, tree FROM facets", version_ids)}
+
+    def get_many(self, version_ids: Sequence[str]) -> dict[str, SeriesVersion]:
         return {mid: version_from_dict(json.loads(js))
-                for mid, js in self.column("json", version_ids).items()}
+                for mid, js in self._in("SELECT message_id, json FROM versions", version_ids)}
 
     def newest_first(self) -> Iterator[tuple[str, str]]:
         """(version id, family) of every version, newest first (undated last)."""
         yield from self.db.execute(
             "SELECT message_id, family FROM versions ORDER BY date IS NULL, date DESC, "
             "message_id")
+
+    def version_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM versions").fetchone()[0])
+
+    def versions_matching(self, filters: Filters) -> set[str] | None:
+        """Version ids passing ``filters`` (see :class:`Filters`), or None when the
+        filters restrict nothing."""
+        f = filters.restriction()
+        where: list[str] = []
+        args: list[str] = []
+
+        def any_of(template: str, values: Sequence[str]) -> None:
+            where.append("(" + " OR ".join([template] * len(values)) + ")")
+            args.extend(values)
+
+        for column, values in (("author", f.authors), ("lists", f.lists),
+                               ("tree", f.trees)):
+            needles = [n.strip().lower() for n in values if n and n.strip()]
+            if needles:
+                any_of(f"instr({column}, ?) > 0", needles)
+        if f.kinds:
+            any_of("kind = ?", [k.lower() for k in f.kinds])
+        if f.since:
+            where.append("date_utc >= ?")
+            args.append(datetime.combine(f.since, time.min).isoformat())
+        if f.until:
+            where.append("date_utc <= ?")
+            args.append(datetime.combine(f.until, time.max).isoformat())
+        if f.files:
+            terms = [t for p in f.files for t in filter_path_terms(p)]
+            if not terms:
+                return set()
+            marks = ",".join("?" * len(terms))
+            where.append(f"message_id IN (SELECT message_id FROM file_terms "
+                         f"WHERE term IN ({marks}))")
+            args.extend(terms)
+        if not where:
+            return None
+        q = "SELECT message_id FROM facets WHERE " + " AND ".join(where)
+        return {mid for (mid,) in self.db.execute(q, args)}
 
     def resolve(self, any_id: str) -> str | None:
         """Map a cover, patch or family Message-ID to a version root id."""
@@ -156,12 +235,6 @@ class DocStore:
     def iter_versions(self) -> Iterator[SeriesVersion]:
         for (js,) in self.db.execute("SELECT json FROM versions"):
             yield version_from_dict(json.loads(js))
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "series_versions": self.db.execute("SELECT count(*) FROM versions").fetchone()[0],
-            "families": self.db.execute("SELECT count(*) FROM families").fetchone()[0],
-        }
 
     def close(self) -> None:
         self.db.close()

@@ -36,9 +36,16 @@ from kvmsearch.models.errors import IndexFormatError, IndexNotFoundError, LockHe
 from kvmsearch.models.records import SourcePosition
 
 #: bump when the layout of a generation changes incompatibly (and note it in CHANGELOG.md)
-FORMAT_VERSION = 1
+#: 2: docs.sqlite holds the filter facets (authors, lists, tree, file terms)
+FORMAT_VERSION = 2
 
+# The names of a generation's parts (the dense part's files are named in index/dense.py,
+# which owns their layout) and of the home's shared parts.
 MANIFEST_NAME = "manifest.json"
+DOCS_FILE = "docs.sqlite"
+LEXICAL_DIR = "lexical"
+EMBEDDING_CACHE_FILE = "embeddings.sqlite"
+QUERY_MODEL_DIR = "model"
 TEMP_PREFIX = ".tmp-"
 _POINTER_TEMP_PREFIX = ".current.tmp-"
 # "000042-20250102T100211Z": the sequence number orders generations, the stamp is for humans.
@@ -216,8 +223,23 @@ class Manifest:
 # --------------------------------------------------------------------------- generations
 
 
+class _Parts:
+    """Where a generation directory keeps its parts (sealed or being written)."""
+
+    __slots__ = ()
+    dir: Path
+
+    @property
+    def docs_path(self) -> Path:
+        return self.dir / DOCS_FILE
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.dir / LEXICAL_DIR
+
+
 @dataclass(frozen=True, slots=True)
-class Generation:
+class Generation(_Parts):
     """One sealed generation, resolved once: its path never changes under a reader."""
 
     name: str
@@ -272,7 +294,7 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-class GenerationWriter:
+class GenerationWriter(_Parts):
     """Builds one new generation; get it from :meth:`IndexHome.new_generation`.
 
     Fill :attr:`dir`, update :attr:`manifest`, then leave the ``with`` block: the
@@ -447,7 +469,8 @@ class IndexHome:
         # where `rebuild` writes a new message store until it replaces store_path
         self.rebuild_store_path = self.path / "store" / "messages.rebuild.sqlite"
         self.cache_dir = self.path / "cache"
-        self.model_dir = self.path / "model"
+        self.embedding_cache_path = self.cache_dir / EMBEDDING_CACHE_FILE
+        self.model_dir = self.path / QUERY_MODEL_DIR
         self.generations_dir = self.path / "generations"
         self.pointer_path = self.path / "current"
         self._held: HomeLock | None = None

@@ -33,6 +33,7 @@ from kvmsearch.indexer.index.acronyms import (
     read_acronyms,
     write_acronyms,
 )
+from kvmsearch.indexer.text.paths import path_forms
 from kvmsearch.models.errors import IndexError_, IndexFormatError, IndexNotFoundError
 from kvmsearch.models.records import SeriesVersion
 
@@ -215,41 +216,6 @@ def exact_identifiers(text: str) -> Iterator[str]:
             yield raw
 
 
-def normalize_path(path: str) -> str:
-    """Lower-cased path without ``./``, a leading ``/`` or doubled slashes; a trailing
-    ``/`` (a directory) is kept."""
-    p = path.strip().lower().replace("\\", "/")
-    p = re.sub(r"/{2,}", "/", p)
-    while p.startswith("./"):
-        p = p[2:]
-    return p.lstrip("/")
-
-
-def path_forms(path: str) -> list[str]:
-    """Terms the ``files`` field holds for one path.
-
-    ``arch/arm64/kvm/pvtime.c`` -> the full path, ``arch/``, ``arch/arm64/``,
-    ``arch/arm64/kvm/`` and ``pvtime.c``. A diffstat path shortened to ``.../x.c``
-    gives only its file name; a directory (trailing ``/``) gives only prefixes.
-    """
-    p = normalize_path(path)
-    if not p:
-        return []
-    if p.startswith("..."):
-        base = p.rsplit("/", 1)[-1]
-        return [base] if base else []
-    is_dir = p.endswith("/")
-    p = p.rstrip("/")
-    segs = p.split("/")
-    forms = [] if is_dir else [p]
-    forms.extend("/".join(segs[:i]) + "/" for i in range(1, len(segs)))
-    if is_dir:
-        forms.append(p + "/")
-    elif len(segs) > 1:
-        forms.append(segs[-1])
-    return forms
-
-
 def author_terms(author: str) -> list[str]:
     """``Marc Zyngier <maz@kernel.org>`` -> marc, zyngier, maz@kernel.org, maz."""
     text = author.lower()
@@ -422,17 +388,6 @@ def _clean_body(text: str) -> str:
     return _TRAILER_RE.sub("", text)
 
 
-def series_files(sv: SeriesVersion) -> list[str]:
-    """The cover's file list plus the files the patches' diffs touch, first seen first."""
-    seen: dict[str, None] = {}
-    for f in sv.cover.files:
-        seen.setdefault(f, None)
-    for p in sv.patches:
-        for f in p.files:
-            seen.setdefault(f, None)
-    return list(seen)
-
-
 def make_document(sv: SeriesVersion) -> dict[str, Any]:
     """The whoosh document (field -> value) of one series version."""
     c = sv.cover
@@ -457,7 +412,7 @@ def make_document(sv: SeriesVersion) -> dict[str, Any]:
         "changelog": changelog,
         "shortlog": shortlog,
         "patches": patches,
-        "files": "\n".join(series_files(sv)),
+        "files": "\n".join(sv.all_files),
         "ident_exact": "\n".join((sv.title, motivation, changelog, shortlog, patches)),
     }
     doc["body"] = body_value((name, doc.get(name, "")) for name in BODY_WEIGHTS)
@@ -631,10 +586,7 @@ __all__ = [
     "iter_units",
     "iter_terms",
     "normalize_word",
-    "normalize_path",
-    "path_forms",
     "split_identifier",
     "is_exact_identifier",
-    "series_files",
     "author_terms",
 ]

@@ -1,0 +1,161 @@
+"""The query contract: what a caller asks for, built once and handed down.
+
+The CLI, the library (and any server) build one :class:`SearchRequest`; inline filters
+in the query text (``author:maz since:2021``) are parsed by ``query.understand`` into
+the same :class:`Filters` record and merged with the request's. Filters are applied
+inside retrieval: ``query.filters`` turns a :class:`Filters` into the set of allowed
+series versions, and both retrievers (lexical and dense) receive that one set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from .errors import QueryError
+
+#: how a search ranks: both retrievers fused, or one of them alone
+MODES = ("hybrid", "lexical", "semantic")
+DEFAULT_MODE = "hybrid"
+
+#: kinds of series version: ordinary series, pull requests, stable backports
+KINDS = ("series", "pull", "stable")
+#: what a search returns unless asked for other kinds: pulls and backports are rarely
+#: the answer to "which series touched X"
+DEFAULT_KINDS = ("series",)
+
+#: the largest ``limit`` a request may ask for
+MAX_LIMIT = 1000
+
+
+def parse_date(value: str, what: str) -> date:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` as the first day it names."""
+    v = value.strip()
+    for n in (10, 7, 4):  # 2021-03-04, 2021-03, 2021
+        if len(v) == n:
+            try:
+                parts = [int(p) for p in v.split("-")]
+                return date(parts[0], parts[1] if len(parts) > 1 else 1,
+                            parts[2] if len(parts) > 2 else 1)
+            except (ValueError, IndexError):
+                break
+    raise QueryError(f"{what}:{value} is not a date; use YYYY, YYYY-MM or YYYY-MM-DD")
+
+
+def _strings(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _day(value: str | date | None, what: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return parse_date(str(value), what)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Restrictions applied inside retrieval. Empty tuples mean "no restriction".
+
+    ``authors`` and ``lists`` match any substring of the author's "Name <addr>" and of
+    a list id, ``trees`` a substring of the tree name (all case-insensitive); ``files``
+    a path, a directory prefix or a bare file name; ``kinds`` defaults to ordinary
+    series (an empty tuple allows every kind); ``since``/``until`` are inclusive days.
+    Several values in one category are alternatives; categories combine with AND.
+    ``all_versions`` asks for one hit per version instead of one per family.
+    """
+
+    authors: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
+    trees: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+    since: date | None = None
+    until: date | None = None
+    all_versions: bool = False
+
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.since > self.until:
+            raise QueryError(f"since ({self.since}) is after until ({self.until}); swap them")
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        author: str | Iterable[str] | None = None,
+        list_: str | Iterable[str] | None = None,
+        tree: str | Iterable[str] | None = None,
+        file: str | Iterable[str] | None = None,
+        kind: str | Iterable[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        all_versions: bool = False,
+    ) -> Filters:
+        """Filters from option values as users give them (a string or several, dates
+        as ``YYYY[-MM[-DD]]``)."""
+        kinds = tuple(k.lower() for k in _strings(kind))
+        return cls(authors=_strings(author), lists=_strings(list_), trees=_strings(tree),
+                   files=_strings(file), kinds=kinds or DEFAULT_KINDS,
+                   since=_day(since, "since"), until=_day(until, "until"),
+                   all_versions=all_versions)
+
+    def merged(self, other: Filters) -> Filters:
+        """These filters and ``other``'s (from the query text): lists add up, a date or
+        a kind choice in ``other`` wins."""
+        return Filters(
+            authors=self.authors + other.authors,
+            lists=self.lists + other.lists,
+            trees=self.trees + other.trees,
+            files=self.files + other.files,
+            kinds=other.kinds if other.kinds != DEFAULT_KINDS else self.kinds,
+            since=other.since or self.since,
+            until=other.until or self.until,
+            all_versions=self.all_versions or other.all_versions,
+        )
+
+    def restriction(self) -> Filters:
+        """The part that decides which versions are allowed (a cache key for the
+        allowed set: ``all_versions`` changes grouping, not the set)."""
+        return replace(self, all_versions=False) if self.all_versions else self
+
+    def is_empty(self) -> bool:
+        """No restriction beyond the default kind."""
+        return self.restriction() == Filters()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One search, as the CLI, the library and any server ask for it.
+
+    ``text`` may hold inline filters; ``filters`` holds those given as options. The
+    retrieval depth of each retriever grows with ``limit``.
+    """
+
+    text: str = ""
+    filters: Filters = field(default_factory=Filters)
+    limit: int = 10
+    mode: str = DEFAULT_MODE
+    explain: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise QueryError(f"--mode {self.mode} is not a mode; use "
+                             f"{', '.join(MODES[:-1])} or {MODES[-1]}")
+        if not 0 <= self.limit <= MAX_LIMIT:
+            raise QueryError(f"--limit {self.limit} is out of range; use 1 to {MAX_LIMIT}")
+
+
+__all__ = [
+    "DEFAULT_KINDS",
+    "DEFAULT_MODE",
+    "KINDS",
+    "MAX_LIMIT",
+    "MODES",
+    "Filters",
+    "SearchRequest",
+    "parse_date",
+]
