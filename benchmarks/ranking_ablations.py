@@ -54,21 +54,21 @@ class Bench:
     """The corpus-wide tables the variants share."""
 
     def __init__(self, index: Any, queries: Sequence[Any]) -> None:
-        from kvmsearch.query.understand import Filters, understand
+        from kvmsearch.models.query import Filters
+        from kvmsearch.query.understand import understand
 
         s = index.searcher()
         self.s = s
         dense = s.dense
         dense.load()
-        self.X = dense._index.reconstruct_n(0, dense._index.ntotal)
-        self.rows = np.asarray(dense._rows)
+        self.X, rows = dense.vectors()
+        self.rows = np.asarray(rows)
         self.versions: list[str] = list(dense.meta["versions"])
         self.fields: list[str] = list(dense.meta["fields"])
-        fam = s.docs.column("family", self.versions)
+        fam = s.docs.families_of(self.versions)
         self.vfam = [fam.get(v) or v for v in self.versions]
-        lf = s._lex_filters(understand("x", Filters(kinds=("series",))))
-        allowed = s._allowed_ids(lf)
-        self.allowed = np.array([v in allowed for v in self.versions])
+        allowed = s.filters.allowed(Filters())
+        self.allowed = np.array([allowed is None or v in allowed for v in self.versions])
         self.judged = judged_family_of(index, {r for q in queries for r in q.relevant})
         self.family_versions: dict[str, list[str]] = {}
         for v, f in zip(self.versions, self.vfam, strict=True):
@@ -78,8 +78,9 @@ class Bench:
         self.embed = lambda t: _unit(emb.encode([t])[0])
         self.ev: list[Evidence] = []
         for q in queries:
-            plan = understand(q.query, Filters(kinds=("series",)))
-            lex = [(h.message_id, h.score) for h in s._lexical(plan, lf)]
+            plan = understand(q.query, Filters())
+            lex = [(h.message_id, h.score)
+                   for h in s.lexical_hits(plan, allowed, s.depth_for(10))]
             qv = self.embed(plan.dense_text)
             self.ev.append(Evidence(q.qid, q.kind, list(q.relevant), plan.dense_text,
                                     plan.lex_text, lex, qv, self.X @ qv))
@@ -231,10 +232,6 @@ def _proximity(b: Bench) -> Callable[[Evidence], list[str]]:
     from kvmsearch.indexer.index.lexical import iter_units
 
     lx = b.s.lex
-    searcher = lx._searcher
-    docnum = {searcher.stored_fields(d)["message_id"]: d for d in range(searcher.doc_count_all())
-              if not searcher.reader().is_deleted(d)}
-    mid = {d: m for m, d in docnum.items()}
 
     def rank(e: Evidence) -> list[str]:
         seq = [list(terms) if whole is not None and terms else [whole or terms[0]]
@@ -243,8 +240,7 @@ def _proximity(b: Bench) -> Callable[[Evidence], list[str]]:
         qs = [wq.Phrase("body", a + c, slop=3) for a, c in zip(seq, seq[1:], strict=False)]
         extra: dict[str, float] = {}
         if qs:
-            docs = sorted(docnum[m] for m, _ in e.lex if m in docnum)
-            extra = {mid[d]: s for d, s in lx._scores_on(wq.Or(qs), docs).items()}
+            extra = lx.score_documents(wq.Or(qs), [m for m, _ in e.lex])
         lex = [(m, s + 0.5 * extra.get(m, 0.0)) for m, s in e.lex]
         return fused(b.lex_families(e, lex), b.dense_families(e.sims))
 

@@ -5,6 +5,9 @@ The library never prints or exits; it raises :class:`KvmsearchError` subclasses.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+
 from kvmsearch.models.errors import (
     IndexFormatError,
     IndexNotFoundError,
@@ -37,7 +40,8 @@ from .index import Index
 __version__ = "0.1.0"
 
 
-def parse(paths, *, workers=None) -> ParseResult:  # noqa: ANN001
+def parse(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
+          workers: int | None = None) -> ParseResult:
     """Read archives (mbox/.gz/.xz, Maildir, public-inbox git, patchwork exports) and
     return their series versions, families and a parse report. Never prints.
 
@@ -45,8 +49,8 @@ def parse(paths, *, workers=None) -> ParseResult:  # noqa: ANN001
     """
     from kvmsearch.indexer.series.pipeline import parse_paths
 
-    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
-        paths = [paths]
+    if isinstance(paths, (str, os.PathLike)):
+        return parse_paths([paths], workers=workers)
     return parse_paths(list(paths), workers=workers)
 
 

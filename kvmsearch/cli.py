@@ -7,13 +7,11 @@ Every library error becomes one line on stderr and an exit code; no tracebacks f
 from __future__ import annotations
 
 import functools
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -37,7 +35,7 @@ _GROUP_WORDS = {"--help", "-h", "--version", "--install-completion", "--show-com
 class DefaultSearchGroup(TyperGroup):
     """A group whose unknown first word means `search <words>`."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]  # typer's stubs name its vendored click Context
         if args and args[0] not in self.commands and args[0] not in _GROUP_WORDS:
             args = ["search", *args]
         return super().parse_args(ctx, args)
@@ -361,23 +359,6 @@ def search(
     typer.echo(render.format_hits(hits, color=use_color(), explain=explain))
 
 
-_LINK = re.compile(r"^(?:https?://[^/]+/(?:[^/]+/)*?)(?:r/)?([^/]+@[^/]+?)/?"
-                   r"(?:(?:T|t|raw|t\.mbox\.gz)/?)?(?:#\w+)?$")
-
-
-def message_id_of(arg: str) -> str:
-    """A Message-ID from what users paste: <id>, id:..., a lore or patchwork link."""
-    from urllib.parse import unquote
-
-    arg = arg.strip()
-    m = _LINK.match(arg)
-    if m:
-        arg = unquote(m.group(1))
-    elif arg.startswith(("id:", "mid:")):  # notmuch, mutt
-        arg = arg.split(":", 1)[1]
-    return arg.strip().strip("<>")
-
-
 @app.command()
 @handle_errors
 def show(
@@ -389,8 +370,9 @@ def show(
 ) -> None:
     """A series with every version: per-version changelog, files and links."""
     from kvmsearch.index import Index
+    from kvmsearch.indexer.text.links import message_id_from_user
 
-    versions = Index.open(index).show(message_id_of(message_id))
+    versions = Index.open(index).show(message_id_from_user(message_id))
     if as_json:
         for v in versions:
             emit_json(v)

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kvmsearch.config import index_home
 from kvmsearch.models.embedding import Embedder
@@ -18,8 +18,9 @@ from kvmsearch.models.query import DEFAULT_MODE, Filters, SearchRequest
 from kvmsearch.models.records import Hit, IndexStatus, SeriesVersion, SourceStatus
 
 if TYPE_CHECKING:
-    from kvmsearch.indexer.index.build import BuildOutcome, StageFactory
+    from kvmsearch.indexer.index.build import StageFactory
     from kvmsearch.indexer.index.docs import DocStore
+    from kvmsearch.models.records import BuildOutcome
     from kvmsearch.query.hybrid import HybridSearcher
 
 
@@ -43,7 +44,7 @@ class Index:
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
-                 embedder_factory: Callable[[], Any] | None = None) -> None:
+                 embedder_factory: Callable[[], Embedder] | None = None) -> None:
         from kvmsearch.indexer.index.generations import IndexHome
 
         self.path = index_home(path)
@@ -89,18 +90,19 @@ class Index:
                                      "add one with `kvmsearch index add SOURCE...`")
         return self._run("kvmsearch rebuild", stage, workers, full=True)
 
-    def _run(self, command: str, stage: Any, workers: int | None, **how: Any) -> Any:
+    def _run(self, command: str, stage: StageFactory | None, workers: int | None, *,
+             add_paths: Sequence[str | os.PathLike[str]] = (),
+             full: bool = False) -> BuildOutcome:
         """The one build path; the packaged model (and its ONNX export) unless a test
         embedder was given."""
         from kvmsearch.indexer.index.build import run_build
 
-        return self._built(run_build(self.home, stage=stage, workers=workers,
-                                     embedder_factory=self.embedder_factory,
-                                     export_query_model=self.embedder_factory is None,
-                                     command=command, **how))
-
-    def _built(self, outcome: Any) -> Any:
+        outcome = run_build(self.home, stage=stage, workers=workers,
+                            embedder_factory=self.embedder_factory,
+                            export_query_model=self.embedder_factory is None,
+                            command=command, add_paths=add_paths, full=full)
         if outcome.generation is not None and self._searcher is not None:
+            # a new generation serves: the next search opens it
             self._searcher.close()
             self._searcher = None
         return outcome

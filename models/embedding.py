@@ -191,8 +191,9 @@ def _quiet_hf() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     from transformers.utils import logging as tlog
 
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
+    # transformers' logging helpers carry no annotations
+    tlog.set_verbosity_error()  # type: ignore[no-untyped-call]
+    tlog.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class SentenceTransformerEmbedder:
@@ -412,7 +413,8 @@ class OnnxEmbedder:
     def _read_info(self) -> dict[str, Any]:
         p = self.onnx_path.with_name(ONNX_INFO_FILE)
         try:
-            return json.loads(p.read_text())
+            info: dict[str, Any] = json.loads(p.read_text())
+            return info
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as e:
@@ -484,7 +486,8 @@ class OnnxEmbedder:
             }
             out[idx] = self._session.run(None, feeds)[0]
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        unit: np.ndarray = out / np.maximum(norms, 1e-12)
+        return unit
 
     def _count(self) -> TokenCounter:
         if self._counter is None:

@@ -40,7 +40,7 @@ class SourcePosition:
 
     source: str
     kind: str
-    state: dict
+    state: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- messages
@@ -261,7 +261,9 @@ class Hit:
     #: matched query terms, for highlighting
     terms: tuple[str, ...] = ()
     #: component scores, filled when an explanation was asked for
-    explain: dict | None = None
+    #: component scores by name (numbers, and the query kind and best version as
+    #: strings), filled when an explanation was asked for
+    explain: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- index

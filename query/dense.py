@@ -166,7 +166,8 @@ class DenseSearcher:
             # The selector reads the bitmap through a raw pointer: `bits` stays alive in
             # this frame (and the cache) until the search returns.
             selector = faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(bits))
-            params = faiss.SearchParameters(sel=selector)
+            # faiss's generated stubs omit the keyword its SWIG constructor takes
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         if k <= 0 or n == 0:
             return []
 
@@ -206,6 +207,14 @@ class DenseSearcher:
             _, f, ordinal = self._rows[row].tolist()
             out.append(DenseHit(versions[v], score, fields[f], ordinal, row))
         return out
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every chunk vector and its row (version, field, ordinal positions in
+        :attr:`meta`), for ranking experiments in benchmarks/ (the whole matrix: memory
+        of rows x dim floats)."""
+        self._load()
+        assert self._rows is not None
+        return self._index.reconstruct_n(0, self._index.ntotal), self._rows
 
     # ------------------------------------------------------------------ texts
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from kvmsearch.indexer.text.trailers import is_trailer
 from kvmsearch.models.records import ChangelogEntry, Hit, SeriesVersion, VersionRef
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])|\n{2,}")
@@ -61,10 +62,11 @@ def query_keys(plan: Any) -> dict[str, str]:
     return out
 
 
-# Lines that are bookkeeping, not prose: trailers, diffstat, quoted replies.
+# Lines that are bookkeeping, not prose: b4's base/prerequisite lines, diffstat, quoted
+# replies (trailers are indexer.text.trailers' rule).
 _NOISE_LINE = re.compile(
-    r"\s*(?:[\w-]+-by:|(?:cc|link|closes|message-id|change-id|base-commit|"
-    r"prerequisite-patch-id):|>|\S+\s+\|\s+(?:\d+ ?[+-]*|bin\b)|\d+ files? changed)",
+    r"\s*(?:(?:base-commit|prerequisite-patch-id):|>|\S+\s+\|\s+(?:\d+ ?[+-]*|bin\b)"
+    r"|\d+ files? changed)",
     re.IGNORECASE,
 )
 
@@ -72,7 +74,8 @@ _NOISE_LINE = re.compile(
 def sentences(text: str) -> list[str]:
     """The sentences of ``text`` long enough to say something, without trailers,
     diffstat lines or quoted replies."""
-    text = "\n".join(ln for ln in (text or "").splitlines() if not _NOISE_LINE.match(ln))
+    text = "\n".join(ln for ln in (text or "").splitlines()
+                     if not _NOISE_LINE.match(ln) and not is_trailer(ln))
     out = []
     for s in _SENT.split(text):
         s = " ".join(s.split())

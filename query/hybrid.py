@@ -271,7 +271,7 @@ class HybridSearcher:
         warming = self._warm_dense() if use_dense else None
 
         if use_lex:
-            lex_hits = self._lexical(plan, allowed, depth)
+            lex_hits = self.lexical_hits(plan, allowed, depth)
             exhausted = len(lex_hits) < depth
             for rank, h in enumerate(lex_hits):
                 c = cands.setdefault(h.message_id, _Version())
@@ -291,9 +291,10 @@ class HybridSearcher:
                 c.dense, c.dense_rank, c.dense_row = d.score, rank, d.row
         return cands, exhausted
 
-    def _lexical(self, plan: QueryPlan, allowed: frozenset[str] | None,
-                 depth: int) -> list[LexHit]:
-        """Lexical hits for the plan's kind, best first."""
+    def lexical_hits(self, plan: QueryPlan, allowed: frozenset[str] | None,
+                     depth: int) -> list[LexHit]:
+        """The lexical evidence the ranker fuses for ``plan``, best first (public for
+        ranking experiments in benchmarks/)."""
         t = self.tuning
         boosts = t.field_boosts or None
         hits: list[LexHit]

@@ -28,10 +28,10 @@ from kvmsearch.indexer.index.acronyms import read_acronyms
 from kvmsearch.indexer.index.lexical import (
     BODY_WEIGHTS,
     PROSE_FIELDS,
-    is_exact_identifier,
     iter_units,
     open_lexical,
 )
+from kvmsearch.indexer.text.identifiers import is_exact_identifier
 from kvmsearch.indexer.text.paths import (
     PATH_TIERS,
     is_path_like,
@@ -221,15 +221,23 @@ class LexicalSearcher:
         if not self._acronyms:
             return []
         units = list(iter_units(text, stem=True, stop=True))
-        stems = {t for u in units for t in u[2]}
+        query_stems = {t for u in units for t in u[2]}
         named = {u[0].upper() for u in units}
         out: list[str] = []
-        for acro, exp in self._acronyms:
-            hit = len(exp & stems)
-            if hit >= 2 and hit >= len(exp) - 1 and acro.upper() not in named \
+        for acro, expansion in self._acronyms:
+            hit = len(expansion & query_stems)
+            if hit >= 2 and hit >= len(expansion) - 1 and acro.upper() not in named \
                     and acro not in out:
                 out.append(acro)
         return out
+
+    def score_documents(self, q: Any, message_ids: Sequence[str]) -> dict[str, float]:
+        """Scores of a whoosh query ``q`` on the given versions only (a seam for ranking
+        experiments in benchmarks/; the product builds its own queries)."""
+        if self._by_id is None:
+            self._by_id = {sf["message_id"]: d for d, sf in self._searcher.reader().iter_docs()}
+        docs = sorted(d for m in message_ids if (d := self._by_id.get(m)) is not None)
+        return {self._stored(d)[0]: sc for d, sc in self._scores_on(q, docs).items()}
 
     def doc_count(self) -> int:
         return self._searcher.doc_count()

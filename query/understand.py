@@ -10,15 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kvmsearch.indexer.text.identifiers import is_routing_identifier
 from kvmsearch.indexer.text.paths import is_path
 from kvmsearch.models.query import DEFAULT_KINDS, Filters, parse_date
 
-# An identifier: has an underscore, or is an ALLCAPS/digits acronym of 2+ chars with a
-# letter (DBM, SPE, LPA2, GICv4 is prose-ish but TID1 counts), or camelCase, or foo().
-_IDENT = re.compile(
-    r"^(?:[A-Za-z_][\w]*_[\w]*|[A-Z][A-Z0-9]{1,}|[A-Z0-9]*[A-Z][A-Z0-9]*\d[A-Z0-9]*|"
-    r"[a-z]+[A-Z]\w*|\w+\(\))$"
-)
 _FILTER = re.compile(r'(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind):'
                      r'("([^"]*)"|\S+)', re.IGNORECASE)
 _PHRASE = re.compile(r'"([^"]+)"')
@@ -112,7 +107,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             continue
         if is_path(tok):
             paths.append(tok)
-        elif _IDENT.match(tok):
+        elif is_routing_identifier(tok):
             idents.append(tok[:-2] if tok.endswith("()") else tok)
         elif tok.lower() not in FILLER:
             words.append(tok)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from fakes import FakeEmbedder, fake_version
 
-from kvmsearch.indexer.index.chunks import Chunk, chunk_version, chunk_versions, strip_trailers
+from kvmsearch.indexer.index.chunks import Chunk, chunk_version, chunk_versions
+from kvmsearch.indexer.text.trailers import strip_trailer_block as strip_trailers
 from kvmsearch.models.embedding import MAX_TOKENS, TokenCounter
 from kvmsearch.models.records import ChangelogEntry, PatchInfo, SeriesVersion
 

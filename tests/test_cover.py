@@ -14,13 +14,9 @@ from pathlib import Path
 import pytest
 
 from kvmsearch.indexer.series.changelog import parse_header
-from kvmsearch.indexer.series.cover import (
-    find_links,
-    find_prior_ids,
-    parse_cover,
-    parse_patch_notes,
-)
+from kvmsearch.indexer.series.cover import parse_cover, parse_patch_notes
 from kvmsearch.indexer.text.diffstat import expand_rename, resolve_files
+from kvmsearch.indexer.text.links import find_links, find_prior_ids
 from kvmsearch.models.records import CoverFields
 
 SAMPLES = Path(__file__).resolve().parent / "samples" / "cover"

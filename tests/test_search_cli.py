@@ -35,8 +35,9 @@ from sample_index import (
 )
 from typer.testing import CliRunner, Result
 
-from kvmsearch.cli import app, message_id_of, use_color
+from kvmsearch.cli import app, use_color
 from kvmsearch.index import Index
+from kvmsearch.indexer.text.links import message_id_from_user as message_id_of
 
 runner = CliRunner()
 

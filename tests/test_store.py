@@ -78,12 +78,9 @@ def test_upsert_is_idempotent(tmp_path: Path) -> None:
     msgs = [make_message(i) for i in range(30)]
     with MessageStore(tmp_path / "m.sqlite") as store:
         assert store.upsert_many(msgs, batch=7) == UpsertCounts(30, 0)
-        mark = store.mark()
         assert store.upsert_many(msgs, batch=7) == UpsertCounts(0, 30)
         assert store.count() == 30
         assert list(store.iter_all()) == msgs
-        # Nothing changed, so nothing to re-process.
-        assert list(store.changed_since(mark)) == []
 
 
 def test_duplicate_from_another_list_merges_lists(tmp_path: Path) -> None:
@@ -106,9 +103,7 @@ def test_duplicate_from_another_list_merges_lists(tmp_path: Path) -> None:
         )
         # The first copy keeps naming where the message was read.
         assert (got.source, got.position) == ("/srv/kvmarm.mbox", "byte 1000")
-        assert sorted(m.message_id for m in store.changed_since(mark)) == sorted(
-            [kvmarm.message_id, make_message(2).message_id]
-        )
+        assert store.mark() > mark
         store.upsert_many([kvmarm])
         assert store.get(kvmarm.message_id).lists == got.lists  # type: ignore[union-attr]
 
@@ -123,8 +118,6 @@ def test_skips_are_keyed_and_counted(tmp_path: Path) -> None:
         assert store.skip_counts() == {"no-headers": 2, "undecodable": 1}
         assert store.skips(source="/srv/Maildir") == [Skip("cur/1", "no-headers")]
         assert Skip("x@y", "undecodable", "bad base64 again") in store.skips()
-        store.clear_skips("/srv/Maildir")
-        assert store.skip_counts() == {"no-headers": 1, "undecodable": 1}
 
 
 def test_other_store_format_asks_for_rebuild(tmp_path: Path) -> None:

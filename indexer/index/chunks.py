@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from kvmsearch.indexer.text.subjects import strip_markers
+from kvmsearch.indexer.text.trailers import strip_trailer_block
 from kvmsearch.models.embedding import MAX_TOKENS
 from kvmsearch.models.records import SeriesVersion
 
@@ -199,23 +201,6 @@ def _split_text(text: str, counter: _Counter, budget: int, overlap: int) -> list
 
 # --------------------------------------------------------------------------- fields
 
-_TRAILER = re.compile(
-    r"^\s*(?:[A-Za-z-]+-by|Cc|Link|Closes|Fixes|Message-I[Dd]|Change-Id|Bug)\s*:.*$"
-)
-_MARKERS = re.compile(r"^\s*(?:\[[^\]]*\]\s*)+")
-
-
-def strip_trailers(message: str) -> str:
-    """A commit message without its closing trailer block (Signed-off-by:, Link: ...).
-
-    Trailers name people and URLs; they cost tokens and say nothing about why.
-    """
-    lines = message.replace("\r\n", "\n").rstrip().split("\n")
-    while lines and (not lines[-1].strip() or _TRAILER.match(lines[-1])):
-        lines.pop()
-    return "\n".join(lines)
-
-
 def _title(v: SeriesVersion) -> str:
     title = (v.title or v.subject).strip()
     if v.tags and not title.lower().startswith(v.tags[0].lower()):
@@ -265,8 +250,8 @@ class _VersionChunker:
         if include_patches:
             texts = []
             for p in v.patches:
-                subject = _MARKERS.sub("", p.subject).strip()
-                body = strip_trailers(p.commit_message)
+                subject = strip_markers(p.subject).strip()
+                body = strip_trailer_block(p.commit_message)
                 # A patch's own subject is the more specific context for its message.
                 texts += self.windows(body, subject) if body.strip() else self.windows(subject)
             out += [make_chunk(vid, "patches", i, w) for i, w in enumerate(texts)]
@@ -280,8 +265,8 @@ def _first_pass_texts(v: SeriesVersion, include_patches: bool) -> list[str]:
     bodies = [v.cover.motivation] + [_entry_text(e.text, e.items) for e in v.cover.changelog]
     if include_patches:
         for p in v.patches:
-            texts.append(_MARKERS.sub("", p.subject).strip())
-            bodies.append(strip_trailers(p.commit_message))
+            texts.append(strip_markers(p.subject).strip())
+            bodies.append(strip_trailer_block(p.commit_message))
     for b in bodies:
         b = b.replace("\r\n", "\n").strip()
         texts += [b[s:e] for s, e in _split(b, 0, len(b), _LEVELS[0])]
@@ -339,4 +324,4 @@ def chunk_versions(
     return out
 
 
-__all__ = ["FIELDS", "Chunk", "chunk_version", "chunk_versions", "make_chunk", "strip_trailers"]
+__all__ = ["FIELDS", "Chunk", "chunk_version", "chunk_versions", "make_chunk"]

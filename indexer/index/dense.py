@@ -196,7 +196,7 @@ def _embed_missing(
     return tokens, seconds
 
 
-def _write_replace(path: Path, write: Callable[[Path], None]) -> None:
+def _write_replace(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)

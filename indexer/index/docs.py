@@ -111,7 +111,7 @@ class DocStore:
             by_id = {v.message_id: v for v in result.versions}
             fams = []
             for f in result.families:
-                dates = [by_id[i].date for i in f.version_ids if i in by_id and by_id[i].date]
+                dates = [d for i in f.version_ids if i in by_id and (d := by_id[i].date)]
                 fams.append(
                     (
                         f.family_id,

@@ -141,15 +141,6 @@ class Manifest:
                 return
         raise ValueError(f"source {position.source} is not registered; add_source() it first")
 
-    def remove_source(self, path: str | os.PathLike[str]) -> bool:
-        """Unregister a source; returns whether it was registered."""
-        key = resolve_source(path)
-        before = len(self.sources)
-        self.sources = [s for s in self.sources if s.source != key]
-        return len(self.sources) != before
-
-    # ----------------------------------------------------------- JSON
-
     def to_dict(self) -> dict[str, Any]:
         """The ``manifest.json`` object; raises TypeError on fields of the wrong type."""
         self._check_types()

@@ -33,12 +33,15 @@ from kvmsearch.indexer.index.acronyms import (
     read_acronyms,
     write_acronyms,
 )
+from kvmsearch.indexer.text.identifiers import MAX_TOKEN, exact_identifiers
 from kvmsearch.indexer.text.paths import path_forms
+from kvmsearch.indexer.text.subjects import strip_markers
+from kvmsearch.indexer.text.trailers import REFERENCE_TRAILERS, drop_trailer_lines
 from kvmsearch.models.errors import IndexError_, IndexFormatError, IndexNotFoundError
 from kvmsearch.models.records import SeriesVersion
 
 #: bumped whenever the schema or an analyzer changes; the manifest records it
-LEXICAL_FORMAT = 1
+LEXICAL_FORMAT = 2
 
 INDEX_NAME = "MAIN"
 
@@ -74,26 +77,14 @@ STOP_WORDS = frozenset(
 )
 
 # Longer runs are base64, hashes of signatures and the like; nobody searches for them.
-_MAX_TOKEN = 80
+_MAX_TOKEN = MAX_TOKEN
 
 _WORD_RE = re.compile(r"\w+")
 # One part of an identifier chunk: an upper-case run before a capitalised word
 # ("KVM" of "KVMClock"), a word with an optional capital ("Pgtable"), or an upper-case
 # run ("MTE", "AA64PFR0"). Digits stay with their letters: stage2, arm64, el1.
 _PART_RE = re.compile(r"[A-Z0-9]+(?=[A-Z][a-z])|[A-Z0-9]*[a-z0-9]+|[A-Z0-9]+")
-# Words that may be identifiers (an underscore, a digit, two letters with the second in
-# capitals) or calls, found by the regex engine so plain prose costs no Python per word.
-_IDENT_CANDIDATE_RE = re.compile(
-    r"(?<!\w)(?:(?=\w*(?:[_0-9]|[A-Za-z][A-Z]))\w+|\w+(?=\(\)))"
-)
 _ADDR_RE = re.compile(r"[\w.+=-]+@[\w.-]+")
-_SUBJECT_MARKERS_RE = re.compile(r"^\s*(?:\[[^\]]*\]\s*)+")
-# Trailers name people, not the change; they only add noise to every document.
-_TRAILER_RE = re.compile(
-    r"^\s*(?:signed-off-by|reviewed-by|acked-by|tested-by|cc|reported-by|suggested-by|"
-    r"co-developed-by|reported-and-tested-by|link|message-id|change-id)\s*:.*$",
-    re.IGNORECASE | re.MULTILINE,
-)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -121,24 +112,6 @@ def split_identifier(token: str) -> list[str]:
     if len(parts) > 1 or (parts and parts[0] != token):
         return parts
     return []
-
-
-@lru_cache(maxsize=200_000)
-def is_exact_identifier(token: str, call: bool = False) -> bool:
-    """Whether ``token`` goes into ``ident_exact``: it contains ``_`` or a digit next to
-    letters, is all caps (>= 2 chars), is camelCase, or was written as a call ``foo()``."""
-    if call:
-        return True
-    if token.isalpha():
-        # the common case, plain and capitalised words, answered without a scan
-        if len(token) < 2 or token[1:].islower():
-            return False
-        if token.isupper():
-            return len(token) >= 2
-        return any(c.islower() for c in token)  # camelCase
-    if "_" in token:
-        return any(c.isalnum() for c in token)
-    return any(c.isalpha() for c in token)  # letters with digits: arm64, el2
 
 
 def normalize_word(word: str, *, stem: bool, stop: bool) -> str | None:
@@ -206,14 +179,6 @@ def iter_terms(text: str, *, stem: bool, stop: bool) -> Iterator[tuple[str, int]
         elif terms:
             yield terms[0], pos
             pos += 1
-
-
-def exact_identifiers(text: str) -> Iterator[str]:
-    """Identifiers of ``text`` in their written case (see :func:`is_exact_identifier`)."""
-    for m in _IDENT_CANDIDATE_RE.finditer(text):
-        raw = m.group()
-        if len(raw) <= _MAX_TOKEN and is_exact_identifier(raw, text.startswith("()", m.end())):
-            yield raw
 
 
 def author_terms(author: str) -> list[str]:
@@ -385,7 +350,9 @@ def _utc_naive(d: datetime) -> datetime:
 
 
 def _clean_body(text: str) -> str:
-    return _TRAILER_RE.sub("", text)
+    # Trailers name people, not the change; Fixes:/Closes: quote the fixed commit's
+    # subject, which is worth finding (see indexer.text.trailers).
+    return drop_trailer_lines(text, keep=REFERENCE_TRAILERS)
 
 
 def make_document(sv: SeriesVersion) -> dict[str, Any]:
@@ -394,7 +361,7 @@ def make_document(sv: SeriesVersion) -> dict[str, Any]:
     changelog = "\n\n".join(e.text or "\n".join(e.items) for e in c.changelog)
     shortlog = "\n".join(c.shortlog)
     patches = "\n\n".join(
-        _SUBJECT_MARKERS_RE.sub("", p.subject) + "\n" + _clean_body(p.commit_message)
+        strip_markers(p.subject) + "\n" + _clean_body(p.commit_message)
         for p in sv.patches
     )
     motivation = _clean_body(c.motivation)
@@ -562,13 +529,6 @@ def update_lexical(
     ix.close()
 
 
-def lexical_doc_count(dirpath: Path) -> int:
-    """Documents in the index (deleted ones excluded)."""
-    ix = open_lexical(dirpath)
-    try:
-        return ix.doc_count()
-    finally:
-        ix.close()
 
 
 __all__ = [
@@ -580,13 +540,11 @@ __all__ = [
     "build_lexical",
     "update_lexical",
     "open_lexical",
-    "lexical_doc_count",
     "make_document",
     "make_schema",
     "iter_units",
     "iter_terms",
     "normalize_word",
     "split_identifier",
-    "is_exact_identifier",
     "author_terms",
 ]

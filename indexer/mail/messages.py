@@ -92,7 +92,8 @@ def parse_message(raw: RawMail) -> Message:
     lists = _lists(hdrs, raw.default_list)
     from_name, from_addr = _sender(hdrs, lists, warnings)
 
-    text, files, has_diff = "", (), False
+    text, has_diff = "", False
+    files: tuple[str, ...] = ()
     if not is_reply_subject(subject):
         ctype = headers.get_content_maintype()
         if ctype == "multipart":

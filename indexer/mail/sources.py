@@ -20,7 +20,7 @@ import re
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Protocol, cast, runtime_checkable
+from typing import IO, Any, Protocol, cast, runtime_checkable
 
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import NotGitRepository
@@ -95,7 +95,7 @@ class _SourceBase:
         """Where reading stopped; before any read, a position meaning "nothing read"."""
         return self._pos
 
-    def _previous(self, since: SourcePosition | None) -> dict | None:
+    def _previous(self, since: SourcePosition | None) -> dict[str, Any] | None:
         """The state of ``since`` when it comes from this kind of source, else None."""
         if since is None or since.kind != self.kind or not isinstance(since.state, dict):
             return None
@@ -255,7 +255,7 @@ def _compression(p: Path, name: str) -> str | None:
 def _open_stream(p: Path | str, compression: str | None) -> IO[bytes]:
     """A binary stream of the decompressed file; compressed streams are read lazily."""
     if compression == "gzip":
-        return gzip.open(p, "rb")
+        return cast(IO[bytes], gzip.open(p, "rb"))  # GzipFile is a binary IO
     if compression == "xz":
         return lzma.open(p, "rb")
     if compression == "bzip2":
@@ -464,7 +464,7 @@ class PatchworkSource(_SourceBase):
         st = os.stat(self.path)
         prev = self._previous(since)
         ident = {"name": os.path.basename(self.path), "size": st.st_size, "mtime": st.st_mtime}
-        unchanged = bool(prev) and all(prev.get(k) == v for k, v in ident.items())
+        unchanged = prev is not None and all(prev.get(k) == v for k, v in ident.items())
         if not unchanged:
             with _open_stream(self.path, self.compression) as f:
                 for n, (line_no, data) in enumerate(_fenced_mails(f), 1):

@@ -260,20 +260,9 @@ class MessageStore:
         return self._iter("SELECT message_id, lists, record FROM messages ORDER BY seq", ())
 
     def mark(self) -> int:
-        """The store's clock: pass it to :meth:`changed_since` after the next writes.
-
-        Record it in the generation manifest after a build so the next update can
-        find what was inserted or re-listed since.
-        """
+        """The store's clock, bumped by every write that inserts or re-lists mail."""
         row = self._db.execute("SELECT value FROM meta WHERE key='clock'").fetchone()
         return int(row[0])
-
-    def changed_since(self, mark: int) -> Iterator[Message]:
-        """Messages inserted, or seen on a new list, after :meth:`mark` returned ``mark``."""
-        return self._iter(
-            "SELECT message_id, lists, record FROM messages WHERE touched > ? ORDER BY seq",
-            (mark,),
-        )
 
     def _iter(self, sql: str, params: tuple[Any, ...]) -> Iterator[Message]:
         cur = self._db.execute(sql, params)
@@ -299,13 +288,6 @@ class MessageStore:
             self._db.execute("ROLLBACK")
             raise
         return len(rows)
-
-    def clear_skips(self, source: str | None = None) -> None:
-        """Forget the skips recorded for one ``source``, or all of them (rebuild)."""
-        if source is None:
-            self._db.execute("DELETE FROM skips")
-        else:
-            self._db.execute("DELETE FROM skips WHERE source = ?", (source,))
 
     def skips(self, source: str | None = None) -> list[Skip]:
         """The recorded skips (of one ``source`` if given), by reason then position."""

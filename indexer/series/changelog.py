@@ -169,8 +169,9 @@ def parse_header(line: str, following: str = "") -> Header | None:
     if not s.endswith(":") and _URLISH.search(_BRACKETED.sub(" ", s)):
         if following[:1].isspace() and following.strip():
             v = _version_of(_strip(s))
-            if v:
-                return Header(v, _URLISH.search(s).group(0))
+            url = _URLISH.search(s)
+            if v and url:
+                return Header(v, url.group(0))
         return None
     core = _strip(s)
     # A trailing full stop makes it the tail of a wrapped sentence ("... since v2.").

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
 from kvmsearch.indexer.series.changelog import Header, build_entry, is_bullet, parse_header
 from kvmsearch.indexer.text.diffstat import StatLine, match_stat_line, resolve_files
+from kvmsearch.indexer.text.links import find_links, find_prior_ids
+from kvmsearch.indexer.text.trailers import is_trailer
 from kvmsearch.models.records import ChangelogEntry, CoverFields
 
 __all__ = ["parse_cover", "parse_patch_notes", "find_links", "find_prior_ids"]
@@ -27,11 +28,6 @@ _LIST_FOOTER = re.compile(r"^_{20,}\s*$")
 _META = re.compile(
     r"^(base-commit|change-id|prerequisite-patch-id|prerequisite-change-id"
     r"|prerequisite-message-id|prerequisite-base-commit)\s*:\s*(\S+)",
-    re.IGNORECASE,
-)
-_TRAILER = re.compile(
-    r"^(?:signed-off-by|acked-by|reviewed-by|tested-by|reported-by|suggested-by"
-    r"|co-developed-by|requested-by|cc|to|fixes|link|closes|message-id|based-on)\s*:\s+\S",
     re.IGNORECASE,
 )
 _AUTHOR = re.compile(r"^(\S.*?) \((\d+)\):\s*$")
@@ -177,7 +173,7 @@ class _Splitter:
             if m:
                 self.out.meta.setdefault(m.group(1).lower(), m.group(2))
                 return "meta"
-            if line[0] != " " and _TRAILER.match(s):
+            if line[0] != " " and is_trailer(s):
                 return "trailer"
         stat = match_stat_line(line)
         if stat is not None:
@@ -220,7 +216,8 @@ class _Splitter:
             if kind is None and header is None and not _SIGNOFF.match(s):
                 loose = _indent(line) == 0 and not is_bullet(line)
                 if not (
-                    self.gap and loose and (self._entry_has_content() or not self.header.version)
+                    self.gap and loose and (self._entry_has_content()
+                                          or self.header is None or not self.header.version)
                 ):
                     self.body.append(line)
                     self.gap = False
@@ -310,76 +307,6 @@ def _motivation(prose: Sequence[str]) -> str:
 def _dedent(para: list[str]) -> str:
     cut = min(_indent(x) for x in para)
     return "\n".join(x[cut:].rstrip() for x in para)
-
-
-# -- links -----------------------------------------------------------------------------------
-
-_URL = re.compile(r"https?://[^\s<>\"'`\]]+")
-_LINK_HOST = re.compile(
-    r"^https?://(?:[\w-]+\.)*(?:lore\.kernel\.org|lkml\.kernel\.org|lkml\.org|lkml\.iu\.edu"
-    r"|marc\.info|github\.com|gitlab\.com|git\.kernel\.org|msgid\.link"
-    r"|[\w.-]*patchwork[\w.-]*)(?:[:/?#]|$)",
-    re.IGNORECASE,
-)
-_MSGID_HOST = re.compile(
-    r"^https?://(?:lore\.kernel\.org|lkml\.kernel\.org|patch\.msgid\.link|msgid\.link"
-    r"|[\w.-]*patchwork[\w.-]*)/",
-    re.IGNORECASE,
-)
-# "v1: <20200101.123-1-foo@bar.com>" — a bare Message-ID naming an older posting; the
-# label before it is what tells it from a person's address.
-_ANGLE_ID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
-_BARE_LABEL = re.compile(
-    r"\s*(?:[-*]\s*)?(?:\[?(?:(?:rfc|patch|resend)\s*)?v\d+\]?|rfc|previous(?:\s+\w+)?"
-    r"|message-id|msg-?id|link|\[\d+\])\s*[:=]?\s*",
-    re.IGNORECASE,
-)
-
-
-def _clean_url(url: str) -> str:
-    while url and url[-1] in ".,;:!?)>}'\"":
-        if url[-1] == ")" and url.count("(") >= url.count(")"):
-            break
-        url = url[:-1]
-    return url
-
-
-def find_links(text: str) -> tuple[str, ...]:
-    """lore, lkml, patchwork, marc.info, GitHub/GitLab and git.kernel.org URLs in
-    ``text``, trailing punctuation stripped, in order, deduplicated."""
-    out: dict[str, None] = {}
-    for m in _URL.finditer(text):
-        url = _clean_url(m.group(0))
-        if _LINK_HOST.match(url):
-            out.setdefault(url)
-    return tuple(out)
-
-
-def _msgid_of(url: str) -> str | None:
-    if not _MSGID_HOST.match(url):
-        return None
-    path = url.split("://", 1)[1].split("/", 1)[1]
-    path = path.split("#", 1)[0].split("?", 1)[0]
-    for seg in path.split("/"):
-        seg = unquote(seg).strip("<>")
-        if "@" in seg and " " not in seg and not seg.startswith("@"):
-            return seg
-    return None
-
-
-def find_prior_ids(text: str, links: Sequence[str] = ()) -> tuple[str, ...]:
-    """Message-IDs named by lore/lkml/msgid.link/patchwork ``links`` and by bare
-    ``vN: <msgid>`` lines of ``text``, without brackets, URL-decoded, deduplicated."""
-    out: dict[str, None] = {}
-    for url in links:
-        mid = _msgid_of(url)
-        if mid:
-            out.setdefault(mid)
-    for m in _ANGLE_ID.finditer(text):
-        start = text.rfind("\n", 0, m.start()) + 1
-        if _BARE_LABEL.fullmatch(text, start, m.start()):
-            out.setdefault(m.group(1))
-    return tuple(out)
 
 
 # -- public ----------------------------------------------------------------------------------

@@ -137,31 +137,31 @@ def build_families(
         for pid in v.patch_ids:
             owner.setdefault(pid, i)
 
-    first: dict[tuple, int] = {}
+    first: dict[tuple[str, ...], int] = {}
     for i, v in enumerate(versions):
         title = normalise_title(v.title)
-        keys = []
+        keys: list[tuple[str, ...]] = []
         if title:
             keys.append(("title", v.kind, title, v.author_addr))
         if v.cover.change_id:
             keys.append(("change-id", v.kind, v.cover.change_id))
         for key in keys:
-            j = first.setdefault(key, i)
-            if j != i:
-                uf.union(i, j)
+            earliest = first.setdefault(key, i)
+            if earliest != i:
+                uf.union(i, earliest)
 
     # A version posted without its cover (or whose cover missed the list) is titled by
     # its patch 1; it belongs with the covered versions whose patch 1 has that title,
     # from the same sender, with as many patches.
-    by_first_patch: dict[tuple, int] = {}
+    by_first_patch: dict[tuple[object, ...], int] = {}
     for i, v in enumerate(versions):
         if v.has_cover and v.patches and v.patches[0].index == 1:
             title = normalise_title(parse_subject(v.patches[0].subject).title)
             by_first_patch.setdefault((v.kind, title, v.author_addr, v.n_patches), i)
     for i, v in enumerate(versions):
         if not v.has_cover and v.n_patches and v.patches and v.patches[0].index == 1:
-            key = (v.kind, normalise_title(v.title), v.author_addr, v.n_patches)
-            j = by_first_patch.get(key)
+            j = by_first_patch.get((v.kind, normalise_title(v.title), v.author_addr,
+                                    v.n_patches))
             if j is not None:
                 uf.union(i, j)
 

@@ -10,7 +10,7 @@ import re
 
 from kvmsearch.models.records import SubjectInfo
 
-__all__ = ["parse_subject", "normalise_title", "TREES"]
+__all__ = ["parse_subject", "normalise_title", "strip_markers", "TREES"]
 
 # "Re:", "RE:", "Re[2]:", "Fwd:", "AW:", "Antw:", "回复:" ... and "PING:", which is a
 # reply to the patch being pinged, never a new posting.
@@ -278,3 +278,11 @@ def parse_subject(subject: str) -> SubjectInfo:
 def normalise_title(title: str) -> str:
     """Fold a title for family matching: lower case, punctuation and spacing collapsed."""
     return _NORM_DROP.sub(" ", title.lower()).strip()
+
+
+_LEADING_MARKERS = re.compile(r"^\s*(?:\[[^\]]*\]\s*)+")
+
+
+def strip_markers(subject: str) -> str:
+    """``subject`` without its leading bracketed markers (``[PATCH v2 3/7]``)."""
+    return _LEADING_MARKERS.sub("", subject)
