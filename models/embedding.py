@@ -25,12 +25,16 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from .errors import ModelError
+from .records import JsonObject
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -209,10 +213,10 @@ class SentenceTransformerEmbedder:
         self.dim = DIM
         self.threads = threads
         self._counter = TokenCounter(self.path / TOKENIZER_FILE)
-        self._model: Any = None
+        self._model: SentenceTransformer | None = None
 
     @property
-    def model(self) -> Any:
+    def model(self) -> SentenceTransformer:
         """The loaded ``SentenceTransformer`` (imports torch on first use)."""
         if self._model is None:
             _quiet_hf()
@@ -258,7 +262,7 @@ class SentenceTransformerEmbedder:
         self.model  # noqa: B018 - loading is the point
 
 
-def _weights_to_fp16(onnx_model: Any) -> None:
+def _weights_to_fp16(onnx_model: onnx.ModelProto) -> None:
     """Store large float weights as fp16 with a Cast back to fp32 in front of each.
 
     Halves the file (~90 MB -> ~45 MB of the index's disk budget) while every operation
@@ -305,16 +309,17 @@ def export_onnx(dest_dir: Path, *, model_path: Path | None = None, fp16: bool = 
     import onnx
     import torch
 
-    bert = st.model[0].auto_model.eval()
+    bert = cast(torch.nn.Module, st.model[0].auto_model).eval()
 
     class _Pooled(torch.nn.Module):
         # Same as sentence-transformers' Pooling(mean) + Normalize: padding positions
         # are masked out of the mean.
-        def __init__(self, inner: Any) -> None:
+        def __init__(self, inner: torch.nn.Module) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor) -> torch.Tensor:
             hidden = self.inner(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
@@ -406,14 +411,14 @@ class OnnxEmbedder:
         self.max_tokens = int(info.get("max_tokens", MAX_TOKENS))
         self.threads = threads
         self._tk_path = Path(tokenizer_json_path)
-        self._session: Any = None
+        self._session: ort.InferenceSession | None = None
         self._tk: Tokenizer | None = None
         self._counter: TokenCounter | None = None
 
-    def _read_info(self) -> dict[str, Any]:
+    def _read_info(self) -> JsonObject:
         p = self.onnx_path.with_name(ONNX_INFO_FILE)
         try:
-            info: dict[str, Any] = json.loads(p.read_text())
+            info: JsonObject = json.loads(p.read_text())
             return info
         except FileNotFoundError:
             return {}
@@ -422,7 +427,7 @@ class OnnxEmbedder:
                 f"cannot read {p}: {e}; rebuild the index to export the model again"
             ) from e
 
-    def _verify(self, expected: str, info: dict[str, Any]) -> None:
+    def _verify(self, expected: str, info: JsonObject) -> None:
         st = self.onnx_path.stat()
         if (
             info.get("onnx_sha256") == expected
@@ -484,6 +489,7 @@ class OnnxEmbedder:
                 "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
                 "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
             }
+            assert self._session is not None  # _ensure() opened it
             out[idx] = self._session.run(None, feeds)[0]
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         unit: np.ndarray = out / np.maximum(norms, 1e-12)

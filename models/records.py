@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+#: a decoded JSON value, as json.loads gives it (the record holding it documents its
+#: shape); Any because JSON nests and callers read it by key
+JsonValue = Any
+JsonObject = dict[str, JsonValue]
+
 # --------------------------------------------------------------------------- sources
 
 
@@ -40,7 +45,7 @@ class SourcePosition:
 
     source: str
     kind: str
-    state: dict[str, Any]
+    state: JsonObject
 
 
 # --------------------------------------------------------------------------- messages
@@ -263,7 +268,7 @@ class Hit:
     #: component scores, filled when an explanation was asked for
     #: component scores by name (numbers, and the query kind and best version as
     #: strings), filled when an explanation was asked for
-    explain: dict[str, Any] | None = None
+    explain: JsonObject | None = None
 
 
 # --------------------------------------------------------------------------- index
@@ -298,7 +303,7 @@ class BuildOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     #: the generation's counts as the manifest records them (messages, series_versions,
     #: families, chunks, kinds: {kind: n}, skipped)
-    counts: dict[str, Any] = field(default_factory=dict)
+    counts: JsonObject = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +311,7 @@ class SourceStatus:
     path: str
     kind: str
     #: how far it was read; kind-specific JSON (see models.records.SourcePosition)
-    position: dict[str, Any]
+    position: JsonObject
     exists: bool
 
 
@@ -322,12 +327,12 @@ class IndexStatus:
     format_version: int
     # The manifest's JSON objects as written (their shapes are the manifest's, see
     # indexer.index.generations.Manifest): passed through, not interpreted here.
-    model: dict[str, Any] | None
-    onnx: dict[str, Any] | None
-    counts: dict[str, Any]
+    model: JsonObject | None
+    onnx: JsonObject | None
+    counts: JsonObject
     sources: tuple[SourceStatus, ...]
     generations: tuple[str, ...]
     size_bytes: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
 

@@ -12,16 +12,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import date, datetime
-from typing import Any
 
-from .records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
-
-#: what JSON holds; ``Any`` because JSON nests arbitrarily and mypy has no recursive
-#: alias that json.dumps accepts
-Json = Any
+from .records import ChangelogEntry, CoverFields, JsonObject, JsonValue, PatchInfo, SeriesVersion
 
 
-def to_json(obj: object, *, with_patches: bool = False) -> Json:
+def to_json(obj: object, *, with_patches: bool = False) -> JsonValue:
     """``obj`` (a record, or containers of records and plain values) as JSON-ready
     values. ``with_patches`` adds each patch's commit message to series versions."""
     if isinstance(obj, SeriesVersion):
@@ -47,10 +42,10 @@ def _date(d: datetime | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> dict[str, Any]:
+def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> JsonObject:
     """One series version as the `kvmsearch parse --json` object."""
     c = v.cover
-    out: dict[str, Any] = {
+    out: JsonObject = {
         "message_id": v.message_id,
         "family": v.family,
         "kind": v.kind,
@@ -97,7 +92,7 @@ def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> dict[str
     return out
 
 
-def version_from_dict(d: dict[str, Any]) -> SeriesVersion:
+def version_from_dict(d: JsonObject) -> SeriesVersion:
     """Inverse of :func:`version_to_dict` (``with_patches=True`` to keep patches)."""
     cover = CoverFields(
         motivation=d["motivation"],

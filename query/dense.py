@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kvmsearch.indexer.index.dense import (
     DENSE_FORMAT,
@@ -19,9 +19,11 @@ from kvmsearch.indexer.index.dense import (
     TEXTS_FILE,
 )
 from kvmsearch.models.errors import IndexFormatError, IndexNotFoundError, ModelError
+from kvmsearch.models.records import JsonObject
 from kvmsearch.query.retrievers import DenseHit
 
 if TYPE_CHECKING:
+    import faiss
     import numpy as np
 
 
@@ -30,8 +32,8 @@ class DenseSearcher:
 
     def __init__(self, dir: Path) -> None:
         self.dir = Path(dir)
-        self._meta: dict[str, Any] | None = None
-        self._index: Any = None
+        self._meta: JsonObject | None = None
+        self._index: faiss.Index | None = None
         self._rows: np.ndarray | None = None
         self._offsets: np.ndarray | None = None
         self._version_pos: dict[str, int] | None = None
@@ -42,7 +44,7 @@ class DenseSearcher:
     # ------------------------------------------------------------------ loading
 
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> JsonObject:
         """``dense.json``: model name/checksum, dim, row count, versions, fields."""
         if self._meta is None:
             path = self.dir / META_FILE
@@ -181,9 +183,11 @@ class DenseSearcher:
         finally:
             faiss.omp_set_num_threads(threads)
 
-    def _collect(self, q: np.ndarray, k: int, n: int, fetch: int, params: Any
+    def _collect(self, q: np.ndarray, k: int, n: int, fetch: int,
+                 params: faiss.SearchParameters | None
                  ) -> list[DenseHit]:
         assert self._rows is not None
+        assert self._index is not None
         versions = self.meta["versions"]
         fields = self.meta["fields"]
         while True:
@@ -213,7 +217,7 @@ class DenseSearcher:
         :attr:`meta`), for ranking experiments in benchmarks/ (the whole matrix: memory
         of rows x dim floats)."""
         self._load()
-        assert self._rows is not None
+        assert self._rows is not None and self._index is not None
         return self._index.reconstruct_n(0, self._index.ntotal), self._rows
 
     # ------------------------------------------------------------------ texts

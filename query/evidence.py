@@ -11,10 +11,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
 
 from kvmsearch.indexer.text.trailers import is_trailer
-from kvmsearch.models.records import ChangelogEntry, Hit, SeriesVersion, VersionRef
+from kvmsearch.models.records import ChangelogEntry, Hit, JsonObject, SeriesVersion, VersionRef
+from kvmsearch.query.understand import QueryPlan
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])|\n{2,}")
 _WORD = re.compile(r"[A-Za-z_][\w]*(?:\.[ch])?|\d+")
@@ -47,7 +47,7 @@ def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD.finditer(text) if _key(m.group()) in keys]
 
 
-def query_keys(plan: Any) -> dict[str, str]:
+def query_keys(plan: QueryPlan) -> dict[str, str]:
     """Stem key -> the query's spelling, for overlap scoring and highlighting."""
     out: dict[str, str] = {}
     for w in list(plan.words) + list(plan.idents) + [p.rstrip("/").rsplit("/", 1)[-1]
@@ -138,7 +138,8 @@ def top_dirs(files: list[str], n: int = 4) -> list[str]:
 
 
 def build_hit(versions: list[SeriesVersion], best: SeriesVersion | None, score: float,
-              plan: Any, *, dense_text: str | None = None, explain: dict | None = None) -> Hit:
+              plan: QueryPlan, *, dense_text: str | None = None,
+              explain: JsonObject | None = None) -> Hit:
     """Assemble one answer from a family's versions and the version that matched best."""
     versions = sorted(versions, key=lambda v: (v.date is not None, v.date, v.version),
                       reverse=True)

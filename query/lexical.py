@@ -19,9 +19,9 @@ section weights search the section fields one by one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kvmsearch.indexer.index.acronyms import MIN_DOCS as ACRONYM_MIN_DOCS
 from kvmsearch.indexer.index.acronyms import read_acronyms
@@ -39,6 +39,10 @@ from kvmsearch.indexer.text.paths import (
 )
 from kvmsearch.models.errors import QueryError
 from kvmsearch.query.retrievers import LexHit
+
+if TYPE_CHECKING:
+    # whoosh ships no type information: these names document, mypy sees Any
+    from whoosh.query import Query
 
 #: default weight of each field; ``files`` only counts for path terms and
 #: ``ident_exact`` only for identifiers. A weight of 0 leaves a field out.
@@ -101,18 +105,22 @@ def split_query(text: str) -> list[tuple[str, bool]]:
     return out
 
 
+#: builds the clauses of one search for the given fields
+_Build = Callable[[list[str]], list["_Clause"]]
+
+
 class _Clause:
     """One query word/phrase/path: whoosh queries per field, summed."""
 
     __slots__ = ("per_field",)
 
     def __init__(self) -> None:
-        self.per_field: dict[str, list[Any]] = {}
+        self.per_field: dict[str, list[Query]] = {}
 
-    def add(self, field: str, q: Any) -> None:
+    def add(self, field: str, q: Query) -> None:
         self.per_field.setdefault(field, []).append(q)
 
-    def query(self, fields: Sequence[str] | None = None) -> Any:
+    def query(self, fields: Sequence[str] | None = None) -> Query:
         from whoosh import query as wq
 
         subs = [
@@ -231,7 +239,7 @@ class LexicalSearcher:
                 out.append(acro)
         return out
 
-    def score_documents(self, q: Any, message_ids: Sequence[str]) -> dict[str, float]:
+    def score_documents(self, q: Query, message_ids: Sequence[str]) -> dict[str, float]:
         """Scores of a whoosh query ``q`` on the given versions only (a seam for ranking
         experiments in benchmarks/; the product builds its own queries)."""
         if self._by_id is None:
@@ -418,7 +426,7 @@ class LexicalSearcher:
             return []
         return list(reader.postings(field, term).all_ids())
 
-    def _tiered(self, build: Any, boosts: dict[str, float], mode: str, limit: int,
+    def _tiered(self, build: _Build, boosts: dict[str, float], mode: str, limit: int,
                 allowed: frozenset[str] | None, explain: bool,
                 tiers: dict[int, int]) -> list[LexHit]:
         """:meth:`_run`, then ranked by tier before score. Every tiered document is
@@ -427,7 +435,7 @@ class LexicalSearcher:
         hits.sort(key=lambda h: (-h.tier, -h.score))
         return hits[:limit]
 
-    def _run(self, build: Any, boosts: dict[str, float], mode: str, limit: int,
+    def _run(self, build: _Build, boosts: dict[str, float], mode: str, limit: int,
              allowed: frozenset[str] | None, explain: bool,
              tiers: dict[int, int] | None = None) -> list[LexHit]:
         """Build the clauses (``build(fields)``), retrieve, and explain on request."""
@@ -467,7 +475,8 @@ class LexicalSearcher:
             out.append(LexHit(mid, fam, score, fields, tiers.get(docnum, 0) if tiers else 0))
         return out
 
-    def _split_common(self, clauses: list[_Clause], qs: list[Any]) -> tuple[list[Any], list[Any]]:
+    def _split_common(self, clauses: list[_Clause], qs: list[Query]
+                      ) -> tuple[list[Query], list[Query]]:
         """Clauses that select documents, and those too common to: a word in most
         documents ("kvm" on kvmarm, "which", "series") barely moves BM25 but costs the
         most to match, so it only adds to the score of documents the others found."""
@@ -485,7 +494,7 @@ class LexicalSearcher:
         chosen = {id(q) for q in rare}
         return rare, [q for q in qs if id(q) not in chosen]
 
-    def _tier(self, required: Any, common: list[Any], limit: int, filt: set[int] | None
+    def _tier(self, required: Query, common: list[Query], limit: int, filt: set[int] | None
               ) -> list[tuple[int, float, float]]:
         """Documents selected by ``required``; the ``common`` clauses add their score to
         the best 2 * ``limit`` of them, which then compete for the ``limit`` places.
@@ -501,7 +510,7 @@ class LexicalSearcher:
         pool.sort(key=lambda h: -h[1])
         return pool[:limit]
 
-    def _scores_on(self, q: Any, docs: list[int]) -> dict[int, float]:
+    def _scores_on(self, q: Query, docs: list[int]) -> dict[int, float]:
         """Scores of ``q`` on the given (sorted) documents only, skipping through its
         postings instead of reading them all."""
         _lazy(q)
@@ -522,7 +531,7 @@ class LexicalSearcher:
                     out[d + offset] = m.score()
         return out
 
-    def _collect(self, q: Any, limit: int, filt: set[int] | None
+    def _collect(self, q: Query, limit: int, filt: set[int] | None
                  ) -> list[tuple[int, float, float]]:
         """Top ``limit`` (docnum, score, 1.0) among the documents in ``filt``."""
         if filt is not None:
@@ -577,7 +586,7 @@ class LexicalSearcher:
         return out
 
 
-def _lazy(q: Any) -> None:
+def _lazy(q: Query) -> None:
     """Make every Or in ``q`` walk its postings on demand (whoosh preloads them all for
     small indexes, which is wasted when only a few documents get scored)."""
     from whoosh import query as wq
@@ -588,13 +597,13 @@ def _lazy(q: Any) -> None:
         _lazy(child)
 
 
-def _or(qs: list[Any]) -> Any:
+def _or(qs: list[Query]) -> Query:
     from whoosh import query as wq
 
     return qs[0] if len(qs) == 1 else wq.Or(qs)
 
 
-def _phrase(field: str, words: list[str], boost: float) -> Any:
+def _phrase(field: str, words: list[str], boost: float) -> Query:
     from whoosh import query as wq
 
     if len(words) == 1:

@@ -134,6 +134,7 @@ class DocStore:
         ).fetchone()
         return version_from_dict(json.loads(row[0])) if row else None
 
+    # Any: an sqlite row; each named read below knows its columns' types
     def _in(self, select: str, version_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """Rows of ``select ... WHERE message_id IN (...)`` in batches below sqlite's
         parameter limit. Only this module writes the ``select`` part."""

@@ -30,10 +30,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kvmsearch.models.errors import IndexFormatError, IndexNotFoundError, LockHeldError
-from kvmsearch.models.records import SourcePosition
+from kvmsearch.models.records import JsonObject, SourcePosition
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 #: bump when the layout of a generation changes incompatibly (and note it in CHANGELOG.md)
 #: 2: docs.sqlite holds the filter facets (authors, lists, tree, file terms)
@@ -103,14 +106,14 @@ class Manifest:
     onnx: OnnxInfo | None = None
     #: messages, series_versions, families, chunks, ... as the build counted them
     #: (JSON values: a breakdown may be a dict)
-    counts: dict[str, Any] = field(default_factory=dict)
+    counts: JsonObject = field(default_factory=dict)
     #: registered sources (resolved paths) with how far each was read
     sources: list[SourcePosition] = field(default_factory=list)
     built_at: datetime | None = None
     previous_generation: str | None = None
     build_seconds: float = 0.0
     #: stage-specific settings that do not deserve a field (store mark, boosts, ...)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)
 
     # ----------------------------------------------------------- source registry
 
@@ -141,7 +144,7 @@ class Manifest:
                 return
         raise ValueError(f"source {position.source} is not registered; add_source() it first")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The ``manifest.json`` object; raises TypeError on fields of the wrong type."""
         self._check_types()
         return {
@@ -181,7 +184,7 @@ class Manifest:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+    def from_dict(cls, d: JsonObject) -> Manifest:
         """Inverse of :meth:`to_dict`; raises KeyError/TypeError/ValueError on bad input."""
         model = d.get("model")
         onnx = d.get("onnx")
@@ -410,7 +413,7 @@ class HomeLock:
     def __init__(self, home: IndexHome, command: str) -> None:
         self.home = home
         self.command = command
-        self._lock: Any = None
+        self._lock: FileLock | None = None
 
     def __enter__(self) -> HomeLock:
         from filelock import FileLock, Timeout
@@ -443,7 +446,8 @@ class HomeLock:
     def __exit__(self, *exc: object) -> None:
         self.home._held = None
         self.home.lock_info_path.unlink(missing_ok=True)
-        self._lock.release()
+        if self._lock is not None:
+            self._lock.release()
 
 
 # --------------------------------------------------------------------------- home

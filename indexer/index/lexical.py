@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kvmsearch.indexer.index.acronyms import (
     ACRONYMS_FILE,
@@ -39,6 +39,13 @@ from kvmsearch.indexer.text.subjects import strip_markers
 from kvmsearch.indexer.text.trailers import REFERENCE_TRAILERS, drop_trailer_lines
 from kvmsearch.models.errors import IndexError_, IndexFormatError, IndexNotFoundError
 from kvmsearch.models.records import SeriesVersion
+
+if TYPE_CHECKING:
+    # whoosh ships no type information: these names document, mypy sees Any
+    from whoosh.analysis import Token
+    from whoosh.fields import Schema
+    from whoosh.index import FileIndex
+    from whoosh.writing import IndexWriter
 
 #: bumped whenever the schema or an analyzer changes; the manifest records it
 LEXICAL_FORMAT = 2
@@ -222,8 +229,8 @@ class _Analyzer:
         chars: bool = False,
         start_pos: int = 0,
         mode: str = "",
-        **kwargs: Any,
-    ) -> Iterator[Any]:
+        **kwargs: object,
+    ) -> Iterator[Token]:
         from whoosh.analysis import Token
 
         # whoosh convention: one Token object, re-yielded with new attributes
@@ -313,7 +320,7 @@ class AuthorAnalyzer(_Analyzer):
 # --------------------------------------------------------------------------- schema
 
 
-def make_schema() -> Any:
+def make_schema() -> Schema:
     """The whoosh schema of :data:`LEXICAL_FORMAT`."""
     from whoosh import fields
 
@@ -355,7 +362,7 @@ def _clean_body(text: str) -> str:
     return drop_trailer_lines(text, keep=REFERENCE_TRAILERS)
 
 
-def make_document(sv: SeriesVersion) -> dict[str, Any]:
+def make_document(sv: SeriesVersion) -> dict[str, str | int | datetime]:
     """The whoosh document (field -> value) of one series version."""
     c = sv.cover
     changelog = "\n\n".join(e.text or "\n".join(e.items) for e in c.changelog)
@@ -365,7 +372,7 @@ def make_document(sv: SeriesVersion) -> dict[str, Any]:
         for p in sv.patches
     )
     motivation = _clean_body(c.motivation)
-    doc: dict[str, Any] = {
+    doc: dict[str, str | int | datetime] = {
         "message_id": sv.message_id,
         "family": sv.family or sv.message_id,
         "kind": (sv.kind or "series").lower(),
@@ -382,7 +389,7 @@ def make_document(sv: SeriesVersion) -> dict[str, Any]:
         "files": "\n".join(sv.all_files),
         "ident_exact": "\n".join((sv.title, motivation, changelog, shortlog, patches)),
     }
-    doc["body"] = body_value((name, doc.get(name, "")) for name in BODY_WEIGHTS)
+    doc["body"] = body_value((name, str(doc.get(name, ""))) for name in BODY_WEIGHTS)
     if sv.tree:
         doc["tree"] = sv.tree.lower()
     if sv.date is not None:
@@ -397,7 +404,7 @@ def make_document(sv: SeriesVersion) -> dict[str, Any]:
 _LIMITMB = 1024
 
 
-def _writer(ix: Any, procs: int) -> Any:
+def _writer(ix: FileIndex, procs: int) -> IndexWriter:
     if procs > 1:
         # multisegment: each process keeps its own segment, no final merge pass
         return ix.writer(procs=procs, limitmb=_LIMITMB, multisegment=True)
@@ -450,14 +457,14 @@ def build_lexical(
     with _committing(_writer(ix, procs or _default_procs()), dirpath) as writer:
         for sv in latest.values():
             doc = make_document(sv)
-            acronyms.update(mine_acronyms([doc.get("ident_exact", "")]))
+            acronyms.update(mine_acronyms([str(doc.get("ident_exact", ""))]))
             writer.add_document(**doc)
     write_acronyms(dirpath, acronyms)
     return len(latest)
 
 
 @contextmanager
-def _committing(writer: Any, dirpath: Path) -> Iterator[Any]:
+def _committing(writer: IndexWriter, dirpath: Path) -> Iterator[IndexWriter]:
     """Commit what the block wrote, or cancel it all if the block raises."""
     try:
         yield writer
@@ -474,7 +481,7 @@ def _drop_lock_file(dirpath: Path) -> None:
     (dirpath / f"{INDEX_NAME}_WRITELOCK").unlink(missing_ok=True)
 
 
-def open_lexical(dirpath: Path) -> Any:
+def open_lexical(dirpath: Path) -> FileIndex:
     """Open the whoosh index in ``dirpath``, raising kvmsearch errors for a missing or
     incompatible one."""
     from whoosh import index
@@ -523,7 +530,7 @@ def update_lexical(
             writer.delete_by_term("message_id", mid)
         for sv in upserts:
             doc = make_document(sv)
-            acronyms.update(mine_acronyms([doc.get("ident_exact", "")]))
+            acronyms.update(mine_acronyms([str(doc.get("ident_exact", ""))]))
             writer.update_document(**doc)
     write_acronyms(dirpath, acronyms)
     ix.close()

@@ -20,7 +20,7 @@ import re
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol, cast, runtime_checkable
+from typing import IO, Protocol, cast, runtime_checkable
 
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import NotGitRepository
@@ -28,7 +28,7 @@ from dulwich.objects import Commit, Tree
 from dulwich.repo import Repo
 
 from kvmsearch.models.errors import SourceError
-from kvmsearch.models.records import RawMail, SourcePosition
+from kvmsearch.models.records import JsonObject, RawMail, SourcePosition
 
 __all__ = [
     "Source",
@@ -95,7 +95,7 @@ class _SourceBase:
         """Where reading stopped; before any read, a position meaning "nothing read"."""
         return self._pos
 
-    def _previous(self, since: SourcePosition | None) -> dict[str, Any] | None:
+    def _previous(self, since: SourcePosition | None) -> JsonObject | None:
         """The state of ``since`` when it comes from this kind of source, else None."""
         if since is None or since.kind != self.kind or not isinstance(since.state, dict):
             return None

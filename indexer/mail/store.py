@@ -23,10 +23,10 @@ from dataclasses import MISSING, fields
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from kvmsearch.models.errors import IndexFormatError
-from kvmsearch.models.records import Message, Skip
+from kvmsearch.models.records import JsonObject, JsonValue, Message, Skip
 
 #: bump when the table layout or the blob encoding changes incompatibly
 STORE_FORMAT = 1
@@ -68,20 +68,20 @@ class UpsertCounts(NamedTuple):
     merged: int
 
 
-def _encode_value(value: Any) -> Any:
+def _encode_value(value: object) -> JsonValue:
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
     raise TypeError(f"cannot store {type(value).__name__} in the message store")
 
 
-def _decode_object(obj: dict[str, Any]) -> Any:
+def _decode_object(obj: JsonObject) -> JsonValue:
     # Messages hold no dicts, so every JSON object in a blob is an encoded value.
     if "$dt" in obj:
         return datetime.fromisoformat(obj["$dt"])
     return obj
 
 
-def _tuples(value: Any) -> Any:
+def _tuples(value: JsonValue) -> JsonValue:
     # JSON has no tuples; Message holds no lists, so every array was a tuple.
     return tuple(value) if isinstance(value, list) else value
 
@@ -163,7 +163,7 @@ class MessageStore:
 
     def _decode(self, message_id: str, lists: str, blob: bytes) -> Message:
         values = json.loads(zlib.decompress(blob), object_hook=_decode_object)
-        kw: dict[str, Any] = {}
+        kw: JsonObject = {}
         for name, value in zip(self._names, values, strict=False):
             if name in self._message_fields:
                 kw[name] = _tuples(value)
@@ -264,7 +264,7 @@ class MessageStore:
         row = self._db.execute("SELECT value FROM meta WHERE key='clock'").fetchone()
         return int(row[0])
 
-    def _iter(self, sql: str, params: tuple[Any, ...]) -> Iterator[Message]:
+    def _iter(self, sql: str, params: tuple[object, ...]) -> Iterator[Message]:
         cur = self._db.execute(sql, params)
         while rows := cur.fetchmany(1000):
             for mid, lists, blob in rows:
