@@ -128,8 +128,10 @@ def run_measured(argv: list[str], *, interval: float = 0.5) -> dict[str, Any]:
     # wait4 for its own rusage: CPU of the process plus every child it waited for.
     out_chunks: list[bytes] = []
     err_chunks: list[bytes] = []
-    readers = [threading.Thread(target=lambda s, b: b.append(s.read()), args=(s, b))
-               for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))]
+    readers = [
+        threading.Thread(target=lambda s, b: b.append(s.read()), args=(s, b))
+        for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))
+    ]
     for r in readers:
         r.start()
     _, status, ru = os.wait4(proc.pid, 0)
@@ -180,8 +182,11 @@ def home_sizes(home: Path) -> dict[str, float]:
     mb = {"total": disk_bytes(home)}
     mb["current_generation"] = disk_bytes(gen.dir)
     for part in ("docs.sqlite", "lexical"):
-        mb[f"  {part}"] = disk_bytes(gen.dir / part) if (gen.dir / part).is_dir() else (
-            (gen.dir / part).stat().st_blocks * 512)
+        mb[f"  {part}"] = (
+            disk_bytes(gen.dir / part)
+            if (gen.dir / part).is_dir()
+            else ((gen.dir / part).stat().st_blocks * 512)
+        )
     mb["  dense"] = sum(p.stat().st_blocks * 512 for p in gen.dir.glob("dense*"))
     mb["store"] = disk_bytes(ih.store_path.parent)
     mb["cache"] = disk_bytes(ih.cache_dir)
@@ -220,8 +225,12 @@ def bare_encode(texts: list[str]) -> dict[str, float]:
     load_s, load_cpu = time.perf_counter() - t, time.process_time() - c
     t, c = time.perf_counter(), time.process_time()
     model.encode(texts, batch_size=64, normalize_embeddings=True)
-    return {"load_s": load_s, "load_cpu_s": load_cpu,
-            "encode_s": time.perf_counter() - t, "encode_cpu_s": time.process_time() - c}
+    return {
+        "load_s": load_s,
+        "load_cpu_s": load_cpu,
+        "encode_s": time.perf_counter() - t,
+        "encode_cpu_s": time.process_time() - c,
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -301,7 +310,8 @@ def measure(home: Path, paths: list[str], *, bare: bool) -> dict[str, Any]:
         # off. On a shared machine wall time follows the neighbours' load; CPU time
         # (all threads) much less, so both are shown.
         res["embed_overhead_pct"] = round(
-            100 * ((embed_s - bare["load_s"]) / bare["encode_s"] - 1), 1)
+            100 * ((embed_s - bare["load_s"]) / bare["encode_s"] - 1), 1
+        )
         # The embed stage's window in the build process, located from its end: it is
         # followed only by the ONNX export and sealing the generation (about a second).
         end = run["wall_s"] - outcome["timings"].get("onnx", 0.0)
@@ -309,14 +319,18 @@ def measure(home: Path, paths: list[str], *, bare: bool) -> dict[str, Any]:
         res["embed_cpu_s"] = round(embed_cpu, 1)
         res["bare_encode_cpu_s"] = round(bare["encode_cpu_s"], 1)
         res["embed_cpu_overhead_pct"] = round(
-            100 * ((embed_cpu - bare["load_cpu_s"]) / bare["encode_cpu_s"] - 1), 1)
+            100 * ((embed_cpu - bare["load_cpu_s"]) / bare["encode_cpu_s"] - 1), 1
+        )
     res["targets"] = TARGETS
     res["met"] = {
         "wall_s": res["wall_s"] <= TARGETS["wall_s"],
         "peak_rss_mb": res["peak_rss_mb"] <= TARGETS["peak_rss_mb"],
         "disk_mb": res["disk_mb"]["total"] <= TARGETS["disk_mb"],
-        **({"embed_overhead_pct": res["embed_overhead_pct"] <= TARGETS["embed_overhead_pct"]}
-           if bare else {}),
+        **(
+            {"embed_overhead_pct": res["embed_overhead_pct"] <= TARGETS["embed_overhead_pct"]}
+            if bare
+            else {}
+        ),
     }
     return res
 
@@ -327,8 +341,7 @@ def summary(r: dict[str, Any]) -> str:
     lines = [
         f"full build of {len(r['paths'])} archives on {r['machine']} "
         f"(load {r['load_avg_before']} before, {r['load_avg_after']} after)",
-        f"  wall {r['wall_s']:.0f} s [{ok[met['wall_s']]}, target <= 360], "
-        f"CPU {r['cpu_s']:.0f} s",
+        f"  wall {r['wall_s']:.0f} s [{ok[met['wall_s']]}, target <= 360], CPU {r['cpu_s']:.0f} s",
         f"  peak memory: RSS {r['peak_rss_mb']} MB [{ok[met['peak_rss_mb']]}, target <= 2500], "
         f"PSS {r['peak_pss_mb']} MB, largest process {r['largest_process_rss_mb']} MB",
         f"  on disk {r['disk_mb']['total']} MB [{ok[met['disk_mb']]}, target <= 400]: "
@@ -343,11 +356,13 @@ def summary(r: dict[str, Any]) -> str:
         lines.append(
             f"  bare sentence-transformers encode {r['bare_encode_s']} s "
             f"({r['bare_tokens_per_s']} tokens/s), CPU {r['bare_encode_cpu_s']} s; "
-            f"pipeline embed stage CPU {r['embed_cpu_s']} s")
+            f"pipeline embed stage CPU {r['embed_cpu_s']} s"
+        )
         lines.append(
             f"  pipeline overhead over bare encode (model load taken off): wall "
             f"{r['embed_overhead_pct']}% [{ok[met['embed_overhead_pct']]}, target <= 15%], "
-            f"CPU {r['embed_cpu_overhead_pct']}%")
+            f"CPU {r['embed_cpu_overhead_pct']}%"
+        )
     return "\n".join(lines)
 
 

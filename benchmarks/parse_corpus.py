@@ -51,7 +51,7 @@ def main() -> None:
     out = {
         "paths": paths,
         "machine": f"{platform.machine()} {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
+        f"Python {platform.python_version()}",
         "wall_s": round(wall, 1),
         "cpu_s_main": round(cpu_self, 1),
         "cpu_s_workers": round(ru_kids.ru_utime + ru_kids.ru_stime, 1),

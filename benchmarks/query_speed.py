@@ -87,9 +87,13 @@ def cold(index: str, runs: int) -> dict[str, Any]:
             w, r, _code = run_cold(argv)
             walls.append(w)
             rss.append(r)
-        out[kind] = {"query": query, "p50_s": round(pct(walls, 50), 3),
-                     "p95_s": round(pct(walls, 95), 3), "min_s": round(min(walls), 3),
-                     "peak_rss_mb": round(max(rss), 1)}
+        out[kind] = {
+            "query": query,
+            "p50_s": round(pct(walls, 50), 3),
+            "p95_s": round(pct(walls, 95), 3),
+            "min_s": round(min(walls), 3),
+            "peak_rss_mb": round(max(rss), 1),
+        }
     return out
 
 
@@ -127,12 +131,22 @@ def warm(index: str, queries_path: Path, rounds: int, mode: str) -> dict[str, An
         if len(top) == 5:
             break
     return {
-        "mode": mode, "queries": len(qs), "rounds": rounds,
-        "open_ms": round(opened * 1000, 1), "first_query_ms": round(first * 1000, 1),
-        "p50_ms": round(pct(times, 50), 1), "p95_ms": round(pct(times, 95), 1),
+        "mode": mode,
+        "queries": len(qs),
+        "rounds": rounds,
+        "open_ms": round(opened * 1000, 1),
+        "first_query_ms": round(first * 1000, 1),
+        "p50_ms": round(pct(times, 50), 1),
+        "p95_ms": round(pct(times, 95), 1),
         "max_ms": round(max(times), 1),
-        "by_kind": {k: {"n": len(v) // rounds, "p50_ms": round(pct(v, 50), 1),
-                        "p95_ms": round(pct(v, 95), 1)} for k, v in sorted(by_kind.items())},
+        "by_kind": {
+            k: {
+                "n": len(v) // rounds,
+                "p50_ms": round(pct(v, 50), 1),
+                "p95_ms": round(pct(v, 95), 1),
+            }
+            for k, v in sorted(by_kind.items())
+        },
         "slowest": top,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -143,8 +157,9 @@ def verdict(res: dict[str, Any]) -> dict[str, bool | None]:
     cold_rss = [c[k]["peak_rss_mb"] for k in COLD_QUERIES] if c else []
     peak = max([*cold_rss, w["peak_rss_mb"]])
     return {
-        "cold_p50": (all(c[k]["p50_s"] <= TARGETS["cold_p50_s"] for k in COLD_QUERIES)
-                     if c else None),
+        "cold_p50": (
+            all(c[k]["p50_s"] <= TARGETS["cold_p50_s"] for k in COLD_QUERIES) if c else None
+        ),
         "warm_p50": w["p50_ms"] <= TARGETS["warm_p50_ms"],
         "warm_p95": w["p95_ms"] <= TARGETS["warm_p95_ms"],
         "peak_rss": peak <= TARGETS["peak_rss_mb"],
@@ -161,13 +176,17 @@ def summary(res: dict[str, Any]) -> str:
     if not c:
         lines.append("cold: skipped")
     else:
-        lines.append(f"cold, fresh `{c['command']}` process, {c['runs']} runs "
-                     f"(target p50 <= {TARGETS['cold_p50_s']} s): {mark(ok['cold_p50'])}")
+        lines.append(
+            f"cold, fresh `{c['command']}` process, {c['runs']} runs "
+            f"(target p50 <= {TARGETS['cold_p50_s']} s): {mark(ok['cold_p50'])}"
+        )
     for kind in COLD_QUERIES if c else ():
         k = c[kind]
-        lines.append(f"  {kind:<6} {k['query']!r:<28} p50 {k['p50_s']:.3f} s  "
-                     f"p95 {k['p95_s']:.3f} s  min {k['min_s']:.3f} s  "
-                     f"peak RSS {k['peak_rss_mb']:.0f} MB")
+        lines.append(
+            f"  {kind:<6} {k['query']!r:<28} p50 {k['p50_s']:.3f} s  "
+            f"p95 {k['p95_s']:.3f} s  min {k['min_s']:.3f} s  "
+            f"peak RSS {k['peak_rss_mb']:.0f} MB"
+        )
     lines += [
         f"warm library, {w['mode']}, {w['queries']} queries x {w['rounds']} rounds "
         f"(target p50 <= {TARGETS['warm_p50_ms']:.0f} ms {mark(ok['warm_p50'])}, "
@@ -178,8 +197,10 @@ def summary(res: dict[str, Any]) -> str:
     for kind, k in w["by_kind"].items():
         lines.append(f"  {kind:<6} p50 {k['p50_ms']} ms  p95 {k['p95_ms']} ms  (n={k['n']})")
     lines.append("  slowest: " + ", ".join(f"{s['qid']} {s['ms']} ms" for s in w["slowest"]))
-    lines.append(f"peak RSS (target <= {TARGETS['peak_rss_mb']:.0f} MB): "
-                 f"{mark(ok['peak_rss'])}; warm library process {w['peak_rss_mb']:.0f} MB")
+    lines.append(
+        f"peak RSS (target <= {TARGETS['peak_rss_mb']:.0f} MB): "
+        f"{mark(ok['peak_rss'])}; warm library process {w['peak_rss_mb']:.0f} MB"
+    )
     return "\n".join(lines)
 
 

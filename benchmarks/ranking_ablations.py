@@ -79,24 +79,39 @@ class Bench:
         self.ev: list[Evidence] = []
         for q in queries:
             plan = understand(q.query, Filters())
-            lex = [(h.message_id, h.score)
-                   for h in s.lexical_hits(plan, allowed, s.depth_for(10))]
+            lex = [(h.message_id, h.score) for h in s.lexical_hits(plan, allowed, s.depth_for(10))]
             qv = self.embed(plan.dense_text)
-            self.ev.append(Evidence(q.qid, q.kind, list(q.relevant), plan.dense_text,
-                                    plan.lex_text, lex, qv, self.X @ qv))
+            self.ev.append(
+                Evidence(
+                    q.qid,
+                    q.kind,
+                    list(q.relevant),
+                    plan.dense_text,
+                    plan.lex_text,
+                    lex,
+                    qv,
+                    self.X @ qv,
+                )
+            )
 
     # ---------------------------------------------------------------- evidence per family
 
-    def lex_families(self, e: Evidence, lex: list[tuple[str, float]] | None = None
-                     ) -> dict[str, float]:
+    def lex_families(
+        self, e: Evidence, lex: list[tuple[str, float]] | None = None
+    ) -> dict[str, float]:
         out: dict[str, float] = {}
         for vid, sc in lex if lex is not None else e.lex:
             f = self.fam_of.get(vid, vid)
             out[f] = max(out.get(f, 0.0), sc)
         return out
 
-    def dense_families(self, sims: np.ndarray, rows: np.ndarray | None = None,
-                       row_ok: np.ndarray | None = None, pool: int = 300) -> dict[str, float]:
+    def dense_families(
+        self,
+        sims: np.ndarray,
+        rows: np.ndarray | None = None,
+        row_ok: np.ndarray | None = None,
+        pool: int = 300,
+    ) -> dict[str, float]:
         """Best chunk per version, the ``pool`` best versions, best version per family
         (what the shipped dense side does)."""
         rows = self.rows if rows is None else rows
@@ -118,8 +133,12 @@ class Bench:
         versions, credited as `relevance.py` credits the product's hits."""
         from kvmsearch.query.evaluate import score_query
 
-        per = {e.qid: score_query([self.family_versions.get(f, [f]) for f in rank(e)],
-                                  e.relevant, self.judged)["ndcg"] for e in self.ev}
+        per = {
+            e.qid: score_query(
+                [self.family_versions.get(f, [f]) for f in rank(e)], e.relevant, self.judged
+            )["ndcg"]
+            for e in self.ev
+        }
         return {"by_kind": _by_kind(self.ev, per), "per_query": per}
 
 
@@ -135,8 +154,9 @@ def _by_kind(ev: Sequence[Evidence], per: dict[str, float]) -> dict[str, float]:
     return {k: round(float(np.mean(v)), 4) for k, v in sorted(kinds.items())}
 
 
-def fused(lex: dict[str, float], dense: dict[str, float], w: float = 0.5,
-          floor: float = 0.2) -> list[str]:
+def fused(
+    lex: dict[str, float], dense: dict[str, float], w: float = 0.5, floor: float = 0.2
+) -> list[str]:
     """The shipped fusion (query/hybrid.py fuse) and its order."""
     from kvmsearch.query.hybrid import fuse
 
@@ -152,13 +172,16 @@ def rrf(lex: dict[str, float], dense: dict[str, float], k: int) -> list[str]:
     return sorted(sc, key=lambda f: (-sc[f], f))
 
 
-def window_minmax(lex: dict[str, float], dense: dict[str, float], w: float,
-                  depth: int) -> list[str]:
+def window_minmax(
+    lex: dict[str, float], dense: dict[str, float], w: float, depth: int
+) -> list[str]:
     """Each side scaled between its best and its ``depth``-th score."""
+
     def norm(d: dict[str, float]) -> dict[str, float]:
         v = sorted(d.values(), reverse=True)
         lo = v[min(depth, len(v) - 1)]
         return {f: max(0.0, (x - lo) / (v[0] - lo)) if v[0] > lo else 0.0 for f, x in d.items()}
+
     ln, dn = norm(lex), norm(dense)
     sc = {f: (1 - w) * ln.get(f, 0.0) + w * dn.get(f, 0.0) for f in ln.keys() | dn.keys()}
     return sorted((f for f in sc if sc[f] > 0), key=lambda f: (-sc[f], f))
@@ -168,10 +191,10 @@ def variants(b: Bench, reembed: bool) -> dict[str, Callable[[Evidence], list[str
     fi = {f: i for i, f in enumerate(b.fields)}
     rows = b.rows
     title_motivation = np.isin(rows[:, 1], [fi["title"], fi["motivation"]])
-    first_two = (rows[:, 1] == fi["title"]) | ((rows[:, 1] == fi["motivation"])
-                                               & (rows[:, 2] <= 1))
+    first_two = (rows[:, 1] == fi["title"]) | ((rows[:, 1] == fi["motivation"]) & (rows[:, 2] <= 1))
     later = np.where(rows[:, 1] == fi["changelog"], 0.9, 1.0) * np.power(
-        0.9, np.where(rows[:, 1] == fi["motivation"], rows[:, 2], 0))
+        0.9, np.where(rows[:, 1] == fi["motivation"], rows[:, 2], 0)
+    )
 
     def shipped(e: Evidence, w: float = 0.5) -> list[str]:
         return fused(b.lex_families(e), b.dense_families(e.sims), w)
@@ -187,8 +210,10 @@ def variants(b: Bench, reembed: bool) -> dict[str, Callable[[Evidence], list[str
         if how == "lse":
             d = {f: 0.02 * math.log(sum(math.exp(x / 0.02) for x in v)) for f, v in per.items()}
         else:  # best + half the mean of the next two
-            d = {f: v[0] + (0.5 * float(np.mean(v[1:3])) if len(v) > 1 else 0.0)
-                 for f, v in per.items()}
+            d = {
+                f: v[0] + (0.5 * float(np.mean(v[1:3])) if len(v) > 1 else 0.0)
+                for f, v in per.items()
+            }
         top = dict(sorted(d.items(), key=lambda kv: -kv[1])[:300])
         return fused(b.lex_families(e), top)
 
@@ -204,17 +229,22 @@ def variants(b: Bench, reembed: bool) -> dict[str, Callable[[Evidence], list[str
         "RRF k=10": lambda e: rrf(b.lex_families(e), b.dense_families(e.sims), 10),
         "RRF k=60": lambda e: rrf(b.lex_families(e), b.dense_families(e.sims), 60),
         "min-max to 100th, w=0.4": lambda e: window_minmax(
-            b.lex_families(e), b.dense_families(e.sims), 0.4, 100),
+            b.lex_families(e), b.dense_families(e.sims), 0.4, 100
+        ),
         "min-max to 300th, w=0.4": lambda e: window_minmax(
-            b.lex_families(e), b.dense_families(e.sims), 0.4, 299),
+            b.lex_families(e), b.dense_families(e.sims), 0.4, 299
+        ),
         "dense: log-sum-exp of chunks": lambda e: agg(e, "lse"),
         "dense: best + next two chunks": lambda e: agg(e, "top3"),
         "dense: title + motivation only": lambda e: fused(
-            b.lex_families(e), b.dense_families(e.sims, row_ok=title_motivation)),
+            b.lex_families(e), b.dense_families(e.sims, row_ok=title_motivation)
+        ),
         "dense: title + first 2 motivation chunks": lambda e: fused(
-            b.lex_families(e), b.dense_families(e.sims, row_ok=first_two)),
+            b.lex_families(e), b.dense_families(e.sims, row_ok=first_two)
+        ),
         "dense: later chunks x0.9 each": lambda e: fused(
-            b.lex_families(e), b.dense_families(e.sims * later)),
+            b.lex_families(e), b.dense_families(e.sims * later)
+        ),
         "query model: framing removed": lambda e: requery(e, "unframed"),
         "query model: mean of both": lambda e: requery(e, "mean"),
         "lexical: + bigram proximity (slop 3)": _proximity(b),
@@ -234,9 +264,11 @@ def _proximity(b: Bench) -> Callable[[Evidence], list[str]]:
     lx = b.s.lex
 
     def rank(e: Evidence) -> list[str]:
-        seq = [list(terms) if whole is not None and terms else [whole or terms[0]]
-               for _raw, whole, terms, _c in iter_units(e.lex_text, stem=True, stop=True)
-               if whole is not None or terms]
+        seq = [
+            list(terms) if whole is not None and terms else [whole or terms[0]]
+            for _raw, whole, terms, _c in iter_units(e.lex_text, stem=True, stop=True)
+            if whole is not None or terms
+        ]
         qs = [wq.Phrase("body", a + c, slop=3) for a, c in zip(seq, seq[1:], strict=False)]
         extra: dict[str, float] = {}
         if qs:
@@ -286,15 +318,19 @@ def _reembedded(b: Bench) -> dict[str, Callable[[Evidence], list[str]]]:
 
         base = fuse(b.lex_families(e), b.dense_families(e.sims), 0.5, 0.2)
         sub = fuse({}, b.dense_families(xs @ e.qvec, rows=rows_s), 1.0, 0.2)
-        sc = {f: (1 - w_subject) * base.get(f, 0.0) + w_subject * sub.get(f, 0.0)
-              for f in base.keys() | sub.keys()}
+        sc = {
+            f: (1 - w_subject) * base.get(f, 0.0) + w_subject * sub.get(f, 0.0)
+            for f in base.keys() | sub.keys()
+        }
         return sorted((f for f in sc if sc[f] > 0), key=lambda f: (-sc[f], f))
 
     return {
         "dense: 128-token windows": lambda e: fused(
-            b.lex_families(e), b.dense_families(x128 @ e.qvec, rows=rows128)),
+            b.lex_families(e), b.dense_families(x128 @ e.qvec, rows=rows128)
+        ),
         "semantic only, 128-token windows": lambda e: fused(
-            {}, b.dense_families(x128 @ e.qvec, rows=rows128), 1.0),
+            {}, b.dense_families(x128 @ e.qvec, rows=rows128), 1.0
+        ),
         "+ patch-subject vectors (0.1)": lambda e: subjects(e, 0.1),
         "+ patch-subject vectors (0.2)": lambda e: subjects(e, 0.2),
     }
@@ -304,8 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--index", required=True, help="index home directory")
     ap.add_argument("--queries", default=str(DEFAULT_QUERIES), help="judged JSONL file")
-    ap.add_argument("--reembed", action="store_true",
-                    help="also try 128-token windows and patch-subject vectors (~5 min)")
+    ap.add_argument(
+        "--reembed",
+        action="store_true",
+        help="also try 128-token windows and patch-subject vectors (~5 min)",
+    )
     args = ap.parse_args(argv)
 
     from kvmsearch import Index
@@ -316,17 +355,28 @@ def main(argv: list[str] | None = None) -> int:
         b = Bench(index, queries)
         results = {name: b.run(rank) for name, rank in variants(b, args.reembed).items()}
         # The ceiling of weight tuning: the best fusion weight chosen per question.
-        per_w = [b.run(lambda e, w=w: fused(b.lex_families(e), b.dense_families(e.sims), w))
-                 for w in W_GRID]
+        per_w = [
+            b.run(lambda e, w=w: fused(b.lex_families(e), b.dense_families(e.sims), w))
+            for w in W_GRID
+        ]
         oracle = {e.qid: max(r["per_query"][e.qid] for r in per_w) for e in b.ev}
-        results["oracle: best weight per question"] = {"by_kind": _by_kind(b.ev, oracle),
-                                                       "per_query": oracle}
+        results["oracle: best weight per question"] = {
+            "by_kind": _by_kind(b.ev, oracle),
+            "per_query": oracle,
+        }
     print(f"{'variant':44s} {'known':>7s} {'topic':>7s}", file=sys.stderr)
     for name, r in results.items():
         k = r["by_kind"]
         print(f"{name:44s} {k.get('known', 0):7.3f} {k.get('topic', 0):7.3f}", file=sys.stderr)
-    json.dump({"index": args.index, "queries": args.queries,
-               "variants": {n: r["by_kind"] for n, r in results.items()}}, sys.stdout, indent=1)
+    json.dump(
+        {
+            "index": args.index,
+            "queries": args.queries,
+            "variants": {n: r["by_kind"] for n, r in results.items()},
+        },
+        sys.stdout,
+        indent=1,
+    )
     print()
     return 0
 

@@ -31,20 +31,34 @@ KINDS = ("path", "ident", "known", "topic", "overall")
 def run_mode(cmd: str, index: str, queries: Path, mode: str, out: Path) -> None:
     proc = subprocess.run(
         [cmd, "search", "--index", index, "--queries", str(queries), "--json", "--mode", mode],
-        check=True, capture_output=True, text=True)
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     with out.open("w") as f:
         for line in proc.stdout.splitlines():
             row = json.loads(line)
-            hits = [{"message_ids": [v["message_id"] for v in h["versions"]]}
-                    for h in row["hits"]]
+            hits = [{"message_ids": [v["message_id"] for v in h["versions"]]} for h in row["hits"]]
             f.write(json.dumps({"qid": row["qid"], "results": hits}) + "\n")
 
 
 def score(queries: Path, results: Path) -> dict[str, dict[str, float]]:
     with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
-        subprocess.run([sys.executable, str(EVAL / "score.py"), str(queries), str(results),
-                        "--catalogue", str(EVAL / "catalogue.jsonl.gz"), "--json", tmp.name],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(EVAL / "score.py"),
+                str(queries),
+                str(results),
+                "--catalogue",
+                str(EVAL / "catalogue.jsonl.gz"),
+                "--json",
+                tmp.name,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         data = json.loads(Path(tmp.name).read_text())
     return data
 

@@ -104,8 +104,15 @@ def fold_check(index: Any, queries: Sequence[Any], family_of: Callable) -> dict[
     folds = []
     for name, tune, test in (("A->B", a, b), ("B->A", b, a)):
         best = max(grid, key=lambda k: (round(mean(k, tune), 6), k == shipped))
-        folds.append({"fold": name, "chosen": best, "tune_ndcg": mean(best, tune),
-                      "test_ndcg": mean(best, test), "shipped_test_ndcg": mean(shipped, test)})
+        folds.append(
+            {
+                "fold": name,
+                "chosen": best,
+                "tune_ndcg": mean(best, tune),
+                "test_ndcg": mean(best, test),
+                "shipped_test_ndcg": mean(shipped, test),
+            }
+        )
     return {
         "queries": len(prose),
         "shipped": shipped,
@@ -127,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     from kvmsearch.query.evaluate import format_report, load_queries
 
     queries = load_queries(args.queries)
-    out: dict[str, Any] = {"index": args.index, "queries": args.queries,
-                           "load_avg_start": os.getloadavg(), "modes": {}}
+    out: dict[str, Any] = {
+        "index": args.index,
+        "queries": args.queries,
+        "load_avg_start": os.getloadavg(),
+        "modes": {},
+    }
     with Index.open(args.index) as index:
         family_of = judged_family_of(index, {r for q in queries for r in q.relevant})
         out["tuning"] = dataclasses.asdict(index.searcher().tuning)
@@ -144,10 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.folds:
             out["folds"] = fold_check(index, queries, family_of)
             for f in out["folds"]["folds"]:
-                print(f"fold {f['fold']}: chose w_dense={f['chosen'][0]} "
-                      f"dense_floor={f['chosen'][1]} (tune {f['tune_ndcg']:.3f}); held-out "
-                      f"nDCG@10 {f['test_ndcg']:.3f} (shipped knobs "
-                      f"{f['shipped_test_ndcg']:.3f})", file=sys.stderr)
+                print(
+                    f"fold {f['fold']}: chose w_dense={f['chosen'][0]} "
+                    f"dense_floor={f['chosen'][1]} (tune {f['tune_ndcg']:.3f}); held-out "
+                    f"nDCG@10 {f['test_ndcg']:.3f} (shipped knobs "
+                    f"{f['shipped_test_ndcg']:.3f})",
+                    file=sys.stderr,
+                )
     out["load_avg_end"] = os.getloadavg()
     json.dump(out, sys.stdout, indent=1, default=str)
     print()

@@ -29,18 +29,25 @@ TARGETS = {"update_s": 30, "nothing_new_s": 3}
 
 
 def git(*args: str | Path) -> str:
-    return subprocess.run(["git", *map(str, args)], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *map(str, args)], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def kvmsearch(*args: str) -> dict[str, Any]:
     run = run_measured([str(KVMSEARCH), *args])
     if run["exit_code"] != 0:
-        sys.exit(f"`kvmsearch {' '.join(args)}` failed (exit {run['exit_code']}):\n"
-                 f"{run['stderr']}")
+        sys.exit(f"`kvmsearch {' '.join(args)}` failed (exit {run['exit_code']}):\n{run['stderr']}")
     outcome = json.loads(run["stdout"])
-    keep = ("generation", "new_messages", "versions_changed", "versions_deleted", "chunks",
-            "chunks_embedded", "timings")
+    keep = (
+        "generation",
+        "new_messages",
+        "versions_changed",
+        "versions_deleted",
+        "chunks",
+        "chunks_embedded",
+        "timings",
+    )
     return {
         **{k: run[k] for k in ("wall_s", "cpu_s", "peak_rss_mb", "peak_pss_mb")},
         **{k: outcome[k] for k in keep},
@@ -78,20 +85,22 @@ def summary(r: dict[str, Any]) -> str:
     def stages(x: dict[str, Any]) -> str:
         return ", ".join(f"{k} {v:.1f}s" for k, v in x["timings"].items())
 
-    return "\n".join([
-        f"kvm-ppc archive, {r['cut']} commits behind, on {r['machine']} "
-        f"(load {r['load_avg_before_update']} before the update)",
-        f"  initial build: {b['wall_s']:.0f} s, {b['new_messages']} messages, "
-        f"{b['chunks']} chunks",
-        f"  update: {u['wall_s']:.1f} s wall [{ok[r['met']['update_s']]}, target <= 30], "
-        f"CPU {u['cpu_s']} s, peak RSS {u['peak_rss_mb']} MB; {u['new_messages']} new "
-        f"messages, {u['versions_changed']} versions changed, "
-        f"{u['chunks_embedded']} of {u['chunks']} chunks embedded",
-        f"    stages: {stages(u)}",
-        f"  nothing new: {n['wall_s']:.2f} s wall [{ok[r['met']['nothing_new_s']]}, "
-        f"target <= 3], CPU {n['cpu_s']} s",
-        f"    stages: {stages(n)}",
-    ])
+    return "\n".join(
+        [
+            f"kvm-ppc archive, {r['cut']} commits behind, on {r['machine']} "
+            f"(load {r['load_avg_before_update']} before the update)",
+            f"  initial build: {b['wall_s']:.0f} s, {b['new_messages']} messages, "
+            f"{b['chunks']} chunks",
+            f"  update: {u['wall_s']:.1f} s wall [{ok[r['met']['update_s']]}, target <= 30], "
+            f"CPU {u['cpu_s']} s, peak RSS {u['peak_rss_mb']} MB; {u['new_messages']} new "
+            f"messages, {u['versions_changed']} versions changed, "
+            f"{u['chunks_embedded']} of {u['chunks']} chunks embedded",
+            f"    stages: {stages(u)}",
+            f"  nothing new: {n['wall_s']:.2f} s wall [{ok[r['met']['nothing_new_s']]}, "
+            f"target <= 3], CPU {n['cpu_s']} s",
+            f"    stages: {stages(n)}",
+        ]
+    )
 
 
 def main() -> None:

@@ -20,17 +20,22 @@ from kvmsearch.models.errors import (
     SourceError,
     SourceGoneError,
 )
+from kvmsearch.models.query import MODES, Filters, SearchRequest
 from kvmsearch.models.records import (
+    BuildOutcome,
     ChangelogEntry,
     CoverFields,
     Family,
     Hit,
+    IndexStatus,
     Message,
     ParseReport,
     ParseResult,
     PatchInfo,
     SeriesVersion,
     Skip,
+    SourceFailure,
+    SourceStatus,
     VersionRef,
 )
 
@@ -40,8 +45,9 @@ from .index import Index
 __version__ = "0.1.0"
 
 
-def parse(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-          workers: int | None = None) -> ParseResult:
+def parse(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, workers: int | None = None
+) -> ParseResult:
     """Read archives (mbox/.gz/.xz, Maildir, public-inbox git, patchwork exports) and
     return their series versions, families and a parse report. Never prints.
 
@@ -69,7 +75,15 @@ __all__ = [
     "ModelError",
     "QueryError",
     "NotFoundError",
+    # the query contract
+    "MODES",
+    "Filters",
+    "SearchRequest",
     # records
+    "BuildOutcome",
+    "IndexStatus",
+    "SourceFailure",
+    "SourceStatus",
     "ChangelogEntry",
     "CoverFields",
     "Family",

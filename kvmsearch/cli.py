@@ -177,13 +177,21 @@ def parse(
 
 IndexOpt = Annotated[
     str | None,
-    typer.Option("--index", help="Index directory (default: $KVMSEARCH_HOME, else the XDG "
-                 "data dir).", show_default=False, metavar="DIR"),
+    typer.Option(
+        "--index",
+        help="Index directory (default: $KVMSEARCH_HOME, else the XDG data dir).",
+        show_default=False,
+        metavar="DIR",
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary (cron).")]
 
-index_app = typer.Typer(help="Create an index and register its sources.", no_args_is_help=True,
-                        rich_markup_mode=None, context_settings=_CONTEXT)
+index_app = typer.Typer(
+    help="Create an index and register its sources.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=_CONTEXT,
+)
 app.add_typer(index_app, name="index")
 
 
@@ -201,11 +209,13 @@ def _report_build(outcome: BuildOutcome, quiet: bool, as_json: bool = False) -> 
             err("nothing new; the index is up to date")
         else:
             read = "messages read" if outcome.rebuilt else "new messages"
-            err(f"generation {outcome.generation}: {outcome.new_messages} {read}, "
+            err(
+                f"generation {outcome.generation}: {outcome.new_messages} {read}, "
                 f"{outcome.versions_changed} series versions changed, "
                 f"{outcome.versions_deleted} removed; {outcome.versions} versions in "
                 f"{outcome.families} families, {outcome.chunks} chunks "
-                f"({outcome.chunks_embedded} embedded)")
+                f"({outcome.chunks_embedded} embedded)"
+            )
     for failure in outcome.source_errors:
         err(f"error: {failure.error}")
     if outcome.source_errors:
@@ -215,9 +225,12 @@ def _report_build(outcome: BuildOutcome, quiet: bool, as_json: bool = False) -> 
 BuildJsonOpt = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
 
 
-def _build(index: str | None, quiet: bool, as_json: bool,
-           run: Callable[[Index, StageFactory], BuildOutcome]
-           ) -> None:
+def _build(
+    index: str | None,
+    quiet: bool,
+    as_json: bool,
+    run: Callable[[Index, StageFactory], BuildOutcome],
+) -> None:
     """One path for add/update/rebuild: open the home, run with progress, report."""
     from kvmsearch.index import Index
 
@@ -227,9 +240,15 @@ def _build(index: str | None, quiet: bool, as_json: bool,
 @index_app.command("add")
 @handle_errors
 def index_add(
-    sources: Annotated[list[str], typer.Argument(
-        help="Archives to register: mbox/.gz/.xz, Maildir, public-inbox git (v1, v2, bare), "
-        "patchwork exports, or directories of them.", show_default=False, metavar="SOURCE")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Archives to register: mbox/.gz/.xz, Maildir, public-inbox git (v1, v2, bare), "
+            "patchwork exports, or directories of them.",
+            show_default=False,
+            metavar="SOURCE",
+        ),
+    ],
     index: IndexOpt = None,
     quiet: QuietOpt = False,
     as_json: BuildJsonOpt = False,
@@ -289,41 +308,94 @@ def status(
 
 # --------------------------------------------------------------------------- search
 
-ModeOpt = Annotated[str, typer.Option("--mode", help="hybrid, lexical or semantic.",
-                                      metavar="MODE")]
+ModeOpt = Annotated[
+    str, typer.Option("--mode", help="hybrid, lexical or semantic.", metavar="MODE")
+]
 
 
 @app.command()
 @handle_errors
 def search(
-    query: Annotated[list[str] | None, typer.Argument(
-        help="What to look for: words, a path (drivers/vhost/, pvtime.c), an identifier "
-        "(KVM_CAP_STEAL_TIME), \"quoted phrases\" and inline filters (author:maz "
-        "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022).",
-        show_default=False, metavar="QUERY")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, metavar="N",
-                                       help="How many series to show.")] = 10,
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="What to look for: words, a path (drivers/vhost/, pvtime.c), an identifier "
+            '(KVM_CAP_STEAL_TIME), "quoted phrases" and inline filters (author:maz '
+            "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022).",
+            show_default=False,
+            metavar="QUERY",
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", "-n", min=1, max=MAX_LIMIT, metavar="N", help="How many series to show."
+        ),
+    ] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit.")] = False,
     mode: ModeOpt = "hybrid",
     explain: Annotated[bool, typer.Option("--explain", help="Show each score's parts.")] = False,
-    author: Annotated[list[str] | None, typer.Option("--author", help="Author name or address "
-                      "contains this (repeatable).", show_default=False, metavar="WHO")] = None,
-    list_: Annotated[list[str] | None, typer.Option("--list", help="List id contains this, "
-                     "e.g. kvmarm (repeatable).", show_default=False, metavar="LIST")] = None,
-    tree: Annotated[list[str] | None, typer.Option("--tree", help="kvm-unit-tests, kvmtool, "
-                    "qemu, ... (repeatable).", show_default=False, metavar="TREE")] = None,
-    file: Annotated[list[str] | None, typer.Option("--file", help="Touches this path, "
-                    "directory or file name (repeatable).", show_default=False,
-                    metavar="PATH")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Posted on or after "
-                     "YYYY[-MM[-DD]].", show_default=False, metavar="DATE")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Posted before YYYY[-MM[-DD]].",
-                     show_default=False, metavar="DATE")] = None,
-    all_versions: Annotated[bool, typer.Option("--all-versions",
-                            help="One hit per version instead of per series.")] = False,
-    queries: Annotated[str | None, typer.Option(
-        "--queries", help='Batch mode: a JSONL file of {"qid", "query"} lines; writes '
-        '{"qid", "query", "hits"} lines.', show_default=False, metavar="FILE")] = None,
+    author: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--author",
+            help="Author name or address contains this (repeatable).",
+            show_default=False,
+            metavar="WHO",
+        ),
+    ] = None,
+    list_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--list",
+            help="List id contains this, e.g. kvmarm (repeatable).",
+            show_default=False,
+            metavar="LIST",
+        ),
+    ] = None,
+    tree: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tree",
+            help="kvm-unit-tests, kvmtool, qemu, ... (repeatable).",
+            show_default=False,
+            metavar="TREE",
+        ),
+    ] = None,
+    file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file",
+            help="Touches this path, directory or file name (repeatable).",
+            show_default=False,
+            metavar="PATH",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Posted on or after YYYY[-MM[-DD]].", show_default=False, metavar="DATE"
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", help="Posted before YYYY[-MM[-DD]].", show_default=False, metavar="DATE"
+        ),
+    ] = None,
+    all_versions: Annotated[
+        bool, typer.Option("--all-versions", help="One hit per version instead of per series.")
+    ] = False,
+    queries: Annotated[
+        str | None,
+        typer.Option(
+            "--queries",
+            help='Batch mode: a JSONL file of {"qid", "query"} lines; writes '
+            '{"qid", "query", "hits"} lines.',
+            show_default=False,
+            metavar="FILE",
+        ),
+    ] = None,
     index: IndexOpt = None,
 ) -> None:
     """Which series touched X, and why. The default command: kvmsearch "dirty log DBM"."""
@@ -332,10 +404,18 @@ def search(
 
     if queries is not None and query:
         raise QueryError("give either a query or --queries FILE, not both")
-    filters = Filters.from_options(author=author, list_=list_, tree=tree, file=file,
-                                   since=since, until=until, all_versions=all_versions)
-    request = SearchRequest(text=" ".join(query or []), filters=filters, limit=limit,
-                            mode=mode, explain=explain)
+    filters = Filters.from_options(
+        author=author,
+        list_=list_,
+        tree=tree,
+        file=file,
+        since=since,
+        until=until,
+        all_versions=all_versions,
+    )
+    request = SearchRequest(
+        text=" ".join(query or []), filters=filters, limit=limit, mode=mode, explain=explain
+    )
     idx = Index.open(index)
     if queries is not None:
         from kvmsearch.query.evaluate import load_queries
@@ -362,9 +442,15 @@ def search(
 @app.command()
 @handle_errors
 def show(
-    message_id: Annotated[str, typer.Argument(
-        help="Any Message-ID of the series (cover, a patch) or its family id; a lore or "
-        "patchwork link to a message works too.", show_default=False, metavar="ID")],
+    message_id: Annotated[
+        str,
+        typer.Argument(
+            help="Any Message-ID of the series (cover, a patch) or its family id; a lore or "
+            "patchwork link to a message works too.",
+            show_default=False,
+            metavar="ID",
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per version.")] = False,
     index: IndexOpt = None,
 ) -> None:
@@ -385,12 +471,23 @@ def show(
 @app.command("eval")
 @handle_errors
 def eval_(
-    queries: Annotated[str, typer.Argument(help="Judged queries (JSONL with qid, kind, "
-                                           "query, relevant).", show_default=False,
-                                           metavar="FILE")],
-    modes: Annotated[list[str] | None, typer.Option("--mode", help="Modes to score "
-                     "(repeatable; default: all three).", show_default=False,
-                     metavar="MODE")] = None,
+    queries: Annotated[
+        str,
+        typer.Argument(
+            help="Judged queries (JSONL with qid, kind, query, relevant).",
+            show_default=False,
+            metavar="FILE",
+        ),
+    ],
+    modes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mode",
+            help="Modes to score (repeatable; default: all three).",
+            show_default=False,
+            metavar="MODE",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Scores as JSON.")] = False,
     index: IndexOpt = None,
 ) -> None:

@@ -43,8 +43,12 @@ class Index:
     embedder then embeds queries.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *,
-                 embedder_factory: Callable[[], Embedder] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        embedder_factory: Callable[[], Embedder] | None = None,
+    ) -> None:
         from kvmsearch.indexer.index.generations import IndexHome
 
         self.path = index_home(path)
@@ -53,8 +57,12 @@ class Index:
         self._searcher: HybridSearcher | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, *,
-             embedder_factory: Callable[[], Embedder] | None = None) -> Index:
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        embedder_factory: Callable[[], Embedder] | None = None,
+    ) -> Index:
         """Open an existing index for searching; raises IndexNotFoundError if there is none."""
         idx = cls(path, embedder_factory=embedder_factory)
         idx.home.open_current()  # raises IndexNotFoundError / IndexFormatError
@@ -65,42 +73,64 @@ class Index:
 
     # ----------------------------------------------------------------- building
 
-    def add(self, sources: Sequence[str | os.PathLike[str]], *,
-            stage: StageFactory | None = None, workers: int | None = None) -> BuildOutcome:
+    def add(
+        self,
+        sources: Sequence[str | os.PathLike[str]],
+        *,
+        stage: StageFactory | None = None,
+        workers: int | None = None,
+    ) -> BuildOutcome:
         """Register ``sources`` and bring the index up to date with every source."""
         return self._run("kvmsearch index add", stage, workers, add_paths=sources)
 
-    def update(self, *, stage: StageFactory | None = None,
-               workers: int | None = None) -> BuildOutcome:
+    def update(
+        self, *, stage: StageFactory | None = None, workers: int | None = None
+    ) -> BuildOutcome:
         """Read what is new in every registered source and write a new generation.
 
         Returns a BuildOutcome; ``generation`` is None when nothing was new.
         """
         if not self.exists():
-            raise IndexNotFoundError(f"no index at {self.path}; create one with "
-                                     "`kvmsearch index add SOURCE...`")
+            raise IndexNotFoundError(
+                f"no index at {self.path}; create one with `kvmsearch index add SOURCE...`"
+            )
         return self._run("kvmsearch update", stage, workers)
 
-    def rebuild(self, *, stage: StageFactory | None = None,
-                workers: int | None = None) -> BuildOutcome:
+    def rebuild(
+        self, *, stage: StageFactory | None = None, workers: int | None = None
+    ) -> BuildOutcome:
         """Re-read every registered source from the start into a new message store and
         rebuild every index part (mail no longer in a source leaves the index)."""
         if not self.home.registered_sources():
-            raise IndexNotFoundError(f"no sources registered at {self.path}; "
-                                     "add one with `kvmsearch index add SOURCE...`")
+            raise IndexNotFoundError(
+                f"no sources registered at {self.path}; "
+                "add one with `kvmsearch index add SOURCE...`"
+            )
         return self._run("kvmsearch rebuild", stage, workers, full=True)
 
-    def _run(self, command: str, stage: StageFactory | None, workers: int | None, *,
-             add_paths: Sequence[str | os.PathLike[str]] = (),
-             full: bool = False) -> BuildOutcome:
+    def _run(
+        self,
+        command: str,
+        stage: StageFactory | None,
+        workers: int | None,
+        *,
+        add_paths: Sequence[str | os.PathLike[str]] = (),
+        full: bool = False,
+    ) -> BuildOutcome:
         """The one build path; the packaged model (and its ONNX export) unless a test
         embedder was given."""
         from kvmsearch.indexer.index.build import run_build
 
-        outcome = run_build(self.home, stage=stage, workers=workers,
-                            embedder_factory=self.embedder_factory,
-                            export_query_model=self.embedder_factory is None,
-                            command=command, add_paths=add_paths, full=full)
+        outcome = run_build(
+            self.home,
+            stage=stage,
+            workers=workers,
+            embedder_factory=self.embedder_factory,
+            export_query_model=self.embedder_factory is None,
+            command=command,
+            add_paths=add_paths,
+            full=full,
+        )
         if outcome.generation is not None and self._searcher is not None:
             # a new generation serves: the next search opens it
             self._searcher.close()
@@ -118,11 +148,19 @@ class Index:
             SourceStatus(s.source, s.kind, s.state, os.path.exists(s.source)) for s in m.sources
         )
         return IndexStatus(
-            home=str(self.path), generation=gen.name, built_at=d.get("built_at"),
-            build_seconds=m.build_seconds, kvmsearch_version=m.kvmsearch_version,
-            format_version=m.format_version, model=d.get("model"), onnx=d.get("onnx"),
-            counts=dict(m.counts), sources=sources, generations=tuple(self.home.generations()),
-            size_bytes=_dir_size(self.path), extra=dict(m.extra),
+            home=str(self.path),
+            generation=gen.name,
+            built_at=d.get("built_at"),
+            build_seconds=m.build_seconds,
+            kvmsearch_version=m.kvmsearch_version,
+            format_version=m.format_version,
+            model=d.get("model"),
+            onnx=d.get("onnx"),
+            counts=dict(m.counts),
+            sources=sources,
+            generations=tuple(self.home.generations()),
+            size_bytes=_dir_size(self.path),
+            extra=dict(m.extra),
         )
 
     def _docs(self) -> DocStore:
@@ -134,29 +172,46 @@ class Index:
             from kvmsearch.query.hybrid import HybridSearcher
 
             gen = self.home.open_current()
-            self._searcher = HybridSearcher(self.home.path, gen,
-                                            embedder_factory=self.embedder_factory)
+            self._searcher = HybridSearcher(
+                self.home.path, gen, embedder_factory=self.embedder_factory
+            )
         return self._searcher
 
-    def search(self, query: str | SearchRequest = "", *, limit: int = 10,
-               mode: str = DEFAULT_MODE, explain: bool = False, all_versions: bool = False,
-               author: str | Sequence[str] | None = None,
-               list: str | Sequence[str] | None = None,  # noqa: A002 - the filter's name
-               tree: str | Sequence[str] | None = None,
-               file: str | Sequence[str] | None = None,
-               kind: str | Sequence[str] | None = None,
-               since: str | date | None = None, until: str | date | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str | SearchRequest = "",
+        *,
+        limit: int = 10,
+        mode: str = DEFAULT_MODE,
+        explain: bool = False,
+        all_versions: bool = False,
+        author: str | Sequence[str] | None = None,
+        list: str | Sequence[str] | None = None,  # noqa: A002 - the filter's name
+        tree: str | Sequence[str] | None = None,
+        file: str | Sequence[str] | None = None,
+        kind: str | Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> list[Hit]:
         """Rank series families for ``query``: a :class:`SearchRequest`, or its text with
         the request's fields as keywords (filters: author, list, tree, file, kind,
         since, until; also accepted inside the text, e.g. ``author:maz``)."""
         if isinstance(query, SearchRequest):
             request = query
         else:
-            filters = Filters.from_options(author=author, list_=list, tree=tree, file=file,
-                                           kind=kind, since=since, until=until,
-                                           all_versions=all_versions)
-            request = SearchRequest(text=query, filters=filters, limit=limit, mode=mode,
-                                    explain=explain)
+            filters = Filters.from_options(
+                author=author,
+                list_=list,
+                tree=tree,
+                file=file,
+                kind=kind,
+                since=since,
+                until=until,
+                all_versions=all_versions,
+            )
+            request = SearchRequest(
+                text=query, filters=filters, limit=limit, mode=mode, explain=explain
+            )
         return self.searcher().search(request)
 
     def show(self, any_id: str) -> list[SeriesVersion]:
@@ -165,8 +220,10 @@ class Index:
         docs = self._docs()
         fam = docs.family_of(any_id)
         if fam is None:
-            raise NotFoundError(f"no series with Message-ID {any_id.strip('<>')} in the index; "
-                                "use any Message-ID of a cover, patch or the family id")
+            raise NotFoundError(
+                f"no series with Message-ID {any_id.strip('<>')} in the index; "
+                "use any Message-ID of a cover, patch or the family id"
+            )
         versions = docs.family_versions(fam)
         return sorted(versions, key=lambda v: (v.date is not None, v.date), reverse=True)
 

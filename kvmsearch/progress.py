@@ -95,8 +95,11 @@ def progress_for(label: str, *, enabled: bool = True) -> Iterator[Progress]:
         def cb(messages: int, done_bytes: int | None, total_bytes: int | None) -> None:
             if total_bytes and done_bytes is not None:
                 # Bytes drive the bar (and its ETA); the message count rides along.
-                st(min(done_bytes, total_bytes) // 1_000_000, total_bytes // 1_000_000,
-                   f"MB, {messages} messages")
+                st(
+                    min(done_bytes, total_bytes) // 1_000_000,
+                    total_bytes // 1_000_000,
+                    f"MB, {messages} messages",
+                )
                 st.done = messages
                 st.note = ""
             else:

@@ -70,8 +70,10 @@ def format_version(v: SeriesVersion, *, width: int = 100) -> str:
         lines.append("  " + textwrap.shorten("why: " + first, width=width - 2, placeholder=" …"))
     for e in c.changelog:
         text = clean(" / ".join(e.items) if e.items else e.text, oneline=True)
-        lines.append("  " + textwrap.shorten(f"{clean(e.version)}: {text}", width=width - 2,
-                                             placeholder=" …"))
+        lines.append(
+            "  "
+            + textwrap.shorten(f"{clean(e.version)}: {text}", width=width - 2, placeholder=" …")
+        )
     return "\n".join(lines)
 
 
@@ -132,8 +134,9 @@ def _ref(v: VersionRef) -> str:
     return f"{label} {date} <{clean(v.message_id)}>"
 
 
-def format_hits(hits: list[Hit], *, color: bool = False, explain: bool = False,
-                width: int = 100) -> str:
+def format_hits(
+    hits: list[Hit], *, color: bool = False, explain: bool = False, width: int = 100
+) -> str:
     """Human output of a search: one block per series."""
     b, d, c, r = (_BOLD, _DIM, _CYAN, _RESET) if color else ("", "", "", "")
     out = []
@@ -155,8 +158,12 @@ def format_hits(hits: list[Hit], *, color: bool = False, explain: bool = False,
             lines.append("    why: " + _highlight(short, h.terms, color))
         for e in h.changelog:
             text = " / ".join(e.items) if e.items else e.text
-            lines.append(f"    {clean(e.version, oneline=True)}: " + _highlight(
-                textwrap.shorten(text, width=width * 2, placeholder=" …"), h.terms, color))
+            lines.append(
+                f"    {clean(e.version, oneline=True)}: "
+                + _highlight(
+                    textwrap.shorten(text, width=width * 2, placeholder=" …"), h.terms, color
+                )
+            )
         if explain and h.explain:
             parts = ", ".join(f"{k}={v}" for k, v in h.explain.items())
             lines.append(f"    {d}score {h.score}: {clean(parts)}{r}")
@@ -169,16 +176,20 @@ def format_series(versions: list[SeriesVersion]) -> str:
     if not versions:
         return ""
     newest = versions[0]
-    lines = [clean(newest.title, oneline=True),
-             f"  family <{clean(newest.family)}>  {clean(newest.author, oneline=True)}"]
+    lines = [
+        clean(newest.title, oneline=True),
+        f"  family <{clean(newest.family)}>  {clean(newest.author, oneline=True)}",
+    ]
     for v in versions:
         date = v.date.strftime("%Y-%m-%d") if v.date else "????-??-??"
         lines.append("")
         lines.append(f"{version_label(v)}  {date}  <{clean(v.message_id)}>")
         lines.append(f"  {clean(v.subject, oneline=True)}")
         npatch = f"{len(v.patch_ids)}/{v.n_patches}" if v.n_patches else str(len(v.patch_ids))
-        lines.append(f"  {'cover, ' if v.has_cover else ''}{npatch} patches; lists: "
-                     + ", ".join(clean(x) for x in v.lists))
+        lines.append(
+            f"  {'cover, ' if v.has_cover else ''}{npatch} patches; lists: "
+            + ", ".join(clean(x) for x in v.lists)
+        )
         for e in v.cover.changelog:
             lines.append(f"  changes {clean(e.version) or '(notes)'}:")
             for item in e.items or (e.text,):
@@ -208,12 +219,14 @@ def format_status(st: IndexStatus) -> str:
         lines.append(f"skipped messages: {counts['skipped']}")
     if st.model:
         lines.append(f"model: {st.model.get('name')} sha256 {str(st.model.get('sha256'))[:16]}…")
-    lines.append(f"size on disk: {st.size_bytes / 1e6:.1f} MB "
-                 f"({len(st.generations)} generation(s) kept)")
+    lines.append(
+        f"size on disk: {st.size_bytes / 1e6:.1f} MB ({len(st.generations)} generation(s) kept)"
+    )
     lines.append("sources:")
     for s in st.sources:
-        pos = ", ".join(f"{k}={v}" for k, v in list(s.position.items())[:3]
-                        if not isinstance(v, (dict, list)))
+        pos = ", ".join(
+            f"{k}={v}" for k, v in list(s.position.items())[:3] if not isinstance(v, (dict, list))
+        )
         gone = "" if s.exists else "  (MISSING)"
         lines.append(f"  {clean(s.path)} [{s.kind}]{gone}" + (f"  {clean(pos)}" if pos else ""))
     return "\n".join(lines)

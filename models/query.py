@@ -36,8 +36,9 @@ def parse_date(value: str, what: str) -> date:
         if len(v) == n:
             try:
                 parts = [int(p) for p in v.split("-")]
-                return date(parts[0], parts[1] if len(parts) > 1 else 1,
-                            parts[2] if len(parts) > 2 else 1)
+                return date(
+                    parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1
+                )
             except (ValueError, IndexError):
                 break
     raise QueryError(f"{what}:{value} is not a date; use YYYY, YYYY-MM or YYYY-MM-DD")
@@ -98,10 +99,16 @@ class Filters:
         """Filters from option values as users give them (a string or several, dates
         as ``YYYY[-MM[-DD]]``)."""
         kinds = tuple(k.lower() for k in _strings(kind))
-        return cls(authors=_strings(author), lists=_strings(list_), trees=_strings(tree),
-                   files=_strings(file), kinds=kinds or DEFAULT_KINDS,
-                   since=_day(since, "since"), until=_day(until, "until"),
-                   all_versions=all_versions)
+        return cls(
+            authors=_strings(author),
+            lists=_strings(list_),
+            trees=_strings(tree),
+            files=_strings(file),
+            kinds=kinds or DEFAULT_KINDS,
+            since=_day(since, "since"),
+            until=_day(until, "until"),
+            all_versions=all_versions,
+        )
 
     def merged(self, other: Filters) -> Filters:
         """These filters and ``other``'s (from the query text): lists add up, a date or
@@ -143,8 +150,9 @@ class SearchRequest:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise QueryError(f"--mode {self.mode} is not a mode; use "
-                             f"{', '.join(MODES[:-1])} or {MODES[-1]}")
+            raise QueryError(
+                f"--mode {self.mode} is not a mode; use {', '.join(MODES[:-1])} or {MODES[-1]}"
+            )
         if not 0 <= self.limit <= MAX_LIMIT:
             raise QueryError(f"--limit {self.limit} is out of range; use 1 to {MAX_LIMIT}")
 

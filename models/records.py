@@ -334,5 +334,3 @@ class IndexStatus:
     generations: tuple[str, ...]
     size_bytes: int
     extra: JsonObject = field(default_factory=dict)
-
-

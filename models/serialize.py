@@ -22,8 +22,10 @@ def to_json(obj: object, *, with_patches: bool = False) -> JsonValue:
     if isinstance(obj, SeriesVersion):
         return version_to_dict(obj, with_patches=with_patches)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_json(getattr(obj, f.name), with_patches=with_patches)
-                for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_json(getattr(obj, f.name), with_patches=with_patches)
+            for f in dataclasses.fields(obj)
+        }
     if isinstance(obj, (datetime, date)):
         return obj.isoformat()
     if isinstance(obj, dict):
@@ -66,8 +68,12 @@ def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> JsonObje
         "complete": v.complete,
         "motivation": c.motivation,
         "changelog": [
-            {"version": e.version, "text": e.text, "items": list(e.items),
-             "credits": list(e.credits)}
+            {
+                "version": e.version,
+                "text": e.text,
+                "items": list(e.items),
+                "credits": list(e.credits),
+            }
             for e in c.changelog
         ],
         "files": list(c.files),
@@ -97,8 +103,9 @@ def version_from_dict(d: JsonObject) -> SeriesVersion:
     cover = CoverFields(
         motivation=d["motivation"],
         changelog=tuple(
-            ChangelogEntry(e["version"], e["text"], tuple(e.get("items", ())),
-                           tuple(e.get("credits", ())))
+            ChangelogEntry(
+                e["version"], e["text"], tuple(e.get("items", ())), tuple(e.get("credits", ()))
+            )
             for e in d["changelog"]
         ),
         shortlog=tuple(d["shortlog"]),

@@ -138,7 +138,9 @@ class DenseSearcher:
         return got
 
     def search(
-        self, qvec: np.ndarray, k: int = 200,
+        self,
+        qvec: np.ndarray,
+        k: int = 200,
         allowed: frozenset[str] | None = None,
     ) -> list[DenseHit]:
         """The ``k`` versions whose best chunk is most similar to ``qvec``, best first.
@@ -183,9 +185,9 @@ class DenseSearcher:
         finally:
             faiss.omp_set_num_threads(threads)
 
-    def _collect(self, q: np.ndarray, k: int, n: int, fetch: int,
-                 params: faiss.SearchParameters | None
-                 ) -> list[DenseHit]:
+    def _collect(
+        self, q: np.ndarray, k: int, n: int, fetch: int, params: faiss.SearchParameters | None
+    ) -> list[DenseHit]:
         assert self._rows is not None
         assert self._index is not None
         versions = self.meta["versions"]

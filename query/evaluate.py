@@ -56,11 +56,19 @@ def load_queries(path: str | Path) -> list[JudgedQuery]:
             continue
         try:
             d = json.loads(line)
-            out.append(JudgedQuery(str(d["qid"]), str(d.get("kind", "all")), str(d["query"]),
-                                   tuple(_bare(r) for r in d.get("relevant", ()))))
+            out.append(
+                JudgedQuery(
+                    str(d["qid"]),
+                    str(d.get("kind", "all")),
+                    str(d["query"]),
+                    tuple(_bare(r) for r in d.get("relevant", ())),
+                )
+            )
         except (ValueError, KeyError, TypeError) as e:
-            raise QueryError(f"{p}:{n}: not a query line ({e}); expected "
-                             '{"qid": ..., "query": ..., "relevant": [...]}') from None
+            raise QueryError(
+                f"{p}:{n}: not a query line ({e}); expected "
+                '{"qid": ..., "query": ..., "relevant": [...]}'
+            ) from None
     return out
 
 
@@ -131,6 +139,8 @@ def format_report(reports: Mapping[str, EvalReport]) -> str:
             if kind not in rep.by_kind:
                 continue
             m = rep.by_kind[kind]
-            lines.append(f"  {kind:<8} {rep.counts[kind]:>4} {m['mrr']:>7.3f} {m['recall']:>7.3f}"
-                         f" {m['ndcg']:>8.3f} {m['success1']:>6.3f}")
+            lines.append(
+                f"  {kind:<8} {rep.counts[kind]:>4} {m['mrr']:>7.3f} {m['recall']:>7.3f}"
+                f" {m['ndcg']:>8.3f} {m['success1']:>6.3f}"
+            )
     return "\n".join(lines)

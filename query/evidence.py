@@ -50,8 +50,11 @@ def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
 def query_keys(plan: QueryPlan) -> dict[str, str]:
     """Stem key -> the query's spelling, for overlap scoring and highlighting."""
     out: dict[str, str] = {}
-    for w in list(plan.words) + list(plan.idents) + [p.rstrip("/").rsplit("/", 1)[-1]
-                                                      for p in plan.paths]:
+    for w in (
+        list(plan.words)
+        + list(plan.idents)
+        + [p.rstrip("/").rsplit("/", 1)[-1] for p in plan.paths]
+    ):
         for part in _WORD.findall(w) or [w]:
             if part.lower() not in _STOP and len(part) > 1:
                 out.setdefault(_key(part), part)
@@ -74,8 +77,9 @@ _NOISE_LINE = re.compile(
 def sentences(text: str) -> list[str]:
     """The sentences of ``text`` long enough to say something, without trailers,
     diffstat lines or quoted replies."""
-    text = "\n".join(ln for ln in (text or "").splitlines()
-                     if not _NOISE_LINE.match(ln) and not is_trailer(ln))
+    text = "\n".join(
+        ln for ln in (text or "").splitlines() if not _NOISE_LINE.match(ln) and not is_trailer(ln)
+    )
     out = []
     for s in _SENT.split(text):
         s = " ".join(s.split())
@@ -94,8 +98,9 @@ def _overlap(sentence: str, keys: dict[str, str]) -> tuple[int, set[str]]:
     return len(found), found
 
 
-def best_sentences(texts: list[str], keys: dict[str, str], n: int = 3
-                   ) -> tuple[list[str], set[str]]:
+def best_sentences(
+    texts: list[str], keys: dict[str, str], n: int = 3
+) -> tuple[list[str], set[str]]:
     """Up to ``n`` sentences with the most distinct query terms, in reading order."""
     scored = []
     seen: set[str] = set()
@@ -125,8 +130,11 @@ def matching_files(files: list[str], paths: tuple[str, ...]) -> list[str]:
     for f in files:
         for p in paths:
             bare = p.rstrip("/")
-            if f == bare or f.startswith(bare + "/") or (
-                    "/" not in bare and f.rsplit("/", 1)[-1] == bare):
+            if (
+                f == bare
+                or f.startswith(bare + "/")
+                or ("/" not in bare and f.rsplit("/", 1)[-1] == bare)
+            ):
                 out.append(f)
                 break
     return out
@@ -137,12 +145,17 @@ def top_dirs(files: list[str], n: int = 4) -> list[str]:
     return [d for d, _ in c.most_common(n)]
 
 
-def build_hit(versions: list[SeriesVersion], best: SeriesVersion | None, score: float,
-              plan: QueryPlan, *, dense_text: str | None = None,
-              explain: JsonObject | None = None) -> Hit:
+def build_hit(
+    versions: list[SeriesVersion],
+    best: SeriesVersion | None,
+    score: float,
+    plan: QueryPlan,
+    *,
+    dense_text: str | None = None,
+    explain: JsonObject | None = None,
+) -> Hit:
     """Assemble one answer from a family's versions and the version that matched best."""
-    versions = sorted(versions, key=lambda v: (v.date is not None, v.date, v.version),
-                      reverse=True)
+    versions = sorted(versions, key=lambda v: (v.date is not None, v.date, v.version), reverse=True)
     newest = versions[0]
     best = best or newest
     keys = query_keys(plan)
@@ -154,8 +167,11 @@ def build_hit(versions: list[SeriesVersion], best: SeriesVersion | None, score: 
             if f not in seen:
                 seen.add(f)
                 files.append(f)
-    shown = matching_files(files, plan.paths + plan.filters.files) if (
-        plan.paths or plan.filters.files) else []
+    shown = (
+        matching_files(files, plan.paths + plan.filters.files)
+        if (plan.paths or plan.filters.files)
+        else []
+    )
     if not shown:
         shown = top_dirs(files)
 
@@ -181,8 +197,10 @@ def build_hit(versions: list[SeriesVersion], best: SeriesVersion | None, score: 
                 changelog.append(e)
                 matched |= found
     lists = tuple(dict.fromkeys(lst for v in versions for lst in v.lists))
-    refs = tuple(VersionRef(v.version, v.rfc, v.resend, v.message_id, v.date, v.subject,
-                            v.n_patches) for v in versions)
+    refs = tuple(
+        VersionRef(v.version, v.rfc, v.resend, v.message_id, v.date, v.subject, v.n_patches)
+        for v in versions
+    )
     return Hit(
         family=newest.family,
         title=newest.title,

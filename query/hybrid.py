@@ -101,8 +101,9 @@ class _Warmup(threading.Thread):
             raise self._error
 
 
-def fuse(lex: dict[str, float], dense: dict[str, float], w_dense: float,
-         floor: float) -> dict[str, float]:
+def fuse(
+    lex: dict[str, float], dense: dict[str, float], w_dense: float, floor: float
+) -> dict[str, float]:
     """Score fusion of two retrievers' per-key scores.
 
     Lexical scores are divided by the best one (BM25 has no fixed scale); cosines are
@@ -124,9 +125,14 @@ class HybridSearcher:
     """Searches one generation. Parts load on first use: a path query never loads the
     embedding model or faiss."""
 
-    def __init__(self, home_path: Path, generation: Generation, *,
-                 embedder_factory: Callable[[], Embedder] | None = None,
-                 tuning: Tuning | None = None) -> None:
+    def __init__(
+        self,
+        home_path: Path,
+        generation: Generation,
+        *,
+        embedder_factory: Callable[[], Embedder] | None = None,
+        tuning: Tuning | None = None,
+    ) -> None:
         from kvmsearch.indexer.index.docs import DocStore
 
         self.home_path = Path(home_path)
@@ -174,8 +180,9 @@ class HybridSearcher:
                 p = self.home_path / onnx.path
                 # One query is too small to share between threads: a second thread
                 # costs more in handoff than it saves (3.7 vs 7.8 ms per query).
-                emb = OnnxEmbedder(p, p.parent / "tokenizer.json",
-                                   expected_sha256=onnx.sha256, threads=1)
+                emb = OnnxEmbedder(
+                    p, p.parent / "tokenizer.json", expected_sha256=onnx.sha256, threads=1
+                )
             else:
                 from kvmsearch.models.embedding import SentenceTransformerEmbedder
 
@@ -244,8 +251,7 @@ class HybridSearcher:
             # More matching series may lie beyond the depth the retrievers were asked
             # for: look deeper rather than return fewer hits than asked.
             depth *= 4
-        return [self._hit(g, cands, plan, request.explain, all_versions)
-                for g in groups[:limit]]
+        return [self._hit(g, cands, plan, request.explain, all_versions) for g in groups[:limit]]
 
     def depth_for(self, limit: int) -> int:
         """Versions taken from each retriever for ``limit`` hits: the tuned pool, or more
@@ -259,15 +265,17 @@ class HybridSearcher:
 
     # ----------------------------------------------------------------- retrieval
 
-    def _retrieve(self, plan: QueryPlan, mode: str, allowed: frozenset[str] | None,
-                  depth: int) -> tuple[dict[str, _Version], bool]:
+    def _retrieve(
+        self, plan: QueryPlan, mode: str, allowed: frozenset[str] | None, depth: int
+    ) -> tuple[dict[str, _Version], bool]:
         """Candidates of each retriever used, and whether they are all there are (no
         retriever filled its ``depth``)."""
         cands: dict[str, _Version] = {}
         exhausted = True
         use_lex = mode in ("hybrid", "lexical")
         use_dense = bool(plan.text) and (
-            mode == "semantic" or (mode == "hybrid" and plan.kind == "prose"))
+            mode == "semantic" or (mode == "hybrid" and plan.kind == "prose")
+        )
         warming = self._warm_dense() if use_dense else None
 
         if use_lex:
@@ -291,28 +299,42 @@ class HybridSearcher:
                 c.dense, c.dense_rank, c.dense_row = d.score, rank, d.row
         return cands, exhausted
 
-    def lexical_hits(self, plan: QueryPlan, allowed: frozenset[str] | None,
-                     depth: int) -> list[LexHit]:
+    def lexical_hits(
+        self, plan: QueryPlan, allowed: frozenset[str] | None, depth: int
+    ) -> list[LexHit]:
         """The lexical evidence the ranker fuses for ``plan``, best first (public for
         ranking experiments in benchmarks/)."""
         t = self.tuning
         boosts = t.field_boosts or None
         hits: list[LexHit]
         if plan.kind == "path":
-            hits = self.lex.search_paths(plan.paths, limit=depth, allowed=allowed,
-                                         field_boosts=boosts)
+            hits = self.lex.search_paths(
+                plan.paths, limit=depth, allowed=allowed, field_boosts=boosts
+            )
             if plan.words and hits:
                 # Framing words refine the order inside one match class.
-                extra = {h.message_id: h.score for h in
-                         self.lex.search(" ".join(plan.words), limit=depth * 5,
-                                         allowed=allowed, mode="or", field_boosts=boosts)}
-                hits.sort(key=lambda h: (-h.tier, -(h.score + t.words_weight
-                                                    * extra.get(h.message_id, 0.0))))
+                extra = {
+                    h.message_id: h.score
+                    for h in self.lex.search(
+                        " ".join(plan.words),
+                        limit=depth * 5,
+                        allowed=allowed,
+                        mode="or",
+                        field_boosts=boosts,
+                    )
+                }
+                hits.sort(
+                    key=lambda h: (
+                        -h.tier,
+                        -(h.score + t.words_weight * extra.get(h.message_id, 0.0)),
+                    )
+                )
         elif plan.kind == "ident":
             best: dict[str, LexHit] = {}
             for ident in plan.idents:
-                for h in self.lex.search_identifier(ident, limit=depth, allowed=allowed,
-                                                    field_boosts=boosts):
+                for h in self.lex.search_identifier(
+                    ident, limit=depth, allowed=allowed, field_boosts=boosts
+                ):
                     old = best.get(h.message_id)
                     if old is None or (h.tier, h.score) > (old.tier, old.score):
                         best[h.message_id] = h
@@ -321,18 +343,21 @@ class HybridSearcher:
             # A question that spells out what the corpus abbreviates also looks for the
             # abbreviation (learned from "Performance Monitoring Unit (PMU)" at build).
             text = " ".join((plan.lex_text, *self.lex.acronyms_for(plan.lex_text)))
-            hits = self.lex.search(text, limit=depth, allowed=allowed, mode="or",
-                                   field_boosts=boosts)
+            hits = self.lex.search(
+                text, limit=depth, allowed=allowed, mode="or", field_boosts=boosts
+            )
         if not hits and plan.kind != "prose" and plan.lex_text:
             # A path or identifier nobody wrote: answer the words instead.
-            hits = self.lex.search(plan.lex_text, limit=depth, allowed=allowed, mode="or",
-                                   field_boosts=boosts)
+            hits = self.lex.search(
+                plan.lex_text, limit=depth, allowed=allowed, mode="or", field_boosts=boosts
+            )
         return hits
 
     # ----------------------------------------------------------------- ranking
 
-    def _rank(self, cands: dict[str, _Version], plan: QueryPlan, mode: str,
-              all_versions: bool) -> list[_Group]:
+    def _rank(
+        self, cands: dict[str, _Version], plan: QueryPlan, mode: str, all_versions: bool
+    ) -> list[_Group]:
         """Groups (families, or versions with ``all_versions``) best first."""
         t = self.tuning
         groups = self._group(cands, all_versions)
@@ -344,11 +369,11 @@ class HybridSearcher:
         else:
             scores = lex or dense  # one retriever: its own scores
         if plan.tree_hint:
-            trees = self.docs.trees_of([g.lex_best or g.dense_best or g.versions[0]
-                                        for g in groups.values()])
+            trees = self.docs.trees_of(
+                [g.lex_best or g.dense_best or g.versions[0] for g in groups.values()]
+            )
             for g in groups.values():
-                g.in_tree = trees.get(g.lex_best or g.dense_best or g.versions[0]) \
-                    == plan.tree_hint
+                g.in_tree = trees.get(g.lex_best or g.dense_best or g.versions[0]) == plan.tree_hint
                 if g.in_tree and plan.kind == "prose":
                     scores[g.key] = scores.get(g.key, 0.0) * t.tree_hint_boost
         for g in groups.values():
@@ -364,8 +389,7 @@ class HybridSearcher:
         return ranked
 
     def _group(self, cands: dict[str, _Version], all_versions: bool) -> dict[str, _Group]:
-        fams = ({v: v for v in cands} if all_versions
-                else self.docs.families_of(list(cands)))
+        fams = {v: v for v in cands} if all_versions else self.docs.families_of(list(cands))
         groups: dict[str, _Group] = {}
         for vid, c in cands.items():
             key = fams.get(vid) or vid
@@ -381,8 +405,9 @@ class HybridSearcher:
                 g.dense_best, g.dense = vid, c.dense
         return groups
 
-    def _browse(self, plan: QueryPlan, allowed: frozenset[str] | None, limit: int,
-                explain: bool) -> list[Hit]:
+    def _browse(
+        self, plan: QueryPlan, allowed: frozenset[str] | None, limit: int, explain: bool
+    ) -> list[Hit]:
         """Filters without search terms: the matching series, newest first."""
         all_versions = plan.filters.all_versions
         groups: dict[str, _Group] = {}
@@ -398,8 +423,9 @@ class HybridSearcher:
 
     # ----------------------------------------------------------------- answers
 
-    def _hit(self, g: _Group, cands: dict[str, _Version], plan: QueryPlan, explain: bool,
-             single: bool) -> Hit:
+    def _hit(
+        self, g: _Group, cands: dict[str, _Version], plan: QueryPlan, explain: bool, single: bool
+    ) -> Hit:
         from kvmsearch.query.evidence import build_hit
 
         best_id = g.lex_best or g.dense_best or g.versions[0]
@@ -409,8 +435,11 @@ class HybridSearcher:
         else:
             versions = self.docs.family_versions(best.family) or [best]
         dense_c = cands.get(g.dense_best) if g.dense_best else None
-        dense_text = (self.dense.text(dense_c.dense_row)
-                      if dense_c is not None and dense_c.dense_row is not None else None)
+        dense_text = (
+            self.dense.text(dense_c.dense_row)
+            if dense_c is not None and dense_c.dense_row is not None
+            else None
+        )
         comp = None
         if explain:
             lex_c = cands.get(g.lex_best) if g.lex_best else None

@@ -83,8 +83,7 @@ _PARTS_WEIGHT = 0.25
 # A path in free text also matches where prose mentions it.
 _PATH_PROSE_WEIGHT = 0.3
 
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"',
-                         "\u00bb": '"'})
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
 _PUNCT_EDGE = "\"'`()[]{}<>,;:!?"
 
 
@@ -123,9 +122,7 @@ class _Clause:
     def query(self, fields: Sequence[str] | None = None) -> Query:
         from whoosh import query as wq
 
-        subs = [
-            q for f, qs in self.per_field.items() if fields is None or f in fields for q in qs
-        ]
+        subs = [q for f, qs in self.per_field.items() if fields is None or f in fields for q in qs]
         return subs[0] if len(subs) == 1 else wq.Or(subs)
 
 
@@ -145,9 +142,16 @@ class LexicalSearcher:
 
     # ----------------------------------------------------------------- public
 
-    def search(self, text: str, *, limit: int = 100, allowed: frozenset[str] | None = None,
-               field_boosts: dict[str, float] | None = None, mode: str = "auto",
-               explain: bool = False) -> list[LexHit]:
+    def search(
+        self,
+        text: str,
+        *,
+        limit: int = 100,
+        allowed: frozenset[str] | None = None,
+        field_boosts: dict[str, float] | None = None,
+        mode: str = "auto",
+        explain: bool = False,
+    ) -> list[LexHit]:
         """Series versions matching free text: words, identifiers, paths, "phrases".
 
         ``mode`` "and" wants every word, "or" any word, "auto" ranks documents with every
@@ -166,10 +170,15 @@ class LexicalSearcher:
 
         return self._run(build, boosts, mode, limit, allowed, explain)
 
-    def search_paths(self, paths: Sequence[str], *, limit: int = 100,
-                     allowed: frozenset[str] | None = None,
-                     field_boosts: dict[str, float] | None = None,
-                     explain: bool = False) -> list[LexHit]:
+    def search_paths(
+        self,
+        paths: Sequence[str],
+        *,
+        limit: int = 100,
+        allowed: frozenset[str] | None = None,
+        field_boosts: dict[str, float] | None = None,
+        explain: bool = False,
+    ) -> list[LexHit]:
         """Series versions touching any of ``paths``: an exact file scores above a file
         under the path taken as a directory, which scores above a file of the same bare
         name elsewhere."""
@@ -191,10 +200,15 @@ class LexicalSearcher:
                 tiers[d] = tiers.get(d, 0) + t
         return self._tiered(build, boosts, "or", limit, allowed, explain, tiers)
 
-    def search_identifier(self, ident: str, *, limit: int = 100,
-                          allowed: frozenset[str] | None = None,
-                          field_boosts: dict[str, float] | None = None,
-                          explain: bool = False) -> list[LexHit]:
+    def search_identifier(
+        self,
+        ident: str,
+        *,
+        limit: int = 100,
+        allowed: frozenset[str] | None = None,
+        field_boosts: dict[str, float] | None = None,
+        explain: bool = False,
+    ) -> list[LexHit]:
         """Series versions mentioning an identifier (``KVM_CAP_ARM_MTE``, ``foo()``);
         the exact spelling outranks a case-insensitive match, which outranks its parts
         appearing as a phrase."""
@@ -222,8 +236,9 @@ class LexicalSearcher:
             self._acronyms = []
             for (acro, exp), n in read_acronyms(self._dir).items():
                 if n >= ACRONYM_MIN_DOCS and sum(c.isalpha() for c in acro) >= 3:
-                    stems = frozenset(t for u in iter_units(exp, stem=True, stop=True)
-                                      for t in u[2])
+                    stems = frozenset(
+                        t for u in iter_units(exp, stem=True, stop=True) for t in u[2]
+                    )
                     if len(stems) >= 2:
                         self._acronyms.append((acro, stems))
         if not self._acronyms:
@@ -234,8 +249,12 @@ class LexicalSearcher:
         out: list[str] = []
         for acro, expansion in self._acronyms:
             hit = len(expansion & query_stems)
-            if hit >= 2 and hit >= len(expansion) - 1 and acro.upper() not in named \
-                    and acro not in out:
+            if (
+                hit >= 2
+                and hit >= len(expansion) - 1
+                and acro.upper() not in named
+                and acro not in out
+            ):
                 out.append(acro)
         return out
 
@@ -267,14 +286,13 @@ class LexicalSearcher:
         boosts = dict(DEFAULT_FIELD_BOOSTS)
         for f, b in (field_boosts or {}).items():
             if f not in boosts:
-                raise QueryError(
-                    f"unknown field {f!r} in field boosts; known: {', '.join(boosts)}"
-                )
+                raise QueryError(f"unknown field {f!r} in field boosts; known: {', '.join(boosts)}")
             boosts[f] = float(b)
         return boosts
 
-    def _text_clauses(self, text: str, boosts: dict[str, float],
-                      fields: list[str]) -> list[_Clause]:
+    def _text_clauses(
+        self, text: str, boosts: dict[str, float], fields: list[str]
+    ) -> list[_Clause]:
         clauses: list[_Clause] = []
         for chunk, quoted in split_query(text):
             if quoted:
@@ -306,8 +324,15 @@ class LexicalSearcher:
             return ["body"] if boosts["body"] > 0 else []
         return [f for f in _SECTION_FIELDS if boosts[f] > 0]
 
-    def _word_clauses(self, chunk: str, boosts: dict[str, float], fields: list[str], *,
-                      identifier: bool = False, call: bool = False) -> list[_Clause]:
+    def _word_clauses(
+        self,
+        chunk: str,
+        boosts: dict[str, float],
+        fields: list[str],
+        *,
+        identifier: bool = False,
+        call: bool = False,
+    ) -> list[_Clause]:
         """One clause for a word or identifier; a chunk that holds several words
         (``vhost-net``, ``v5.10``) becomes a phrase.
 
@@ -343,8 +368,9 @@ class LexicalSearcher:
             c.add("ident_exact", wq.Term("ident_exact", raw, boost=boosts["ident_exact"]))
         return [c]
 
-    def _prefix_clauses(self, stem: str, boosts: dict[str, float],
-                        fields: list[str]) -> list[_Clause]:
+    def _prefix_clauses(
+        self, stem: str, boosts: dict[str, float], fields: list[str]
+    ) -> list[_Clause]:
         """``vp_modern_*``: every identifier or word starting with the stem, matched
         unstemmed (the stem of a prefix is meaningless). Short stems match too much to
         mean anything and fall back to the plain word."""
@@ -362,8 +388,9 @@ class LexicalSearcher:
             c.add("ident_exact", wq.Prefix("ident_exact", raw, boost=boosts["ident_exact"]))
         return [c] if c.per_field else []
 
-    def _phrase_clause(self, chunk: str, boosts: dict[str, float], fields: list[str],
-                       weight: float = 1.0) -> _Clause:
+    def _phrase_clause(
+        self, chunk: str, boosts: dict[str, float], fields: list[str], weight: float = 1.0
+    ) -> _Clause:
 
         seq: list[str] = []
         for _raw, whole, terms, _call in iter_units(chunk, stem=True, stop=True):
@@ -380,8 +407,9 @@ class LexicalSearcher:
                 c.add(f, _phrase(f, seq, boosts[f] * weight))
         return c
 
-    def _path_clause(self, path: str, boosts: dict[str, float], fields: list[str], *,
-                     prose: bool) -> _Clause | None:
+    def _path_clause(
+        self, path: str, boosts: dict[str, float], fields: list[str], *, prose: bool
+    ) -> _Clause | None:
         from whoosh import query as wq
 
         forms = path_query_forms(path)
@@ -426,18 +454,32 @@ class LexicalSearcher:
             return []
         return list(reader.postings(field, term).all_ids())
 
-    def _tiered(self, build: _Build, boosts: dict[str, float], mode: str, limit: int,
-                allowed: frozenset[str] | None, explain: bool,
-                tiers: dict[int, int]) -> list[LexHit]:
+    def _tiered(
+        self,
+        build: _Build,
+        boosts: dict[str, float],
+        mode: str,
+        limit: int,
+        allowed: frozenset[str] | None,
+        explain: bool,
+        tiers: dict[int, int],
+    ) -> list[LexHit]:
         """:meth:`_run`, then ranked by tier before score. Every tiered document is
         retrieved, so a high tier never falls outside the pool the scores picked."""
         hits = self._run(build, boosts, mode, max(limit, len(tiers)), allowed, explain, tiers)
         hits.sort(key=lambda h: (-h.tier, -h.score))
         return hits[:limit]
 
-    def _run(self, build: _Build, boosts: dict[str, float], mode: str, limit: int,
-             allowed: frozenset[str] | None, explain: bool,
-             tiers: dict[int, int] | None = None) -> list[LexHit]:
+    def _run(
+        self,
+        build: _Build,
+        boosts: dict[str, float],
+        mode: str,
+        limit: int,
+        allowed: frozenset[str] | None,
+        explain: bool,
+        tiers: dict[int, int] | None = None,
+    ) -> list[LexHit]:
         """Build the clauses (``build(fields)``), retrieve, and explain on request."""
         from whoosh import query as wq
 
@@ -475,8 +517,9 @@ class LexicalSearcher:
             out.append(LexHit(mid, fam, score, fields, tiers.get(docnum, 0) if tiers else 0))
         return out
 
-    def _split_common(self, clauses: list[_Clause], qs: list[Query]
-                      ) -> tuple[list[Query], list[Query]]:
+    def _split_common(
+        self, clauses: list[_Clause], qs: list[Query]
+    ) -> tuple[list[Query], list[Query]]:
         """Clauses that select documents, and those too common to: a word in most
         documents ("kvm" on kvmarm, "which", "series") barely moves BM25 but costs the
         most to match, so it only adds to the score of documents the others found."""
@@ -494,8 +537,9 @@ class LexicalSearcher:
         chosen = {id(q) for q in rare}
         return rare, [q for q in qs if id(q) not in chosen]
 
-    def _tier(self, required: Query, common: list[Query], limit: int, filt: set[int] | None
-              ) -> list[tuple[int, float, float]]:
+    def _tier(
+        self, required: Query, common: list[Query], limit: int, filt: set[int] | None
+    ) -> list[tuple[int, float, float]]:
         """Documents selected by ``required``; the ``common`` clauses add their score to
         the best 2 * ``limit`` of them, which then compete for the ``limit`` places.
 
@@ -531,8 +575,9 @@ class LexicalSearcher:
                     out[d + offset] = m.score()
         return out
 
-    def _collect(self, q: Query, limit: int, filt: set[int] | None
-                 ) -> list[tuple[int, float, float]]:
+    def _collect(
+        self, q: Query, limit: int, filt: set[int] | None
+    ) -> list[tuple[int, float, float]]:
         """Top ``limit`` (docnum, score, 1.0) among the documents in ``filt``."""
         if filt is not None:
             excluded = self._searcher.doc_count() - len(filt)
@@ -555,8 +600,12 @@ class LexicalSearcher:
             self._ids[docnum] = got
         return got
 
-    def _explain(self, clauses: list[_Clause], scored: list[tuple[int, float, float]],
-                 detail: list[_Clause] | None) -> dict[int, dict[str, float]]:
+    def _explain(
+        self,
+        clauses: list[_Clause],
+        scored: list[tuple[int, float, float]],
+        detail: list[_Clause] | None,
+    ) -> dict[int, dict[str, float]]:
         """Each hit's score split by field. A ``body`` share is split further in the
         proportions the section fields (``detail``) score the same words."""
         docs = {d for d, _s, _k in scored}
@@ -575,8 +624,7 @@ class LexicalSearcher:
                 parts["body"] = body
         return out
 
-    def _field_scores(self, clauses: list[_Clause], docs: set[int]
-                      ) -> dict[int, dict[str, float]]:
+    def _field_scores(self, clauses: list[_Clause], docs: set[int]) -> dict[int, dict[str, float]]:
         """The clauses restricted to one field at a time, scored on ``docs`` only."""
         out: dict[int, dict[str, float]] = {d: {} for d in docs}
         for f in sorted({f for c in clauses for f in c.per_field}):
@@ -611,8 +659,9 @@ def _phrase(field: str, words: list[str], boost: float) -> Query:
     return wq.Phrase(field, words, boost=boost)
 
 
-def _append_tier(first: list[tuple[int, float, float]], second: list[tuple[int, float, float]],
-                 limit: int) -> list[tuple[int, float, float]]:
+def _append_tier(
+    first: list[tuple[int, float, float]], second: list[tuple[int, float, float]], limit: int
+) -> list[tuple[int, float, float]]:
     """``first`` followed by the documents of ``second`` it lacks, their scores scaled
     to stay below the last of ``first``."""
     seen = {d for d, _s, _k in first}

@@ -47,19 +47,36 @@ class DenseHit:
 class LexicalRetriever(Protocol):
     """BM25F over the fields of each series version (whoosh in the product)."""
 
-    def search(self, text: str, *, limit: int = 100, allowed: frozenset[str] | None = None,
-               field_boosts: dict[str, float] | None = None, mode: str = "auto",
-               explain: bool = False) -> list[LexHit]: ...
+    def search(
+        self,
+        text: str,
+        *,
+        limit: int = 100,
+        allowed: frozenset[str] | None = None,
+        field_boosts: dict[str, float] | None = None,
+        mode: str = "auto",
+        explain: bool = False,
+    ) -> list[LexHit]: ...
 
-    def search_paths(self, paths: Sequence[str], *, limit: int = 100,
-                     allowed: frozenset[str] | None = None,
-                     field_boosts: dict[str, float] | None = None,
-                     explain: bool = False) -> list[LexHit]: ...
+    def search_paths(
+        self,
+        paths: Sequence[str],
+        *,
+        limit: int = 100,
+        allowed: frozenset[str] | None = None,
+        field_boosts: dict[str, float] | None = None,
+        explain: bool = False,
+    ) -> list[LexHit]: ...
 
-    def search_identifier(self, ident: str, *, limit: int = 100,
-                          allowed: frozenset[str] | None = None,
-                          field_boosts: dict[str, float] | None = None,
-                          explain: bool = False) -> list[LexHit]: ...
+    def search_identifier(
+        self,
+        ident: str,
+        *,
+        limit: int = 100,
+        allowed: frozenset[str] | None = None,
+        field_boosts: dict[str, float] | None = None,
+        explain: bool = False,
+    ) -> list[LexHit]: ...
 
     def acronyms_for(self, text: str) -> list[str]: ...
 
@@ -83,8 +100,9 @@ class DenseRetriever(Protocol):
 
     def load(self) -> None: ...
 
-    def search(self, qvec: np.ndarray, k: int = 200,
-               allowed: frozenset[str] | None = None) -> list[DenseHit]: ...
+    def search(
+        self, qvec: np.ndarray, k: int = 200, allowed: frozenset[str] | None = None
+    ) -> list[DenseHit]: ...
 
     def text(self, row: int) -> str: ...
 

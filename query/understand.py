@@ -14,8 +14,11 @@ from kvmsearch.indexer.text.identifiers import is_routing_identifier
 from kvmsearch.indexer.text.paths import is_path
 from kvmsearch.models.query import DEFAULT_KINDS, Filters, parse_date
 
-_FILTER = re.compile(r'(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind):'
-                     r'("([^"]*)"|\S+)', re.IGNORECASE)
+_FILTER = re.compile(
+    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind):"
+    r'("([^"]*)"|\S+)',
+    re.IGNORECASE,
+)
 _PHRASE = re.compile(r'"([^"]+)"')
 _TREE_HINT = re.compile(r"[\(\[]\s*(qemu|kvm-unit-tests?|kvmtool|kut)\s*[\)\]]", re.IGNORECASE)
 _WORD = re.compile(r"[\w./+-]+(?:\(\))?")
@@ -89,12 +92,13 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         elif key == "kind":
             kinds = tuple(k for k in val.lower().split(",") if k)
         return " "
+
     text = _FILTER.sub(take, query)
     tree_hint = None
     th = _TREE_HINT.search(text)
     if th:
         tree_hint = _norm_tree(th.group(1))
-        text = text[: th.start()] + " " + text[th.end():]
+        text = text[: th.start()] + " " + text[th.end() :]
     phrases = tuple(p.strip() for p in _PHRASE.findall(text) if p.strip())
     text = " ".join(text.split())
 
@@ -120,20 +124,37 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         kind = "ident"
     else:
         kind = "prose"
-    filters = Filters(authors=tuple(authors), lists=tuple(lists), trees=tuple(trees),
-                      files=tuple(files), kinds=kinds, since=since, until=until)
+    filters = Filters(
+        authors=tuple(authors),
+        lists=tuple(lists),
+        trees=tuple(trees),
+        files=tuple(files),
+        kinds=kinds,
+        since=since,
+        until=until,
+    )
     if base is not None:
         filters = base.merged(filters)
-    return QueryPlan(text=text, kind=kind, paths=tuple(paths), idents=tuple(idents),
-                     words=tuple(words), phrases=phrases, tree_hint=tree_hint, filters=filters,
-                     lex_text=_unframed(text), dense_text=text)
+    return QueryPlan(
+        text=text,
+        kind=kind,
+        paths=tuple(paths),
+        idents=tuple(idents),
+        words=tuple(words),
+        phrases=phrases,
+        tree_hint=tree_hint,
+        filters=filters,
+        lex_text=_unframed(text),
+        dense_text=text,
+    )
 
 
 def _unframed(text: str) -> str:
     """``text`` without FRAMING words outside quotes (all of it if nothing else is left)."""
     parts = text.split('"')
     for i in range(0, len(parts), 2):  # even parts are outside quotes
-        parts[i] = " ".join(w for w in parts[i].split()
-                            if w.strip(".,;:!?()[]'`").lower() not in FRAMING)
+        parts[i] = " ".join(
+            w for w in parts[i].split() if w.strip(".,;:!?()[]'`").lower() not in FRAMING
+        )
     out = " ".join('"'.join(parts).split())
     return out if out.strip('" ') else text

@@ -52,8 +52,7 @@ def open_index(dest: Path) -> Index:
 #: what a hostile sender can put in a mail to take over a terminal: CSI (clear screen),
 #: OSC 52 (write the clipboard), OSC 8 (disguised hyperlink), 8-bit C1 CSI, a bidi
 #: override that makes ".exe" read as "txt", a NUL
-HOSTILE_TITLE = ("zorkmid \x1b[2J\x1b]52;c;ZXZpbA==\x07 done \x9b31m "
-                 "\u202etxt.exe\u202c \x00nul")
+HOSTILE_TITLE = "zorkmid \x1b[2J\x1b]52;c;ZXZpbA==\x07 done \x9b31m \u202etxt.exe\u202c \x00nul"
 HOSTILE_AUTHOR = "Mallory \x1b]8;;http://evil.example\x07Evil\x1b]8;;\x07"
 HOSTILE_COVER = "hostile-0@example.org"
 HOSTILE_PATCH = "hostile-1@example.org"

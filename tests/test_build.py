@@ -76,8 +76,9 @@ def snapshot(home: Path) -> Snapshot:
     gen = IndexHome(home).open_current()
     docs = DocStore(gen.dir / "docs.sqlite")
     try:
-        versions = {v.message_id: version_to_dict(v, with_patches=True)
-                    for v in docs.iter_versions()}
+        versions = {
+            v.message_id: version_to_dict(v, with_patches=True) for v in docs.iter_versions()
+        }
         families = {}
         for fid in {d["family"] for d in versions.values()}:
             fam = docs.family(fid)
@@ -90,8 +91,7 @@ def snapshot(home: Path) -> Snapshot:
     rows = np.load(gen.dir / ROWS_FILE)  # (version index, field index, ordinal) per row
     texts = dense.texts(list(range(len(dense))))
     vids, fields = dense.meta["versions"], dense.meta["fields"]
-    chunks = {(vids[v], fields[f], o, t) for (v, f, o), t in zip(rows.tolist(), texts,
-                                                                  strict=True)}
+    chunks = {(vids[v], fields[f], o, t) for (v, f, o), t in zip(rows.tolist(), texts, strict=True)}
     assert len(chunks) == len(dense) == len(texts)
 
     ix = open_lexical(gen.dir / "lexical")
@@ -105,8 +105,14 @@ def snapshot(home: Path) -> Snapshot:
     assert sorted(live.values()) == sorted(versions)  # one lexical doc per version
 
     m = gen.manifest
-    return Snapshot(versions, families, chunks, postings,
-                    {s.source: read_to(s.state) for s in m.sources}, dict(m.counts))
+    return Snapshot(
+        versions,
+        families,
+        chunks,
+        postings,
+        {s.source: read_to(s.state) for s in m.sources},
+        dict(m.counts),
+    )
 
 
 #: position keys that describe the last read (where it resumed, whether it had to start
@@ -222,8 +228,7 @@ def test_update_with_nothing_new_writes_no_generation(tmp_path, sample_sources) 
     assert again.generation is None
 
 
-def test_adding_a_source_extends_the_index_and_reuses_the_cache(tmp_path,
-                                                                sample_sources) -> None:
+def test_adding_a_source_extends_the_index_and_reuses_the_cache(tmp_path, sample_sources) -> None:
     home = tmp_path / "home"
     embedders: list[FakeEmbedder] = []
 
@@ -231,10 +236,18 @@ def test_adding_a_source_extends_the_index_and_reuses_the_cache(tmp_path,
         embedders.append(FakeEmbedder())
         return embedders[-1]
 
-    one = run_build(IndexHome(home), add_paths=[sample_sources["mboxes"]],
-                    embedder_factory=factory, export_query_model=False)
-    two = run_build(IndexHome(home), add_paths=[sample_sources["data"]],
-                    embedder_factory=factory, export_query_model=False)
+    one = run_build(
+        IndexHome(home),
+        add_paths=[sample_sources["mboxes"]],
+        embedder_factory=factory,
+        export_query_model=False,
+    )
+    two = run_build(
+        IndexHome(home),
+        add_paths=[sample_sources["data"]],
+        embedder_factory=factory,
+        export_query_model=False,
+    )
     assert two.generation != one.generation
     assert two.versions > one.versions and two.versions_deleted == 0
     assert two.versions_changed == two.versions - one.versions
@@ -267,8 +280,7 @@ def test_rebuild_equals_a_clean_build(tmp_path, sample_sources) -> None:
     assert_same_index(snapshot(home), snapshot(clean))
 
 
-def test_other_format_refuses_to_open_and_rebuild_replaces_it(tmp_path,
-                                                             sample_sources) -> None:
+def test_other_format_refuses_to_open_and_rebuild_replaces_it(tmp_path, sample_sources) -> None:
     home = tmp_path / "home"
     build(home, add_paths=[sample_sources["mboxes"]])
     gen = IndexHome(home).open_current()
@@ -297,8 +309,7 @@ def test_bad_path_is_refused_before_anything_is_written(tmp_path) -> None:
     assert not (home / "generations").exists() or temp_dirs(home) == []
 
 
-def test_vanished_source_is_reported_and_the_others_still_update(tmp_path,
-                                                                 sample_sources) -> None:
+def test_vanished_source_is_reported_and_the_others_still_update(tmp_path, sample_sources) -> None:
     home = tmp_path / "home"
     mboxes = sample_sources["mboxes"]
     kept, gone = mboxes / "coverless.mbox", mboxes / "pull-requests.mbox"
@@ -334,8 +345,9 @@ def test_vanished_source_is_reported_and_the_others_still_update(tmp_path,
 
 
 def git(*args: str | Path) -> str:
-    return subprocess.run(["git", *map(str, args)], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *map(str, args)], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @dataclass
@@ -435,8 +447,7 @@ KILL_POINTS = {
 }
 
 
-def kill_update_then_recover(home: Path, point: str, query: str, *,
-                             killed: str = "update") -> Any:
+def kill_update_then_recover(home: Path, point: str, query: str, *, killed: str = "update") -> Any:
     """Run ``killed`` ("update" or "rebuild") in a child process, SIGKILL it at
     ``point``, check that the previous generation still serves untouched, then update
     again in this process; returns the second update's outcome."""
@@ -445,8 +456,12 @@ def kill_update_then_recover(home: Path, point: str, query: str, *,
     served_before = snapshot(home)
 
     argv = [sys.executable, "-c", _UPDATER, str(home), point, str(TESTS)]
-    proc = subprocess.Popen(argv + (["full"] if killed == "rebuild" else []),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv + (["full"] if killed == "rebuild" else []),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_for_line(proc) == "paused"
         assert bool(temp_dirs(home)) == KILL_POINTS[point]
@@ -553,8 +568,7 @@ def test_rebuild_drops_mail_gone_from_its_source(tmp_path, sample_sources) -> No
     assert_same_index(snapshot(home), snapshot(full))
 
 
-def test_rebuild_replaces_a_message_store_of_another_format(tmp_path,
-                                                            sample_sources) -> None:
+def test_rebuild_replaces_a_message_store_of_another_format(tmp_path, sample_sources) -> None:
     home = tmp_path / "home"
     mboxes = sample_sources["mboxes"]
     build_then_grow(home, mboxes)
@@ -583,8 +597,7 @@ def test_sigkilled_rebuild_keeps_the_old_store(tmp_path, sample_sources, point: 
 
     # Killed after its new store holds every message: the store in place is untouched,
     # and the update after it still reads only what is new.
-    out = kill_update_then_recover(home, point, "virtio_bt configuration struct",
-                                   killed="rebuild")
+    out = kill_update_then_recover(home, point, "virtio_bt configuration struct", killed="rebuild")
     assert out.new_messages == appended
     assert before < stored_ids(home)
     clean = tmp_path / "clean"

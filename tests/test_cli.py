@@ -46,8 +46,27 @@ def test_parse_default_data_json():
     assert len(objs) >= 20
     titles = {o["title"] for o in objs}
     assert "vDPA support" in titles
-    for key in ("message_id", "family", "kind", "version", "rfc", "resend", "tree", "title",
-                "tags", "author", "date", "lists", "has_cover", "patch_ids", "n_patches",
-                "motivation", "changelog", "files", "shortlog", "links"):
+    for key in (
+        "message_id",
+        "family",
+        "kind",
+        "version",
+        "rfc",
+        "resend",
+        "tree",
+        "title",
+        "tags",
+        "author",
+        "date",
+        "lists",
+        "has_cover",
+        "patch_ids",
+        "n_patches",
+        "motivation",
+        "changelog",
+        "files",
+        "shortlog",
+        "links",
+    ):
         assert key in objs[0], key
     assert "series versions:" in r.stderr

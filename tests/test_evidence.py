@@ -22,8 +22,12 @@ def test_identifiers_are_their_own_terms() -> None:
     keys = query_keys(understand("KVM_CAP_STEAL_TIME"))
     assert len(keys) == 1
     why, matched = best_sentences(
-        ["KVM_CAP_ARM_NISV lets userspace see the fault.",
-         "This adds KVM_CAP_STEAL_TIME for arm64 guests."], keys)
+        [
+            "KVM_CAP_ARM_NISV lets userspace see the fault.",
+            "This adds KVM_CAP_STEAL_TIME for arm64 guests.",
+        ],
+        keys,
+    )
     assert why == ["This adds KVM_CAP_STEAL_TIME for arm64 guests."]
     assert term_spans("GICv3 and GICv4 both", ["GICv4"]) == [(10, 15)]
 
@@ -52,31 +56,48 @@ def test_sentences_skip_bookkeeping_lines() -> None:
 
 def test_best_sentences_rank_by_distinct_terms_keep_reading_order() -> None:
     keys = query_keys(understand("dirty log DBM"))
-    texts = ["A dirty sentence comes first in this text.",
-             "Unrelated words fill this sentence entirely.",
-             "The dirty log is collected by the hardware DBM bit.",
-             "Then the dirty log gets synced in parallel chunks."]
+    texts = [
+        "A dirty sentence comes first in this text.",
+        "Unrelated words fill this sentence entirely.",
+        "The dirty log is collected by the hardware DBM bit.",
+        "Then the dirty log gets synced in parallel chunks.",
+    ]
     why, matched = best_sentences(texts, keys, n=2)
     assert why == [texts[2], texts[3]]
     assert matched == set(keys)
 
 
 def _version(mid, version, day, **kw):  # noqa: ANN001, ANN202
-    v = fake_version(mid, "KVM: arm64: dirty log with DBM", kw.pop("motivation", ""),
-                     changelog=kw.pop("changelog", ()), patches=kw.pop("patches", ()))
-    return replace(v, family="fam@x", version=version,
-                   date=datetime(2020, 1, day, tzinfo=UTC), **kw)
+    v = fake_version(
+        mid,
+        "KVM: arm64: dirty log with DBM",
+        kw.pop("motivation", ""),
+        changelog=kw.pop("changelog", ()),
+        patches=kw.pop("patches", ()),
+    )
+    return replace(
+        v, family="fam@x", version=version, date=datetime(2020, 1, day, tzinfo=UTC), **kw
+    )
 
 
 def test_build_hit_versions_files_changelog() -> None:
     same = ChangelogEntry("v2", "Rebase dirty log sync.", ("Rebase dirty log sync.",))
     v1 = _version("v1@x", 1, 1, motivation="Nothing relevant is said in this cover.")
     v2 = _version(
-        "v2@x", 2, 9, motivation="Nothing relevant is said in this cover either.",
+        "v2@x",
+        2,
+        9,
+        motivation="Nothing relevant is said in this cover either.",
         changelog=(same, ChangelogEntry("v1", "Typo fixes only.", ())),
-        patches=(PatchInfo("p1@x", "[PATCH v2 1/1] x", 1,
-                           "Use KVM_CAP_STEAL_TIME to report the stolen time to guests.",
-                           ("arch/arm64/kvm/pvtime.c", "include/uapi/linux/kvm.h")),),
+        patches=(
+            PatchInfo(
+                "p1@x",
+                "[PATCH v2 1/1] x",
+                1,
+                "Use KVM_CAP_STEAL_TIME to report the stolen time to guests.",
+                ("arch/arm64/kvm/pvtime.c", "include/uapi/linux/kvm.h"),
+            ),
+        ),
     )
     v3 = _version("v3@x", 3, 20, motivation="Nothing here.", changelog=(same,))
     plan = understand("KVM_CAP_STEAL_TIME pvtime.c dirty")
@@ -96,7 +117,8 @@ def test_build_hit_falls_back_to_dense_chunk_then_motivation() -> None:
     h = build_hit([v], None, 0.1, plan, dense_text="Title line\nThe chunk says why it matters.")
     assert h.why == ("The chunk says why it matters.",)
     assert build_hit([v], None, 0.1, plan).why == (
-        "The cover explains its purpose at some length.",)
+        "The cover explains its purpose at some length.",
+    )
     assert h.files == () and h.terms == ()
 
 

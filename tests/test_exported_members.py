@@ -30,6 +30,13 @@ EXPECTED = {
     "Index",
     "Hit",
     "VersionRef",
+    "MODES",
+    "Filters",
+    "SearchRequest",
+    "BuildOutcome",
+    "IndexStatus",
+    "SourceFailure",
+    "SourceStatus",
 }
 
 
@@ -45,7 +52,9 @@ HEAVY = ("torch", "sentence_transformers", "faiss", "onnxruntime", "transformers
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return set(out.split())
 

@@ -36,26 +36,51 @@ from kvmsearch.query.understand import understand
 # --------------------------------------------------------------------------- builders
 
 
-def search(s, text: str = "", *, limit: int = 10, mode: str = "hybrid", explain: bool = False,
-           **filters) -> list:
+def search(
+    s, text: str = "", *, limit: int = 10, mode: str = "hybrid", explain: bool = False, **filters
+) -> list:
     """The searcher asked as the library asks it: one SearchRequest."""
-    return s.search(SearchRequest(text=text, filters=Filters.from_options(**filters),
-                                  limit=limit, mode=mode, explain=explain))
+    return s.search(
+        SearchRequest(
+            text=text,
+            filters=Filters.from_options(**filters),
+            limit=limit,
+            mode=mode,
+            explain=explain,
+        )
+    )
 
 
-def sv(mid: str, title: str, motivation: str = "", *, family: str | None = None,
-       kind: str = "series", author: str = "A U Thor <a@example.org>",
-       day: int = 1, files: tuple[str, ...] = (), patches: tuple[tuple[str, str], ...] = (),
-       tree: str | None = None) -> SeriesVersion:
+def sv(
+    mid: str,
+    title: str,
+    motivation: str = "",
+    *,
+    family: str | None = None,
+    kind: str = "series",
+    author: str = "A U Thor <a@example.org>",
+    day: int = 1,
+    files: tuple[str, ...] = (),
+    patches: tuple[tuple[str, str], ...] = (),
+    tree: str | None = None,
+) -> SeriesVersion:
     """A series version; ``patches`` are (subject, commit message) pairs touching
     ``files``."""
-    infos = tuple(PatchInfo(f"{mid}.{i}", f"[PATCH {i}/{len(patches)}] {s}", i, body, files)
-                  for i, (s, body) in enumerate(patches, 1))
+    infos = tuple(
+        PatchInfo(f"{mid}.{i}", f"[PATCH {i}/{len(patches)}] {s}", i, body, files)
+        for i, (s, body) in enumerate(patches, 1)
+    )
     v = fake_version(mid, title, motivation, patches=infos)
-    return replace(v, family=family or mid, kind=kind, author=author,
-                   author_addr=author.rsplit("<", 1)[-1].rstrip(">"), tree=tree,
-                   date=datetime(2021, 1, day, tzinfo=UTC),
-                   cover=replace(v.cover, files=files if not patches else ()))
+    return replace(
+        v,
+        family=family or mid,
+        kind=kind,
+        author=author,
+        author_addr=author.rsplit("<", 1)[-1].rstrip(">"),
+        tree=tree,
+        date=datetime(2021, 1, day, tzinfo=UTC),
+        cover=replace(v.cover, files=files if not patches else ()),
+    )
 
 
 def generation(tmp: Path, versions: list[SeriesVersion]) -> SimpleNamespace:
@@ -65,17 +90,26 @@ def generation(tmp: Path, versions: list[SeriesVersion]) -> SimpleNamespace:
     fams: dict[str, list[SeriesVersion]] = {}
     for v in versions:
         fams.setdefault(v.family, []).append(v)
-    families = tuple(Family(f, tuple(x.message_id for x in sorted(vs, key=lambda x: x.date)))
-                     for f, vs in fams.items())
-    DocStore.write(d / "docs.sqlite", ParseResult(tuple(versions), families, ParseReport()),
-                   {v.message_id: version_digest(v) for v in versions})
+    families = tuple(
+        Family(f, tuple(x.message_id for x in sorted(vs, key=lambda x: x.date)))
+        for f, vs in fams.items()
+    )
+    DocStore.write(
+        d / "docs.sqlite",
+        ParseResult(tuple(versions), families, ParseReport()),
+        {v.message_id: version_digest(v) for v in versions},
+    )
     build_lexical(d / "lexical", versions)
     emb = FakeEmbedder()
     chunks = chunk_versions(versions, emb.count_tokens, count_many=emb.count_tokens_many)
     with EmbeddingCache(tmp / "cache.sqlite") as cache:
         build_dense(d, chunks, emb, cache)
-    return SimpleNamespace(dir=d, docs_path=d / "docs.sqlite", lexical_dir=d / "lexical",
-                           manifest=SimpleNamespace(onnx=None))
+    return SimpleNamespace(
+        dir=d,
+        docs_path=d / "docs.sqlite",
+        lexical_dir=d / "lexical",
+        manifest=SimpleNamespace(onnx=None),
+    )
 
 
 @pytest.fixture
@@ -83,8 +117,9 @@ def searcher(tmp_path):
     opened: list[HybridSearcher] = []
 
     def make(*versions: SeriesVersion, embedder=FakeEmbedder) -> HybridSearcher:
-        s = HybridSearcher(tmp_path, generation(tmp_path, list(versions)),
-                           embedder_factory=embedder)
+        s = HybridSearcher(
+            tmp_path, generation(tmp_path, list(versions)), embedder_factory=embedder
+        )
         opened.append(s)
         return s
 
@@ -98,25 +133,67 @@ def fams(hits) -> list[str]:
 
 
 CORPUS = [
-    sv("dbm@x", "KVM: arm64: Support HW dirty log based on DBM",
-       "Use the hardware dirty bit management to track dirty pages during migration."),
-    sv("dbm2@x", "KVM: arm64: Support stage2 hardware DBM",
-       "Stage 2 page tables get the dirty bit set by hardware.", day=5),
-    sv("ptp1@x", "ptp_kvm: Enable ptp_kvm for arm64", "Guest PTP clock from the host. dirty",
-       family="ptp1@x", day=2),
-    sv("ptp2@x", "ptp_kvm: Enable ptp_kvm for arm64", "Guest PTP clock from the host. dirty",
-       family="ptp1@x", day=3),
-    sv("ptp3@x", "ptp_kvm: Enable ptp_kvm for arm64", "Guest PTP clock from the host, v3. dirty",
-       family="ptp1@x", day=4),
-    sv("its@x", "KVM: arm64: vgic-v3: Fix ITS table save",
-       "Saving the ITS tables could overrun the guest buffer.", author="Marc <maz@kernel.org>",
-       day=6),
-    sv("pull@x", "KVM/arm64 fixes for 5.10: dirty log DBM", "dirty log DBM dirty log DBM",
-       kind="pull", author="Marc <maz@kernel.org>", day=7),
-    sv("stable@x", "KVM: arm64: Support HW dirty log based on DBM (backport)",
-       "dirty log DBM", kind="stable", day=8),
-    sv("vgicv4@x", "KVM: arm64: GICv4.1 doorbells", "Direct injection of vLPIs with GICv4.1.",
-       author="Marc <maz@kernel.org>", day=9),
+    sv(
+        "dbm@x",
+        "KVM: arm64: Support HW dirty log based on DBM",
+        "Use the hardware dirty bit management to track dirty pages during migration.",
+    ),
+    sv(
+        "dbm2@x",
+        "KVM: arm64: Support stage2 hardware DBM",
+        "Stage 2 page tables get the dirty bit set by hardware.",
+        day=5,
+    ),
+    sv(
+        "ptp1@x",
+        "ptp_kvm: Enable ptp_kvm for arm64",
+        "Guest PTP clock from the host. dirty",
+        family="ptp1@x",
+        day=2,
+    ),
+    sv(
+        "ptp2@x",
+        "ptp_kvm: Enable ptp_kvm for arm64",
+        "Guest PTP clock from the host. dirty",
+        family="ptp1@x",
+        day=3,
+    ),
+    sv(
+        "ptp3@x",
+        "ptp_kvm: Enable ptp_kvm for arm64",
+        "Guest PTP clock from the host, v3. dirty",
+        family="ptp1@x",
+        day=4,
+    ),
+    sv(
+        "its@x",
+        "KVM: arm64: vgic-v3: Fix ITS table save",
+        "Saving the ITS tables could overrun the guest buffer.",
+        author="Marc <maz@kernel.org>",
+        day=6,
+    ),
+    sv(
+        "pull@x",
+        "KVM/arm64 fixes for 5.10: dirty log DBM",
+        "dirty log DBM dirty log DBM",
+        kind="pull",
+        author="Marc <maz@kernel.org>",
+        day=7,
+    ),
+    sv(
+        "stable@x",
+        "KVM: arm64: Support HW dirty log based on DBM (backport)",
+        "dirty log DBM",
+        kind="stable",
+        day=8,
+    ),
+    sv(
+        "vgicv4@x",
+        "KVM: arm64: GICv4.1 doorbells",
+        "Direct injection of vLPIs with GICv4.1.",
+        author="Marc <maz@kernel.org>",
+        day=9,
+    ),
 ]
 
 
@@ -135,8 +212,7 @@ def oracle(gen_dir: Path, plan, allowed: set[str], tuning: Tuning) -> dict[str, 
     """The fused family scores computed by hand from the two retrievers' raw outputs:
     lexical BM25 from the lexical searcher, cosine of every chunk by brute force."""
     with LexicalSearcher(gen_dir / "lexical") as lex:
-        lexical = {h.message_id: h.score for h in lex.search(plan.lex_text, limit=100,
-                                                              mode="or")}
+        lexical = {h.message_id: h.score for h in lex.search(plan.lex_text, limit=100, mode="or")}
     d = DenseSearcher(gen_dir)
     d.load()
     vectors = d._index.reconstruct_n(0, len(d))
@@ -158,23 +234,33 @@ def oracle(gen_dir: Path, plan, allowed: set[str], tuning: Tuning) -> dict[str, 
     out = {}
     for f in lex_f.keys() | dense_f.keys():
         ln = lex_f.get(f, 0.0) / top_l
-        dn = max(0.0, (dense_f[f] - tuning.dense_floor) / (top_d - tuning.dense_floor)) \
-            if f in dense_f else 0.0
+        dn = (
+            max(0.0, (dense_f[f] - tuning.dense_floor) / (top_d - tuning.dense_floor))
+            if f in dense_f
+            else 0.0
+        )
         s = (1 - tuning.w_dense) * ln + tuning.w_dense * dn
         if s > 0:
             out[f] = s
     return out
 
 
-@pytest.mark.parametrize("query", ["dirty log DBM", "guest clock from the host",
-                                   "which series fixed saving the ITS tables and why?"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "dirty log DBM",
+        "guest clock from the host",
+        "which series fixed saving the ITS tables and why?",
+    ],
+)
 def test_hybrid_scores_are_the_hand_computed_fusion(searcher, query) -> None:
     s = searcher(*CORPUS)
     hits = search(s, query, limit=20)
     series = {v.message_id for v in CORPUS if v.kind == "series"}
     want = oracle(s.gen.dir, understand(query), series, s.tuning)
     assert {h.family: h.score for h in hits} == pytest.approx(
-        {f: round(x, 6) for f, x in want.items()}, abs=2e-6)
+        {f: round(x, 6) for f, x in want.items()}, abs=2e-6
+    )
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
 
@@ -186,11 +272,13 @@ def test_weight_moves_the_fusion(searcher) -> None:
     lexical = search(s, "dirty log DBM", limit=20, mode="lexical")
     assert fams(fused) == fams(lexical)
     assert [h.score for h in fused] == pytest.approx(
-        [round(h.score / lexical[0].score, 6) for h in lexical], abs=2e-6)
+        [round(h.score / lexical[0].score, 6) for h in lexical], abs=2e-6
+    )
     s.tuning.w_dense = 1.0  # the dense order, without what lies below the floor
     dense = search(s, "dirty log DBM", limit=20, mode="semantic")
-    assert fams(search(s, "dirty log DBM", limit=20)) == \
-        [h.family for h in dense if h.score > s.tuning.dense_floor]
+    assert fams(search(s, "dirty log DBM", limit=20)) == [
+        h.family for h in dense if h.score > s.tuning.dense_floor
+    ]
 
 
 # --------------------------------------------------------------------------- families
@@ -205,8 +293,11 @@ def test_family_is_one_hit_with_every_version_and_no_count_bonus(searcher) -> No
         assert {v.message_id for v in ptp.versions} == {"ptp1@x", "ptp2@x", "ptp3@x"}
         assert ptp.versions[0].message_id == "ptp3@x"  # newest first
     split = search(s, "ptp_kvm arm64 guest clock", limit=20, all_versions=True)
-    assert sorted(h.versions[0].message_id for h in split if h.family == "ptp1@x") == \
-        ["ptp1@x", "ptp2@x", "ptp3@x"]
+    assert sorted(h.versions[0].message_id for h in split if h.family == "ptp1@x") == [
+        "ptp1@x",
+        "ptp2@x",
+        "ptp3@x",
+    ]
 
 
 @pytest.mark.parametrize("mode", ["lexical", "semantic", "hybrid"])
@@ -219,8 +310,7 @@ def test_many_weak_versions_do_not_outrank_one_strong_match(searcher, mode) -> N
     assert fams(hits).index("ptp1@x") > fams(hits).index("dbm@x")
     if mode != "hybrid":  # one retriever: its own scores, in order
         key = "lexical" if mode == "lexical" else "dense"
-        assert [h.score for h in hits] == pytest.approx([h.explain[key] for h in hits],
-                                                         abs=1e-4)
+        assert [h.score for h in hits] == pytest.approx([h.explain[key] for h in hits], abs=1e-4)
 
 
 # --------------------------------------------------------------------------- paths
@@ -228,17 +318,41 @@ def test_many_weak_versions_do_not_outrank_one_strong_match(searcher, mode) -> N
 
 PATHS = [
     # long, many files: BM25 alone ranks it below the short one-file series
-    sv("exact@x", "KVM: arm64: Rework steal time", "Steal time rework.",
-       files=("arch/arm64/kvm/pvtime.c", "arch/arm64/kvm/arm.c", "arch/arm64/kvm/hyp/x.c",
-              "include/kvm/arm_hypercalls.h", "arch/arm64/include/asm/kvm_host.h"),
-       patches=(("KVM: arm64: pvtime rework", "Rework."),)),
-    sv("bare@x", "arm64: Add stolen time support (kvmtool)", "pvtime.c pvtime.c",
-       files=("arm/aarch64/pvtime.c",), patches=(("pvtime", "pvtime.c added."),),
-       tree="kvmtool"),
-    sv("dir@x", "KVM: arm64: Fix the arch timer", "Timer fix.",
-       files=("arch/arm64/kvm/arch_timer.c",), patches=(("timer", "Fix."),)),
-    sv("other@x", "vhost: fix ring", "Ring.", files=("drivers/vhost/vhost.c",),
-       patches=(("vhost", "Fix."),)),
+    sv(
+        "exact@x",
+        "KVM: arm64: Rework steal time",
+        "Steal time rework.",
+        files=(
+            "arch/arm64/kvm/pvtime.c",
+            "arch/arm64/kvm/arm.c",
+            "arch/arm64/kvm/hyp/x.c",
+            "include/kvm/arm_hypercalls.h",
+            "arch/arm64/include/asm/kvm_host.h",
+        ),
+        patches=(("KVM: arm64: pvtime rework", "Rework."),),
+    ),
+    sv(
+        "bare@x",
+        "arm64: Add stolen time support (kvmtool)",
+        "pvtime.c pvtime.c",
+        files=("arm/aarch64/pvtime.c",),
+        patches=(("pvtime", "pvtime.c added."),),
+        tree="kvmtool",
+    ),
+    sv(
+        "dir@x",
+        "KVM: arm64: Fix the arch timer",
+        "Timer fix.",
+        files=("arch/arm64/kvm/arch_timer.c",),
+        patches=(("timer", "Fix."),),
+    ),
+    sv(
+        "other@x",
+        "vhost: fix ring",
+        "Ring.",
+        files=("drivers/vhost/vhost.c",),
+        patches=(("vhost", "Fix."),),
+    ),
 ]
 
 
@@ -246,8 +360,10 @@ PATHS = [
 def test_exact_path_then_directory_then_bare_name(searcher, mode) -> None:
     s = searcher(*PATHS)
     assert fams(search(s, "arch/arm64/kvm/pvtime.c", mode=mode)) == ["exact@x", "bare@x"]
-    assert fams(search(s, "which series touched arch/arm64/kvm/pvtime.c and why",
-                         mode=mode)) == ["exact@x", "bare@x"]
+    assert fams(search(s, "which series touched arch/arm64/kvm/pvtime.c and why", mode=mode)) == [
+        "exact@x",
+        "bare@x",
+    ]
     assert set(fams(search(s, "arch/arm64/kvm/", mode=mode))) == {"exact@x", "dir@x"}
     assert fams(search(s, "pvtime.c", mode=mode))[:2] == ["bare@x", "exact@x"]
     # a tree named in brackets goes first within one match class
@@ -265,8 +381,10 @@ def test_match_class_outranks_a_higher_score(searcher, monkeypatch, mode) -> Non
     hits = search(s, "arch/arm64/kvm/pvtime.c", mode=mode, explain=True)
     assert fams(hits) == ["exact@x", "bare@x"]
     assert hits[0].explain["lexical"] < hits[1].explain["lexical"]
-    assert [h.message_id for h in s.lex.search_paths(["arch/arm64/kvm/pvtime.c"])] == \
-        ["exact@x", "bare@x"]
+    assert [h.message_id for h in s.lex.search_paths(["arch/arm64/kvm/pvtime.c"])] == [
+        "exact@x",
+        "bare@x",
+    ]
 
 
 def test_path_tiers_come_from_the_lexical_side(tmp_path) -> None:
@@ -274,12 +392,13 @@ def test_path_tiers_come_from_the_lexical_side(tmp_path) -> None:
     with LexicalSearcher(tmp_path / "lex") as lex:
         tiers = {h.message_id: h.tier for h in lex.search_paths(["arch/arm64/kvm/pvtime.c"])}
         assert tiers == {"exact@x": 3, "bare@x": 1}
-        assert {h.message_id: h.tier for h in lex.search_paths(["arch/arm64/kvm/"])} == \
-            {"exact@x": 2, "dir@x": 2}
+        assert {h.message_id: h.tier for h in lex.search_paths(["arch/arm64/kvm/"])} == {
+            "exact@x": 2,
+            "dir@x": 2,
+        }
         # two paths: the classes add up
         both = lex.search_paths(["arch/arm64/kvm/pvtime.c", "drivers/vhost/"])
-        assert {h.message_id: h.tier for h in both} == {"exact@x": 3, "bare@x": 1,
-                                                        "other@x": 2}
+        assert {h.message_id: h.tier for h in both} == {"exact@x": 3, "bare@x": 1, "other@x": 2}
 
 
 def test_path_and_identifier_queries_never_load_the_model(searcher) -> None:
@@ -344,10 +463,16 @@ def test_a_spelled_out_acronym_finds_series_that_only_abbreviate(searcher) -> No
     corpus = [
         sv("def1@x", "KVM: arm64: PMUv3 emulation", "The Performance Monitoring Unit (PMU)."),
         sv("def2@x", "KVM: arm64: PMU events", "Filter Performance Monitoring Unit (PMU) events."),
-        sv("trap@x", "KVM: arm64: Only trap PMU registers when there is a PMU",
-           "Setting up traps touched PMU registers on CPUs without one."),
-        sv("other@x", "KVM: arm64: Fix trap setup for debug registers on CPUs",
-           "Trap setup touched debug registers."),
+        sv(
+            "trap@x",
+            "KVM: arm64: Only trap PMU registers when there is a PMU",
+            "Setting up traps touched PMU registers on CPUs without one.",
+        ),
+        sv(
+            "other@x",
+            "KVM: arm64: Fix trap setup for debug registers on CPUs",
+            "Trap setup touched debug registers.",
+        ),
     ]
     s = searcher(*corpus)
     q = "KVM touching performance-monitor registers on CPUs that lack them"
@@ -376,3 +501,53 @@ def test_allowed_filter_is_cached_per_filter(searcher) -> None:
     search(s, "guest clock")
     assert s.filters.cached() == [Filters()]
     assert len(s.dense._masks) == 1
+
+
+# --------------------------------------------------------------------------- depth
+
+
+class _SpyLexical:
+    """A fake lexical retriever that records the depth it was asked for and answers
+    with the first ``depth`` of a fixed ranking (named as a fake: unit tests only)."""
+
+    def __init__(self, ranking: list[str]) -> None:
+        self.ranking = ranking
+        self.depths: list[int] = []
+
+    def search(self, text, *, limit=100, allowed=None, **_kw):
+        from kvmsearch.query.retrievers import LexHit
+
+        self.depths.append(limit)
+        ids = [m for m in self.ranking if allowed is None or m in allowed]
+        return [LexHit(m, m, float(len(ids) - i)) for i, m in enumerate(ids[:limit])]
+
+    def acronyms_for(self, text):
+        return []
+
+    def close(self):
+        pass
+
+
+def test_retrieval_depth_follows_the_limit(searcher) -> None:
+    many = [sv(f"s{i}@x", f"KVM: vgic fix {i}", "vgic", day=1 + i % 28) for i in range(40)]
+    s = searcher(*many)
+    s.tuning.pool, s.tuning.depth_per_hit = 5, 1
+    spy = _SpyLexical([v.message_id for v in many])
+    s._lex = spy
+    assert len(search(s, "vgic", limit=3, mode="lexical")) == 3
+    assert spy.depths == [5]  # the tuned pool is enough for 3 hits
+    spy.depths.clear()
+    assert len(search(s, "vgic", limit=30, mode="lexical")) == 30
+    assert spy.depths == [30]  # deeper for a longer list
+    spy.depths.clear()
+    # more hits than exist: it looks deeper until the retriever has nothing more
+    assert len(search(s, "vgic", limit=100, mode="lexical")) == 40
+    assert spy.depths[-1] > 40
+
+
+def test_limit_beyond_the_pool_returns_that_many_series(searcher) -> None:
+    many = [sv(f"s{i}@x", f"KVM: vgic fix {i}", "vgic", day=1 + i % 28) for i in range(40)]
+    s = searcher(*many)
+    s.tuning.pool, s.tuning.depth_per_hit = 4, 1
+    for mode in ("hybrid", "lexical"):
+        assert len(search(s, "vgic", limit=25, mode=mode)) == 25, mode

@@ -155,8 +155,9 @@ def test_update_without_an_index_exits_3(tmp_path: Path) -> None:
     assert "kvmsearch index add" in one_line(r.stderr)
 
 
-def test_index_add_of_a_bad_path_exits_2_and_writes_nothing(tmp_path: Path,
-                                                             fake_model: None) -> None:
+def test_index_add_of_a_bad_path_exits_2_and_writes_nothing(
+    tmp_path: Path, fake_model: None
+) -> None:
     h = tmp_path / "home"
     r = run("index", "add", str(tmp_path / "nope.mbox"), index=h)
     assert r.exit_code == 2
@@ -164,8 +165,7 @@ def test_index_add_of_a_bad_path_exits_2_and_writes_nothing(tmp_path: Path,
     assert not IndexHome(h).exists()
 
 
-def test_vanished_source_exits_6_naming_it_and_the_rest_update(home: Path,
-                                                                mboxes: Path) -> None:
+def test_vanished_source_exits_6_naming_it_and_the_rest_update(home: Path, mboxes: Path) -> None:
     first = IndexHome(home).open_current()
     gone = mboxes / "pull-requests.mbox"
     gone.rename(mboxes.parent / "elsewhere.mbox")
@@ -198,8 +198,12 @@ with IndexHome(sys.argv[1]).lock("kvmsearch update"):
 
 
 def test_update_while_another_holds_the_lock_exits_4(home: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(home)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
@@ -224,8 +228,7 @@ def test_update_while_another_holds_the_lock_exits_4(home: Path) -> None:
 # --------------------------------------------------------------------------- formats
 
 
-def test_other_format_exits_3_asking_for_rebuild_which_works(home: Path,
-                                                             mboxes: Path) -> None:
+def test_other_format_exits_3_asking_for_rebuild_which_works(home: Path, mboxes: Path) -> None:
     gen = IndexHome(home).open_current()
     raw = json.loads((gen.dir / MANIFEST_NAME).read_text())
     raw["format_version"] = FORMAT_VERSION + 1
@@ -268,13 +271,13 @@ def test_index_add_with_the_real_model(tmp_path: Path) -> None:
     st = json.loads(run("status", "--json", index=h).stdout)
     assert st["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert st["model"]["sha256"] == (
-        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db")
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    )
     assert st["model"]["dim"] == 384
     assert st["onnx"] and (h / st["onnx"]["path"]).is_file()
 
     # Queries embed with the exported ONNX model.
-    r = run("search", "--json", "--mode", "semantic", "paravirtualised time for guests",
-            index=h)
+    r = run("search", "--json", "--mode", "semantic", "paravirtualised time for guests", index=h)
     assert r.exit_code == 0 and r.stdout.strip()
     r = run("update", index=h)
     assert r.exit_code == 0 and "nothing new" in r.stderr

@@ -98,9 +98,15 @@ def index(tmp_path):
         build_lexical(d, versions)
         s = LexicalSearcher(d)
         # filters are resolved by the document store of the same generation
-        DocStore.write(d.with_suffix(".sqlite"), ParseResult(
-            tuple(versions), tuple(Family(v.message_id, (v.message_id,)) for v in versions),
-            ParseReport()), {v.message_id: version_digest(v) for v in versions})
+        DocStore.write(
+            d.with_suffix(".sqlite"),
+            ParseResult(
+                tuple(versions),
+                tuple(Family(v.message_id, (v.message_id,)) for v in versions),
+                ParseReport(),
+            ),
+            {v.message_id: version_digest(v) for v in versions},
+        )
         s.resolver = FilterResolver(DocStore(d.with_suffix(".sqlite")))
         opened.append(s)
         return s
@@ -168,13 +174,20 @@ def test_identifier_split_keeps_whole_and_parts():
 def test_exact_identifiers_keep_case_and_skip_plain_words():
     text = "Call kvm_vcpu_ioctl() and schedule() when ID_AA64PFR0_EL1 has MTE; The guest A."
     assert list(exact_identifiers(text)) == [
-        "kvm_vcpu_ioctl", "schedule", "ID_AA64PFR0_EL1", "MTE",
+        "kvm_vcpu_ioctl",
+        "schedule",
+        "ID_AA64PFR0_EL1",
+        "MTE",
     ]
 
 
 def test_path_forms_are_full_path_dir_prefixes_and_basename():
     assert path_forms("arch/arm64/kvm/pvtime.c") == [
-        "arch/arm64/kvm/pvtime.c", "arch/", "arch/arm64/", "arch/arm64/kvm/", "pvtime.c",
+        "arch/arm64/kvm/pvtime.c",
+        "arch/",
+        "arch/arm64/",
+        "arch/arm64/kvm/",
+        "pvtime.c",
     ]
     # a diffstat-shortened path only tells the file name
     assert path_forms(".../kvm/hyp/nvhe/switch.c") == ["switch.c"]
@@ -190,7 +203,9 @@ def test_stemming_and_stop_words_only_in_prose():
 
 def test_split_query_phrases_and_unbalanced_quotes():
     assert split_query('steal "dirty log" ring') == [
-        ("steal", False), ("dirty log", True), ("ring", False),
+        ("steal", False),
+        ("dirty log", True),
+        ("ring", False),
     ]
     assert split_query('a "b c') == [("a", False), ("b", False), ("c", False)]
     assert split_query("\u201csteal time\u201d") == [("steal time", True)]
@@ -223,16 +238,27 @@ def test_identifier_matches_whole_split_and_case_insensitive(windex):
         "pgtable@google.com",
         "KVM: arm64: Rework the stage-2 page-table walker",
         "Move the stage-2 map path onto the generic walker.",
-        patches=(("KVM: arm64: Convert user_mem_abort()",
-                  "Use kvm_pgtable_stage2_map() to install the mapping at fault time."),),
+        patches=(
+            (
+                "KVM: arm64: Convert user_mem_abort()",
+                "Use kvm_pgtable_stage2_map() to install the mapping at fault time.",
+            ),
+        ),
     )
     qemu = sv(
-        "qemu@redhat.com", "hw/arm: Track MemoryRegion lifetimes", "Drop the stale reference.",
+        "qemu@redhat.com",
+        "hw/arm: Track MemoryRegion lifetimes",
+        "Drop the stale reference.",
         tree="qemu",
     )
     s = windex(pgtable, qemu, MTE_EXACT)
-    for q in ("kvm_pgtable_stage2_map", "KVM_PGTABLE_STAGE2_MAP", "pgtable", "stage2",
-              "kvm_pgtable_stage2_map()"):
+    for q in (
+        "kvm_pgtable_stage2_map",
+        "KVM_PGTABLE_STAGE2_MAP",
+        "pgtable",
+        "stage2",
+        "kvm_pgtable_stage2_map()",
+    ):
         assert ids(s.search(q)) == ["pgtable@google.com"], q
     assert ids(s.search_identifier("kvm_pgtable_stage2_map")) == ["pgtable@google.com"]
     assert ids(s.search("memoryregion")) == ["qemu@redhat.com"]
@@ -244,7 +270,9 @@ def test_identifier_matches_whole_split_and_case_insensitive(windex):
 def test_exact_case_ranks_above_other_case_and_split_parts(windex):
     s = windex(MTE_SPLIT, MTE_LOWER, MTE_EXACT)
     assert ids(s.search_identifier("KVM_CAP_ARM_MTE")) == [
-        "mte-exact@arm.com", "mte-lower@arm.com", "mte-split@arm.com",
+        "mte-exact@arm.com",
+        "mte-lower@arm.com",
+        "mte-split@arm.com",
     ]
     assert ids(s.search_identifier("kvm_cap_arm_mte"))[0] == "mte-lower@arm.com"
     # free text: whole identifier only, exact spelling first
@@ -254,9 +282,15 @@ def test_exact_case_ranks_above_other_case_and_split_parts(windex):
 def test_identifier_only_in_patch_messages_is_found_below_cover(windex):
     cover = sv("cover@x", "KVM: Add KVM_CAP_STEAL_TIME", "Report KVM_CAP_STEAL_TIME to VMMs.")
     patch_only = sv(
-        "patch@x", "KVM: arm64: Paravirtualised time for guests", "Implement PV time.",
-        patches=(("KVM: arm64: Provide VCPU attributes for stolen time",
-                  "Userspace checks KVM_CAP_STEAL_TIME before setting the IPA."),),
+        "patch@x",
+        "KVM: arm64: Paravirtualised time for guests",
+        "Implement PV time.",
+        patches=(
+            (
+                "KVM: arm64: Provide VCPU attributes for stolen time",
+                "Userspace checks KVM_CAP_STEAL_TIME before setting the IPA.",
+            ),
+        ),
     )
     s = windex(patch_only, cover)
     assert ids(s.search("KVM_CAP_STEAL_TIME")) == ["cover@x", "patch@x"]
@@ -270,22 +304,32 @@ def test_substring_identifier_via_parts(windex):
 def test_identifier_tier_marks_the_exact_spelling(index):
     s = index(MTE_SPLIT, MTE_LOWER, MTE_EXACT)
     assert {h.message_id: h.tier for h in s.search_identifier("KVM_CAP_ARM_MTE")} == {
-        "mte-exact@arm.com": 1, "mte-lower@arm.com": 0, "mte-split@arm.com": 0}
+        "mte-exact@arm.com": 1,
+        "mte-lower@arm.com": 0,
+        "mte-split@arm.com": 0,
+    }
 
 
 def test_slash_between_words_means_either_word(windex):
-    s = windex(sv("v4@x", "KVM: arm64: GICv4.1 doorbells", "Direct injection."),
-               sv("psci@x", "KVM: arm64: Forward SMCCC calls", "To userspace."))
+    s = windex(
+        sv("v4@x", "KVM: arm64: GICv4.1 doorbells", "Direct injection."),
+        sv("psci@x", "KVM: arm64: Forward SMCCC calls", "To userspace."),
+    )
     assert set(ids(s.search("GICv4/GICv4.1 PSCI/SMCCC", mode="or"))) == {"v4@x", "psci@x"}
     # a real path stays a path
     assert ids(s.search("arch/arm64/kvm/")) == []
 
 
 def test_trailing_star_is_a_prefix(windex):
-    s = windex(sv("modern@x", "virtio-pci: Introduce modern device module",
-                  "Add vp_modern_probe() and vp_modern_remove()."),
-               sv("legacy@x", "virtio-pci: legacy library", "Add vp_legacy_probe()."),
-               sv("other@x", "virtio-net: vp stuff", "Use vp_helper()."))
+    s = windex(
+        sv(
+            "modern@x",
+            "virtio-pci: Introduce modern device module",
+            "Add vp_modern_probe() and vp_modern_remove().",
+        ),
+        sv("legacy@x", "virtio-pci: legacy library", "Add vp_legacy_probe()."),
+        sv("other@x", "virtio-net: vp stuff", "Use vp_helper()."),
+    )
     assert ids(s.search("vp_modern_*")) == ["modern@x"]
     assert set(ids(s.search("vp_modern_*/vp_legacy_*", mode="or"))) == {"modern@x", "legacy@x"}
     # too short a stem to mean a prefix: the word "vp" itself
@@ -294,21 +338,47 @@ def test_trailing_star_is_a_prefix(windex):
 
 # --------------------------------------------------------------------------- paths
 
-PVTIME = sv("pvtime@arm.com", "KVM: arm64: Stolen time support", "Guests see stolen time.",
-            files=("arch/arm64/kvm/pvtime.c", "include/uapi/linux/kvm.h"))
-VHOST = sv("vhost@redhat.com", "vhost: fix ring wrap", "Fix the used ring wrap.",
-           files=("drivers/vhost/vhost.c",), tags=("vhost",),
-           lists=("virtualization.lists.linux-foundation.org",))
-VHOST_FOO = sv("vhost-foo@x", "vhost-foo: new driver", "A new driver.",
-               files=("drivers/vhost-foo/x.c",), tags=("vhost-foo",))
-OTHER_PVTIME = sv("x86-pvtime@x", "x86: pvtime cleanup", "Tidy up.",
-                  files=("arch/x86/kernel/pvtime.c",), tags=("x86",))
+PVTIME = sv(
+    "pvtime@arm.com",
+    "KVM: arm64: Stolen time support",
+    "Guests see stolen time.",
+    files=("arch/arm64/kvm/pvtime.c", "include/uapi/linux/kvm.h"),
+)
+VHOST = sv(
+    "vhost@redhat.com",
+    "vhost: fix ring wrap",
+    "Fix the used ring wrap.",
+    files=("drivers/vhost/vhost.c",),
+    tags=("vhost",),
+    lists=("virtualization.lists.linux-foundation.org",),
+)
+VHOST_FOO = sv(
+    "vhost-foo@x",
+    "vhost-foo: new driver",
+    "A new driver.",
+    files=("drivers/vhost-foo/x.c",),
+    tags=("vhost-foo",),
+)
+OTHER_PVTIME = sv(
+    "x86-pvtime@x",
+    "x86: pvtime cleanup",
+    "Tidy up.",
+    files=("arch/x86/kernel/pvtime.c",),
+    tags=("x86",),
+)
 
 
 @pytest.mark.parametrize(
     "query",
-    ["arch/arm64/kvm/pvtime.c", "arch/arm64/kvm", "arch/arm64/kvm/", "arch/arm64/", "pvtime.c",
-     "./arch/arm64/kvm/pvtime.c", "ARCH/arm64/KVM/"],
+    [
+        "arch/arm64/kvm/pvtime.c",
+        "arch/arm64/kvm",
+        "arch/arm64/kvm/",
+        "arch/arm64/",
+        "pvtime.c",
+        "./arch/arm64/kvm/pvtime.c",
+        "ARCH/arm64/KVM/",
+    ],
 )
 def test_path_forms_find_the_series(windex, query):
     s = windex(PVTIME, VHOST, VHOST_FOO)
@@ -329,18 +399,29 @@ def test_exact_path_ranks_above_same_basename_elsewhere(index):
 
 
 def test_patch_diff_files_are_indexed(index):
-    s = index(sv("diffs@x", "KVM: arm64: Fix timer", "Fix it.",
-                 patches=(("KVM: arm64: timer", "Body."),),
-                 patch_files=("arch/arm64/kvm/arch_timer.c",)))
+    s = index(
+        sv(
+            "diffs@x",
+            "KVM: arm64: Fix timer",
+            "Fix it.",
+            patches=(("KVM: arm64: timer", "Body."),),
+            patch_files=("arch/arm64/kvm/arch_timer.c",),
+        )
+    )
     assert ids(s.search_paths(["arch_timer.c"])) == ["diffs@x"]
 
 
 # --------------------------------------------------------------------------- prose
 
+
 def test_stemming_in_prose_not_in_file_names(windex):
     s = windex(
-        sv("mig@x", "KVM: arm64: Support live migration of the ITS", "Save tables.",
-           files=("tools/testing/selftests/kvm/steal_time.c",)),
+        sv(
+            "mig@x",
+            "KVM: arm64: Support live migration of the ITS",
+            "Save tables.",
+            files=("tools/testing/selftests/kvm/steal_time.c",),
+        ),
     )
     assert ids(s.search("migrating")) == ["mig@x"]
     assert ids(s.search_paths(["steal_time.c"])) == ["mig@x"]
@@ -356,15 +437,22 @@ def test_quoted_phrase_needs_adjacent_words(windex):
     assert ids(s.search('"steal time"')) == ["adjacent@x"]
     assert set(ids(s.search("steal time"))) == {"adjacent@x", "apart@x"}
     # stop words inside a phrase and identifiers spelled inside a phrase
-    s2 = windex(sv("p@x", "KVM: arm64: Expose MTE",
-                  "Userspace can now enable KVM_CAP_ARM_MTE for the guest."), name="lex2")
+    s2 = windex(
+        sv(
+            "p@x",
+            "KVM: arm64: Expose MTE",
+            "Userspace can now enable KVM_CAP_ARM_MTE for the guest.",
+        ),
+        name="lex2",
+    )
     assert ids(s2.search('"enable KVM_CAP_ARM_MTE for the guest"')) == ["p@x"]
 
 
 def test_auto_mode_ranks_complete_matches_first(windex):
     partial = sv("partial@x", "KVM: dirty log dirty log dirty log", "Dirty log dirty log.")
-    complete = sv("complete@x", "KVM: arm64: Stage-2 improvements",
-                  "Use DBM for the dirty log on stage2.")
+    complete = sv(
+        "complete@x", "KVM: arm64: Stage-2 improvements", "Use DBM for the dirty log on stage2."
+    )
     s = windex(partial, complete)
     assert ids(s.search("dirty log DBM")) == ["complete@x", "partial@x"]
     assert ids(s.search("dirty log DBM", mode="and")) == ["complete@x"]
@@ -379,8 +467,7 @@ def test_common_words_only_score(windex, monkeypatch):
     monkeypatch.setattr(lexq, "_COMMON_FRACTION", 0.5)
     filler = [sv(f"f{i}@x", f"KVM: arm64: fix {i}", "A KVM fix.") for i in range(6)]
     with_kvm = sv("with@x", "arm64: vgic: fix", "KVM vgic fix for KVM guests.", tags=("arm64",))
-    without = sv("without@x", "arm64: vgic: fix", "The vgic fix for the guests.",
-                 tags=("arm64",))
+    without = sv("without@x", "arm64: vgic: fix", "The vgic fix for the guests.", tags=("arm64",))
     s = windex(without, with_kvm, *filler)
     assert ids(s.search("kvm vgic")) == ["with@x", "without@x"]
     assert len(s.search("kvm vgic", mode="and")) == 1
@@ -388,16 +475,26 @@ def test_common_words_only_score(windex, monkeypatch):
 
 def test_title_outweighs_patch_messages(windex):
     s = windex(
-        sv("in-patch@x", "KVM: arm64: Misc fixes", "Small fixes.",
-           patches=(("KVM: arm64: fix", "The vgic was wrong."),)),
+        sv(
+            "in-patch@x",
+            "KVM: arm64: Misc fixes",
+            "Small fixes.",
+            patches=(("KVM: arm64: fix", "The vgic was wrong."),),
+        ),
         sv("in-title@x", "KVM: arm64: vgic fixes", "Small fixes."),
     )
     assert ids(s.search("vgic")) == ["in-title@x", "in-patch@x"]
 
 
 def test_explain_breaks_score_down_by_field(windex):
-    s = windex(sv("e@x", "KVM: arm64: vgic fixes", "The vgic ITS is broken.",
-                 patches=(("KVM: arm64: vgic", "Fix the vgic."),)))
+    s = windex(
+        sv(
+            "e@x",
+            "KVM: arm64: vgic fixes",
+            "The vgic ITS is broken.",
+            patches=(("KVM: arm64: vgic", "Fix the vgic."),),
+        )
+    )
     (hit,) = s.search("vgic", explain=True)
     assert hit.fields is not None
     assert {"title", "motivation", "patches"} <= set(hit.fields)
@@ -413,12 +510,20 @@ def test_filter_applies_inside_retrieval(windex, monkeypatch, few_excluded):
     # both ways of filtering: whoosh's filter, and the top limit+excluded unfiltered
     monkeypatch.setattr(lexq, "_FEW_EXCLUDED", few_excluded)
     strong = [
-        sv(f"strong{i}@x", "KVM: dirty log ring", "Dirty log ring dirty log tracking.",
-           author=f"Peter Xu{i} <peterx{i}@redhat.com>")
+        sv(
+            f"strong{i}@x",
+            "KVM: dirty log ring",
+            "Dirty log ring dirty log tracking.",
+            author=f"Peter Xu{i} <peterx{i}@redhat.com>",
+        )
         for i in range(5)
     ]
-    weak = sv("weak@x", "KVM: arm64: Misc", "Also touches the dirty log a little.",
-              author="Marc Zyngier <maz@kernel.org>")
+    weak = sv(
+        "weak@x",
+        "KVM: arm64: Misc",
+        "Also touches the dirty log a little.",
+        author="Marc Zyngier <maz@kernel.org>",
+    )
     s = windex(*strong, weak)
     assert ids(s.search("dirty log", limit=1)) != ["weak@x"]
     for who in ("maz", "zyngier", "Marc Zyngier", "maz@kernel.org"):
@@ -430,17 +535,28 @@ def test_filter_applies_inside_retrieval(windex, monkeypatch, few_excluded):
 
 def test_list_tree_date_and_kind_filters(index):
     a = sv("arm@x", "KVM: arm64: vgic", "vgic", when=datetime(2020, 5, 1, tzinfo=UTC))
-    b = sv("virt@x", "vhost: vgic-ish", "vgic", when=datetime(2021, 6, 1, tzinfo=UTC),
-           lists=("virtualization.lists.linux-foundation.org",))
-    c = sv("kut@x", "arm: vgic tests", "vgic", tree="kvm-unit-tests",
-           when=datetime(2022, 1, 1, tzinfo=UTC))
+    b = sv(
+        "virt@x",
+        "vhost: vgic-ish",
+        "vgic",
+        when=datetime(2021, 6, 1, tzinfo=UTC),
+        lists=("virtualization.lists.linux-foundation.org",),
+    )
+    c = sv(
+        "kut@x",
+        "arm: vgic tests",
+        "vgic",
+        tree="kvm-unit-tests",
+        when=datetime(2022, 1, 1, tzinfo=UTC),
+    )
     pull = sv("pull@x", "KVM/arm64 updates for 5.12", "vgic", kind="pull")
     s = index(a, b, c, pull)
     assert set(ids(s.search("vgic", allowed=allow(s)))) == {"arm@x", "virt@x", "kut@x"}
     assert set(ids(s.search("vgic", allowed=allow(s, lists=("kvmarm",))))) == {"arm@x", "kut@x"}
     assert ids(s.search("vgic", allowed=allow(s, trees=("kvm-unit-tests",)))) == ["kut@x"]
-    assert ids(s.search("vgic", allowed=allow(s, since=date(2021, 6, 1),
-                                                   until=date(2021, 6, 1)))) == ["virt@x"]
+    assert ids(
+        s.search("vgic", allowed=allow(s, since=date(2021, 6, 1), until=date(2021, 6, 1)))
+    ) == ["virt@x"]
     assert ids(s.search("vgic", allowed=allow(s, kinds=("pull",)))) == ["pull@x"]
     assert len(s.search("vgic", allowed=allow(s, kinds=()))) == 4
     # without an allowed set every kind answers (the default filter is the resolver's)
@@ -487,8 +603,9 @@ def test_update_on_a_copy_leaves_the_original_alone(tmp_path):
 
 
 def test_multiprocess_build_gives_the_same_answers(tmp_path):
-    versions = [sv(f"s{i}@x", f"KVM: arm64: series {i} about vgic", "vgic its lpi")
-                for i in range(30)]
+    versions = [
+        sv(f"s{i}@x", f"KVM: arm64: series {i} about vgic", "vgic its lpi") for i in range(30)
+    ]
     versions.append(sv("pmu@x", "KVM: arm64: PMU fixes", "pmu counters"))
     assert build_lexical(tmp_path / "mp", versions, procs=2) == 31
     with LexicalSearcher(tmp_path / "mp") as s:
@@ -519,11 +636,53 @@ def test_missing_index_and_bad_arguments(tmp_path, index):
 
 
 ODD = [
-    "", "   ", '"', '""', '"unbalanced', 'two "quoted" and "one', ":", "title:vgic", "a:b:c",
-    "*", "KVM_*", "?", "vgic~2", "^", "vgic^3", "(", ")", "[a TO b]", "{", "\\", "/", "//",
-    "...", ".../", "-", "--", "AND", "OR NOT", "∀x ∈ ℝ", "日本語", "\u00e9t\u00e9", "🙂",
-    "\x00", "x" * 500, "a/" * 50, "<maz@kernel.org>", "https://lore.kernel.org/r/x@y",
-    "'single'", "`code`", "foo()", "()", "@", "#", "%s", "{}", "|", "&&",
+    "",
+    "   ",
+    '"',
+    '""',
+    '"unbalanced',
+    'two "quoted" and "one',
+    ":",
+    "title:vgic",
+    "a:b:c",
+    "*",
+    "KVM_*",
+    "?",
+    "vgic~2",
+    "^",
+    "vgic^3",
+    "(",
+    ")",
+    "[a TO b]",
+    "{",
+    "\\",
+    "/",
+    "//",
+    "...",
+    ".../",
+    "-",
+    "--",
+    "AND",
+    "OR NOT",
+    "∀x ∈ ℝ",
+    "日本語",
+    "\u00e9t\u00e9",
+    "🙂",
+    "\x00",
+    "x" * 500,
+    "a/" * 50,
+    "<maz@kernel.org>",
+    "https://lore.kernel.org/r/x@y",
+    "'single'",
+    "`code`",
+    "foo()",
+    "()",
+    "@",
+    "#",
+    "%s",
+    "{}",
+    "|",
+    "&&",
 ]
 
 
@@ -534,8 +693,9 @@ def test_odd_queries_never_raise(index, query):
         assert isinstance(s.search(query, mode=mode), list)
     assert isinstance(s.search_paths([query]), list)
     assert isinstance(s.search_identifier(query), list)
-    assert isinstance(s.search(query, allowed=allow(s, authors=(query,), files=(query,),
-                                                         lists=(query,))), list)
+    assert isinstance(
+        s.search(query, allowed=allow(s, authors=(query,), files=(query,), lists=(query,))), list
+    )
 
 
 # --------------------------------------------------------------------------- acronyms
@@ -564,8 +724,11 @@ def test_acronyms_learned_at_build_expand_a_spelled_out_query(tmp_path):
     versions = [
         sv("d1@x", "KVM: arm64: PMU emulation", defines),
         sv("d2@x", "KVM: arm64: PMU v3p5", "Move the Performance Monitoring Unit (PMU) code."),
-        sv("p@x", "KVM: arm64: Trap PMU register accesses", "Don't touch PMU regs on CPUs "
-           "without one. The Scalable Matrix Extension (SME) too."),
+        sv(
+            "p@x",
+            "KVM: arm64: Trap PMU register accesses",
+            "Don't touch PMU regs on CPUs without one. The Scalable Matrix Extension (SME) too.",
+        ),
         sv("o@x", "KVM: arm64: Other", "Unrelated text about registers."),
     ]
     d = tmp_path / "lex"

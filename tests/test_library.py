@@ -49,7 +49,8 @@ def test_search_returns_typed_hits_and_prints_nothing(idx: Index, capsys) -> Non
 
 def test_top_level_import_is_the_whole_story(index_dir: Path, capsys) -> None:
     hits = kvmsearch.Index.open(index_dir, embedder_factory=FakeEmbedder).search(
-        "KVM_CAP_STEAL_TIME", limit=5)
+        "KVM_CAP_STEAL_TIME", limit=5
+    )
     assert hits[0].family == STEAL_TIME
     assert capsys.readouterr() == ("", "")
 
@@ -85,8 +86,11 @@ def test_filters_are_applied_inside_retrieval(idx: Index) -> None:
 
 def test_all_versions(idx: Index) -> None:
     fams = [h.family for h in idx.search("ptp_kvm arm64", limit=50)]
-    versions = [h for h in idx.search("ptp_kvm arm64", limit=50, all_versions=True)
-                if h.family == PTP_FAMILY]
+    versions = [
+        h
+        for h in idx.search("ptp_kvm arm64", limit=50, all_versions=True)
+        if h.family == PTP_FAMILY
+    ]
     assert fams.count(PTP_FAMILY) == 1
     assert len(versions) == 3 and all(len(h.versions) == 1 for h in versions)
 
@@ -113,8 +117,22 @@ def test_errors_are_raised_not_printed(idx: Index, tmp_path: Path, capsys) -> No
 
 
 def test_odd_queries_do_not_raise(idx: Index) -> None:
-    for q in ("", "   ", '"', "((", "author:", "file:", "***", "a" * 5000, "\x00\x1b[2J",
-              "KVM_", "/", "./", "drivers/", "\u202e"):
+    for q in (
+        "",
+        "   ",
+        '"',
+        "((",
+        "author:",
+        "file:",
+        "***",
+        "a" * 5000,
+        "\x00\x1b[2J",
+        "KVM_",
+        "/",
+        "./",
+        "drivers/",
+        "\u202e",
+    ):
         for mode in ("hybrid", "lexical"):
             assert isinstance(idx.search(q, limit=3, mode=mode), list)
 
@@ -128,7 +146,10 @@ def test_lexical_search_through_the_library_stays_light(index_dir: Path) -> None
         "assert idx.search('dirty log', limit=3, mode='lexical')\n"
         "print(' '.join(sys.modules))\n"
     )
-    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True).stdout.split())
+    mods = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
     assert "kvmsearch.query.lexical" in mods
     assert not [m for m in HEAVY if m in mods]

@@ -90,8 +90,10 @@ def test_search_is_the_default_command(index_dir: Path) -> None:
 
 
 def test_words_need_no_quotes(index_dir: Path) -> None:
-    assert run("dirty", "log", "DBM", index=index_dir).stdout == \
-        run("dirty log DBM", index=index_dir).stdout
+    assert (
+        run("dirty", "log", "DBM", index=index_dir).stdout
+        == run("dirty log DBM", index=index_dir).stdout
+    )
 
 
 @pytest.mark.parametrize("word", ["status", "show", "update", "eval", "index", "parse"])
@@ -179,6 +181,7 @@ def _sections(command: str) -> list[str]:
     parts = re.split(r"^#+ ", README, flags=re.M)
     return [p for p in parts if re.search(rf"kvmsearch {re.escape(command)}(?![\w-])", p)]
 
+
 # Commands/options allowed to be missing from the README (none): strict xfail, so an
 # entry here fails as soon as it gets documented and the list can only shrink.
 UNDOCUMENTED: set[tuple[str, str]] = set()
@@ -186,8 +189,12 @@ UNDOCUMENTED: set[tuple[str, str]] = set()
 
 @pytest.mark.parametrize(
     "command,option",
-    [pytest.param(c, o, marks=pytest.mark.xfail(strict=True, reason="README pending"))
-     if (c, o) in UNDOCUMENTED else (c, o) for c, o in _documented()],
+    [
+        pytest.param(c, o, marks=pytest.mark.xfail(strict=True, reason="README pending"))
+        if (c, o) in UNDOCUMENTED
+        else (c, o)
+        for c, o in _documented()
+    ],
 )
 def test_readme_documents_every_command_and_option(command: str, option: str) -> None:
     sections = _sections(command)
@@ -207,8 +214,18 @@ def test_json_hit_fields(index_dir: Path) -> None:
     hits = json_lines(r.stdout)
     assert DBM in [h["family"] for h in hits[:3]]
     for h in hits:
-        for key in ("family", "title", "score", "versions", "author", "lists", "tree",
-                    "files", "why", "changelog"):
+        for key in (
+            "family",
+            "title",
+            "score",
+            "versions",
+            "author",
+            "lists",
+            "tree",
+            "files",
+            "why",
+            "changelog",
+        ):
             assert key in h, key
         assert h["explain"] is None  # filled only with --explain
         assert isinstance(h["score"], float)
@@ -264,15 +281,23 @@ def _dates(hit: dict) -> list[datetime]:
 FILTERS = [
     # (option form, inline form, check on each hit)
     (["--author", "jasowang"], "author:jasowang", lambda h: "jasowang@" in h["author"]),
-    (["--list", "virtualization"], "list:virtualization",
-     lambda h: any("virtualization" in x for x in h["lists"])),
+    (
+        ["--list", "virtualization"],
+        "list:virtualization",
+        lambda h: any("virtualization" in x for x in h["lists"]),
+    ),
     (["--tree", "kvm-unit-tests"], "tree:kvm-unit-tests", lambda h: h["tree"] == "kvm-unit-tests"),
-    (["--file", "drivers/vhost/"], "file:drivers/vhost/",
-     lambda h: any(f.startswith("drivers/vhost/") for f in h["files"])),
-    (["--since", "2022-01"], "since:2022-01",
-     lambda h: any(d.year >= 2022 for d in _dates(h))),
-    (["--until", "2019-11"], "until:2019-11",
-     lambda h: any(d < datetime(2019, 11, 1, tzinfo=d.tzinfo) for d in _dates(h))),
+    (
+        ["--file", "drivers/vhost/"],
+        "file:drivers/vhost/",
+        lambda h: any(f.startswith("drivers/vhost/") for f in h["files"]),
+    ),
+    (["--since", "2022-01"], "since:2022-01", lambda h: any(d.year >= 2022 for d in _dates(h))),
+    (
+        ["--until", "2019-11"],
+        "until:2019-11",
+        lambda h: any(d < datetime(2019, 11, 1, tzinfo=d.tzinfo) for d in _dates(h)),
+    ),
 ]
 
 
@@ -303,8 +328,9 @@ def test_bad_date_is_one_line_exit_2(index_dir: Path) -> None:
 
 def test_all_versions_gives_one_hit_per_version(index_dir: Path) -> None:
     collapsed = json_lines(run("ptp_kvm arm64", "--json", "-n", "50", index=index_dir).stdout)
-    split = json_lines(run("ptp_kvm arm64", "--json", "-n", "50", "--all-versions",
-                           index=index_dir).stdout)
+    split = json_lines(
+        run("ptp_kvm arm64", "--json", "-n", "50", "--all-versions", index=index_dir).stdout
+    )
     assert sum(h["family"] == PTP_FAMILY for h in collapsed) == 1
     assert all(len(h["versions"]) == 1 for h in split)
     ptp = {h["versions"][0]["message_id"] for h in split if h["family"] == PTP_FAMILY}
@@ -360,15 +386,21 @@ def test_empty_query_is_one_line_exit_2(index_dir: Path) -> None:
 def test_batch_queries_file(index_dir: Path, tmp_path: Path) -> None:
     qfile = tmp_path / "q.jsonl"
     qfile.write_text(
-        json.dumps({"qid": "a", "query": "dirty log DBM", "relevant": [DBM]}) + "\n\n"
-        + json.dumps({"qid": "b", "query": "drivers/vhost/"}) + "\n"
-        + json.dumps({"qid": "c", "query": "qwzxv"}) + "\n"
+        json.dumps({"qid": "a", "query": "dirty log DBM", "relevant": [DBM]})
+        + "\n\n"
+        + json.dumps({"qid": "b", "query": "drivers/vhost/"})
+        + "\n"
+        + json.dumps({"qid": "c", "query": "qwzxv"})
+        + "\n"
     )
     r = run("--queries", str(qfile), "--json", "-n", "2", index=index_dir)
     assert r.exit_code == 0, r.output
     out = json_lines(r.stdout)
     assert [(o["qid"], o["query"]) for o in out] == [
-        ("a", "dirty log DBM"), ("b", "drivers/vhost/"), ("c", "qwzxv")]
+        ("a", "dirty log DBM"),
+        ("b", "drivers/vhost/"),
+        ("c", "qwzxv"),
+    ]
     assert DBM in [h["family"] for h in out[0]["hits"]]
     assert 0 < len(out[1]["hits"]) <= 2
     assert set(out[0]["hits"][0]) >= {"family", "title", "versions", "why"}
@@ -387,15 +419,18 @@ def test_batch_bad_file_is_one_line(index_dir: Path, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- show
 
 
-@pytest.mark.parametrize("any_id", [VIRTIO_BT_V2_PATCH, VIRTIO_BT_V2, VIRTIO_BT_FAMILY,
-                                    f"<{VIRTIO_BT_V2_PATCH}>"],
-                         ids=["patch", "cover", "family", "brackets"])
+@pytest.mark.parametrize(
+    "any_id",
+    [VIRTIO_BT_V2_PATCH, VIRTIO_BT_V2, VIRTIO_BT_FAMILY, f"<{VIRTIO_BT_V2_PATCH}>"],
+    ids=["patch", "cover", "family", "brackets"],
+)
 def test_show_any_id(index_dir: Path, any_id: str) -> None:
     r = run("show", any_id, index=index_dir)
     assert r.exit_code == 0, r.output
     # newest first, with every version's Message-ID
-    assert r.stdout.index(f"v4  2022-10-24  <{VIRTIO_BT_V2}>") < \
-        r.stdout.index(f"v3  2022-10-18  <{VIRTIO_BT_FAMILY}>")
+    assert r.stdout.index(f"v4  2022-10-24  <{VIRTIO_BT_V2}>") < r.stdout.index(
+        f"v3  2022-10-18  <{VIRTIO_BT_FAMILY}>"
+    )
     assert "virtio_bt: Fix alignment in configuration struct" in r.stdout.splitlines()[0]
     j = json_lines(run("show", any_id, "--json", index=index_dir).stdout)
     assert [v["message_id"] for v in j] == [VIRTIO_BT_V2, VIRTIO_BT_FAMILY]
@@ -419,8 +454,9 @@ def test_show_unknown_id_exit_1(index_dir: Path) -> None:
 # --------------------------------------------------------------------------- no index
 
 
-@pytest.mark.parametrize("argv", [["dirty log DBM"], ["show", DBM], ["status"],
-                                  ["search", "--queries", "q.jsonl"]])
+@pytest.mark.parametrize(
+    "argv", [["dirty log DBM"], ["show", DBM], ["status"], ["search", "--queries", "q.jsonl"]]
+)
 def test_no_index_is_one_line_exit_3(tmp_path: Path, argv: list[str]) -> None:
     missing = tmp_path / "not-an-index"
     r = run(*argv, index=missing)
@@ -431,8 +467,9 @@ def test_no_index_is_one_line_exit_3(tmp_path: Path, argv: list[str]) -> None:
 
 
 def test_index_from_environment(index_dir: Path) -> None:
-    r = runner.invoke(app, ["dirty log DBM", "--json", "-n", "3"],
-                      env={"KVMSEARCH_HOME": str(index_dir)})
+    r = runner.invoke(
+        app, ["dirty log DBM", "--json", "-n", "3"], env={"KVMSEARCH_HOME": str(index_dir)}
+    )
     assert DBM in [h["family"] for h in json_lines(r.stdout)]
 
 
@@ -444,9 +481,14 @@ UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud80
 
 
 def test_hostile_mail_cannot_reach_the_terminal(hostile_dir: Path) -> None:
-    for argv in (["zorkmid"], ["zorkmid", "--explain"], ["zorkmid", "--all-versions"],
-                 ["arch/arm64/kvm/zorkmid.c"], ["show", HOSTILE_COVER],
-                 ["show", HOSTILE_PATCH]):
+    for argv in (
+        ["zorkmid"],
+        ["zorkmid", "--explain"],
+        ["zorkmid", "--all-versions"],
+        ["arch/arm64/kvm/zorkmid.c"],
+        ["show", HOSTILE_COVER],
+        ["show", HOSTILE_PATCH],
+    ):
         r = run(*argv, index=hostile_dir)
         assert r.exit_code == 0, (argv, r.output)
         assert "zorkmid" in r.stdout
@@ -456,8 +498,11 @@ def test_hostile_mail_cannot_reach_the_terminal(hostile_dir: Path) -> None:
 
 
 def test_hostile_mail_json_is_valid_and_lossless(hostile_dir: Path) -> None:
-    for argv in (["zorkmid", "--json", "--explain"], ["zorkmid", "--json", "--all-versions"],
-                 ["show", HOSTILE_PATCH, "--json"]):
+    for argv in (
+        ["zorkmid", "--json", "--explain"],
+        ["zorkmid", "--json", "--all-versions"],
+        ["show", HOSTILE_PATCH, "--json"],
+    ):
         r = run(*argv, index=hostile_dir)
         assert r.exit_code == 0
         raw = r.stdout_bytes
@@ -479,6 +524,7 @@ def test_hostile_batch_output_is_valid_json(hostile_dir: Path, tmp_path: Path) -
 
 # --------------------------------------------------------------------------- heavy imports
 
+
 @pytest.mark.parametrize("query", ["arch/arm64/kvm/", "KVM_CAP_STEAL_TIME"])
 def test_path_and_ident_queries_do_not_import_the_model(index_dir: Path, query: str) -> None:
     code = (
@@ -487,8 +533,9 @@ def test_path_and_ident_queries_do_not_import_the_model(index_dir: Path, query: 
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "print('MODULES', ' '.join(sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     hits, mods = out.split("MODULES ")
     assert json_lines(hits)
     loaded = set(mods.split())
@@ -498,11 +545,19 @@ def test_path_and_ident_queries_do_not_import_the_model(index_dir: Path, query: 
 # --------------------------------------------------------------------------- small helpers
 
 
-@pytest.mark.parametrize("pasted", [
-    f"<{DBM}>", f"https://lore.kernel.org/r/{DBM}", f"https://lore.kernel.org/kvmarm/{DBM}/",
-    f"https://lore.kernel.org/all/{DBM}/T/#u", f"https://lore.kernel.org/kvm/{DBM}/raw",
-    f"https://patchwork.kernel.org/project/kvm/patch/{DBM}/", f"id:{DBM}", f"  {DBM}\n",
-])
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        f"<{DBM}>",
+        f"https://lore.kernel.org/r/{DBM}",
+        f"https://lore.kernel.org/kvmarm/{DBM}/",
+        f"https://lore.kernel.org/all/{DBM}/T/#u",
+        f"https://lore.kernel.org/kvm/{DBM}/raw",
+        f"https://patchwork.kernel.org/project/kvm/patch/{DBM}/",
+        f"id:{DBM}",
+        f"  {DBM}\n",
+    ],
+)
 def test_show_takes_what_users_paste(index_dir: Path, pasted: str) -> None:
     assert message_id_of(pasted) == DBM
     r = run("show", pasted, "--json", index=index_dir)
@@ -518,8 +573,9 @@ class _Tty:
         return True
 
 
-@pytest.mark.parametrize("env,expected", [({}, True), ({"NO_COLOR": "1"}, False),
-                                          ({"TERM": "dumb"}, False)])
+@pytest.mark.parametrize(
+    "env,expected", [({}, True), ({"NO_COLOR": "1"}, False), ({"TERM": "dumb"}, False)]
+)
 def test_colour_only_on_a_terminal_that_wants_it(monkeypatch, env, expected) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
@@ -542,8 +598,9 @@ def test_help_metavars_are_words() -> None:
     assert "--author WHO" in options and "--since DATE" in options
 
 
-@pytest.mark.parametrize("argv", [["-h"], ["search", "-h"], ["index", "-h"], ["index", "add", "-h"],
-                                  ["show", "-h"]])
+@pytest.mark.parametrize(
+    "argv", [["-h"], ["search", "-h"], ["index", "-h"], ["index", "add", "-h"], ["show", "-h"]]
+)
 def test_short_help(argv: list[str]) -> None:
     r = runner.invoke(app, argv)
     assert r.exit_code == 0 and r.stdout.startswith("Usage: ")

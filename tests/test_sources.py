@@ -463,7 +463,10 @@ def test_plain_folder_needs_expand_paths(tmp_path):
     ("name", "expected"),
     [
         ("kvmarm.lists.cs.columbia.edu.mbox.xz", "kvmarm.lists.cs.columbia.edu"),
-        ("/x/virtualization.lists.linux-foundation.org.mbox", "virtualization.lists.linux-foundation.org"),  # noqa: E501
+        (
+            "/x/virtualization.lists.linux-foundation.org.mbox",
+            "virtualization.lists.linux-foundation.org",
+        ),  # noqa: E501
         ("kvm-ppc.vger.kernel.org.git", "kvm-ppc.vger.kernel.org"),
         ("000_99fe78bc40beb439.txt", None),
         ("base-cover-letter.mbox", None),

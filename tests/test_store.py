@@ -179,16 +179,19 @@ os._exit(0)  # no close: the committed rows stay in the write-ahead log
 
 def test_replace_store_never_replays_the_old_log_into_the_new_store(tmp_path: Path) -> None:
     old, new = tmp_path / "messages.sqlite", tmp_path / "messages.rebuild.sqlite"
-    subprocess.run([sys.executable, "-c", _DIES_WITH_ITS_LOG, str(old),
-                    str(Path(__file__).parent)], check=True)
+    subprocess.run(
+        [sys.executable, "-c", _DIES_WITH_ITS_LOG, str(old), str(Path(__file__).parent)], check=True
+    )
     assert Path(f"{old}-wal").stat().st_size > 0
     with MessageStore(new) as store:
         store.upsert_many([make_message(2), make_message(3)])
     replace_store(new, old)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["messages.sqlite"]
     with MessageStore(old) as store:
-        assert [m.message_id for m in store.iter_all()] == [make_message(2).message_id,
-                                                            make_message(3).message_id]
+        assert [m.message_id for m in store.iter_all()] == [
+            make_message(2).message_id,
+            make_message(3).message_id,
+        ]
 
 
 def test_replace_store_replaces_a_file_that_is_no_database(tmp_path: Path) -> None:

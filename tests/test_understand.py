@@ -36,13 +36,17 @@ def test_routing(query, kind, paths, idents):
 def test_tree_hint_in_brackets():
     p = understand("patches modifying kvm32.c (qemu)")
     assert p.kind == "path" and p.paths == ("kvm32.c",) and p.tree_hint == "qemu"
-    assert understand("which series touched reloc_aarch64.c (kvm-unit-tests)").tree_hint == \
-        "kvm-unit-tests"
+    assert (
+        understand("which series touched reloc_aarch64.c (kvm-unit-tests)").tree_hint
+        == "kvm-unit-tests"
+    )
 
 
 def test_inline_filters_are_removed_from_text():
-    p = understand('file:drivers/vhost/ author:maz since:2021-01-01 list:kvmarm '
-                   'tree:kvm-unit-tests until:2022 "dirty log" DBM')
+    p = understand(
+        "file:drivers/vhost/ author:maz since:2021-01-01 list:kvmarm "
+        'tree:kvm-unit-tests until:2022 "dirty log" DBM'
+    )
     assert p.filters.files == ("drivers/vhost/",)
     assert p.filters.authors == ("maz",)
     assert p.filters.lists == ("kvmarm",)

@@ -42,7 +42,7 @@ def _expansion(words: list[str], acronym: str) -> str | None:
         if i == 0:
             break
         initials = [p[0].lower() for p in w.split("-") if p]
-        if initials and len(initials) <= i and letters[i - len(initials):i] == initials:
+        if initials and len(initials) <= i and letters[i - len(initials) : i] == initials:
             taken.append(w)
             i -= len(initials)
         elif taken and w.lower() in _JOINERS:

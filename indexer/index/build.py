@@ -38,6 +38,7 @@ from kvmsearch.models.records import (
 if TYPE_CHECKING:
     from kvmsearch.indexer.mail.sources import Source
 
+
 class StageCallback(Protocol):
     """Progress of one stage: ``done`` of ``total`` (None: unknown) ``note`` units."""
 
@@ -71,8 +72,7 @@ class _Timer:
             self.t[name] = round(self.t.get(name, 0.0) + time.monotonic() - t0, 3)
 
 
-def _open_sources(positions: Sequence[SourcePosition],
-                  errors: list[SourceFailure]) -> list[Source]:
+def _open_sources(positions: Sequence[SourcePosition], errors: list[SourceFailure]) -> list[Source]:
     """Open each registered source; a vanished or moved one is reported and left out."""
     from kvmsearch.indexer.mail.sources import open_source
 
@@ -155,15 +155,25 @@ def run_build(
                 "no sources registered; add one with `kvmsearch index add PATH` "
                 "(an mbox/.gz/.xz, Maildir, public-inbox git or patchwork export)"
             )
-        b = _Build(home=home, prev=prev, full=full, stage=stage or _no_stage,
-                   embedder_factory=embedder_factory, export_query_model=export_query_model,
-                   outcome=BuildOutcome(generation=None, rebuilt=full),
-                   added_paths=[s.path for s in added])
+        b = _Build(
+            home=home,
+            prev=prev,
+            full=full,
+            stage=stage or _no_stage,
+            embedder_factory=embedder_factory,
+            export_query_model=export_query_model,
+            outcome=BuildOutcome(generation=None, rebuilt=full),
+            added_paths=[s.path for s in added],
+        )
         sources = _open_sources(registered, b.outcome.source_errors) + added
         since = {} if full else {p.source: p for p in registered if p.state}
         with b.timer("read"), b.stage("reading mail") as cb:
-            rr = read_sources(sources, since=since, workers=workers,
-                              progress=lambda n, _b, _t: cb(n, None, "messages"))
+            rr = read_sources(
+                sources,
+                since=since,
+                workers=workers,
+                progress=lambda n, _b, _t: cb(n, None, "messages"),
+            )
         b.outcome.new_messages = len(rr.messages)
         if prev is not None and not full and not added and rr.read == 0:
             # Nothing new: no generation is written, and the positions stay as they are.
@@ -206,8 +216,9 @@ def _index(b: _Build, rr: ReadResult) -> BuildOutcome:
     return b.outcome
 
 
-def _write_generation(b: _Build, rr: ReadResult, result: ParseResult, n_messages: int,
-                      skipped: int) -> None:
+def _write_generation(
+    b: _Build, rr: ReadResult, result: ParseResult, n_messages: int, skipped: int
+) -> None:
     from kvmsearch.indexer.index.docs import DocStore, version_digest
     from kvmsearch.indexer.index.lexical import build_lexical, update_lexical
 
@@ -235,8 +246,11 @@ def _write_generation(b: _Build, rr: ReadResult, result: ParseResult, n_messages
         with b.timer("docs"):
             DocStore.write(gen.docs_path, result, digests)
         with b.timer("lexical"), b.stage("lexical index") as cb:
-            if incremental and gen.copy_from_previous(gen.lexical_dir.name, hardlink=True,
-                                                      exclude=["*LOCK"]) is not None:
+            if (
+                incremental
+                and gen.copy_from_previous(gen.lexical_dir.name, hardlink=True, exclude=["*LOCK"])
+                is not None
+            ):
                 update_lexical(gen.lexical_dir, [versions[v] for v in changed], deleted)
             else:
                 build_lexical(gen.lexical_dir, result.versions)
@@ -272,8 +286,9 @@ class _DenseResult:
     onnx: OnnxInfo | None
 
 
-def _write_dense(b: _Build, gen: GenerationWriter,
-                 versions: dict[str, SeriesVersion]) -> _DenseResult:
+def _write_dense(
+    b: _Build, gen: GenerationWriter, versions: dict[str, SeriesVersion]
+) -> _DenseResult:
     """Chunk every version and write the faiss index; the cache spares unchanged text.
 
     Chunking everything (rather than only changed versions) keeps one code path for
@@ -290,10 +305,18 @@ def _write_dense(b: _Build, gen: GenerationWriter,
         chunks = chunk_versions(versions.values(), counter, count_many=counter.many)
         cb(len(chunks), len(chunks), "chunks")
     b.home.cache_dir.mkdir(parents=True, exist_ok=True)
-    with EmbeddingCache(b.home.embedding_cache_path) as cache, b.timer("embed"), \
-            b.stage("embedding") as ecb:
-        stats = build_dense(gen.dir, chunks, embedder, cache,
-                            progress=lambda done, total: ecb(done, total, "new chunks"))
+    with (
+        EmbeddingCache(b.home.embedding_cache_path) as cache,
+        b.timer("embed"),
+        b.stage("embedding") as ecb,
+    ):
+        stats = build_dense(
+            gen.dir,
+            chunks,
+            embedder,
+            cache,
+            progress=lambda done, total: ecb(done, total, "new chunks"),
+        )
     onnx = None
     if b.export_query_model:
         with b.timer("onnx"):
@@ -301,7 +324,9 @@ def _write_dense(b: _Build, gen: GenerationWriter,
     elif gen.manifest.model is not None and gen.manifest.model.sha256 == embedder.checksum:
         onnx = gen.manifest.onnx  # still the same model: keep what the last build exported
     return _DenseResult(
-        chunks=stats.chunks, embedded=stats.embedded, tokens=stats.tokens_embedded,
+        chunks=stats.chunks,
+        embedded=stats.embedded,
+        tokens=stats.tokens_embedded,
         model=ModelInfo(name=embedder.name, sha256=embedder.checksum, dim=embedder.dim),
         onnx=onnx,
     )

@@ -201,6 +201,7 @@ def _split_text(text: str, counter: _Counter, budget: int, overlap: int) -> list
 
 # --------------------------------------------------------------------------- fields
 
+
 def _title(v: SeriesVersion) -> str:
     title = (v.title or v.subject).strip()
     if v.tags and not title.lower().startswith(v.tags[0].lower()):

@@ -52,9 +52,14 @@ def _utc(v: SeriesVersion) -> str | None:
 
 
 def _facets(v: SeriesVersion) -> tuple[str, str, str, str, str, str | None]:
-    return (v.message_id, (v.author or v.author_addr or "").lower(),
-            "\n".join(x.lower() for x in v.lists), (v.tree or "").lower(),
-            (v.kind or "series").lower(), _utc(v))
+    return (
+        v.message_id,
+        (v.author or v.author_addr or "").lower(),
+        "\n".join(x.lower() for x in v.lists),
+        (v.tree or "").lower(),
+        (v.kind or "series").lower(),
+        _utc(v),
+    )
 
 
 def version_digest(v: SeriesVersion) -> str:
@@ -101,11 +106,17 @@ class DocStore:
                 ids.append((v.message_id, v.message_id))
                 ids.extend((pid, v.message_id) for pid in v.patch_ids)
             db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?)", rows)
-            db.executemany("INSERT INTO facets VALUES (?,?,?,?,?,?)",
-                           (_facets(v) for v in result.versions))
-            db.executemany("INSERT INTO file_terms VALUES (?,?)",
-                           ((t, v.message_id) for v in result.versions
-                            for t in {t for f in v.all_files for t in path_forms(f)}))
+            db.executemany(
+                "INSERT INTO facets VALUES (?,?,?,?,?,?)", (_facets(v) for v in result.versions)
+            )
+            db.executemany(
+                "INSERT INTO file_terms VALUES (?,?)",
+                (
+                    (t, v.message_id)
+                    for v in result.versions
+                    for t in {t for f in v.all_files for t in path_forms(f)}
+                ),
+            )
             # A patch id may appear in two versions (a RESEND reusing mail): first wins.
             db.executemany("INSERT OR IGNORE INTO ids VALUES (?,?)", ids)
             by_id = {v.message_id: v for v in result.versions}
@@ -149,18 +160,22 @@ class DocStore:
 
     def trees_of(self, version_ids: Sequence[str]) -> dict[str, str | None]:
         """The tree (``qemu``, ``kvm-unit-tests`` ...) of each known version id."""
-        return {mid: tree or None for mid, tree in
-                self._in("SELECT message_id, tree FROM facets", version_ids)}
+        return {
+            mid: tree or None
+            for mid, tree in self._in("SELECT message_id, tree FROM facets", version_ids)
+        }
 
     def get_many(self, version_ids: Sequence[str]) -> dict[str, SeriesVersion]:
-        return {mid: version_from_dict(json.loads(js))
-                for mid, js in self._in("SELECT message_id, json FROM versions", version_ids)}
+        return {
+            mid: version_from_dict(json.loads(js))
+            for mid, js in self._in("SELECT message_id, json FROM versions", version_ids)
+        }
 
     def newest_first(self) -> Iterator[tuple[str, str]]:
         """(version id, family) of every version, newest first (undated last)."""
         yield from self.db.execute(
-            "SELECT message_id, family FROM versions ORDER BY date IS NULL, date DESC, "
-            "message_id")
+            "SELECT message_id, family FROM versions ORDER BY date IS NULL, date DESC, message_id"
+        )
 
     def version_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM versions").fetchone()[0])
@@ -176,8 +191,7 @@ class DocStore:
             where.append("(" + " OR ".join([template] * len(values)) + ")")
             args.extend(values)
 
-        for column, values in (("author", f.authors), ("lists", f.lists),
-                               ("tree", f.trees)):
+        for column, values in (("author", f.authors), ("lists", f.lists), ("tree", f.trees)):
             needles = [n.strip().lower() for n in values if n and n.strip()]
             if needles:
                 any_of(f"instr({column}, ?) > 0", needles)
@@ -194,8 +208,9 @@ class DocStore:
             if not terms:
                 return set()
             marks = ",".join("?" * len(terms))
-            where.append(f"message_id IN (SELECT message_id FROM file_terms "
-                         f"WHERE term IN ({marks}))")
+            where.append(
+                f"message_id IN (SELECT message_id FROM file_terms WHERE term IN ({marks}))"
+            )
             args.extend(terms)
         if not where:
             return None

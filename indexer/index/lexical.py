@@ -368,8 +368,7 @@ def make_document(sv: SeriesVersion) -> dict[str, str | int | datetime]:
     changelog = "\n\n".join(e.text or "\n".join(e.items) for e in c.changelog)
     shortlog = "\n".join(c.shortlog)
     patches = "\n\n".join(
-        strip_markers(p.subject) + "\n" + _clean_body(p.commit_message)
-        for p in sv.patches
+        strip_markers(p.subject) + "\n" + _clean_body(p.commit_message) for p in sv.patches
     )
     motivation = _clean_body(c.motivation)
     doc: dict[str, str | int | datetime] = {
@@ -419,7 +418,8 @@ def _clear_whoosh_files(dirpath: Path) -> None:
     foreign = []
     for entry in dirpath.iterdir():
         if entry.is_file() and (
-            entry.name.startswith(f"_{INDEX_NAME}_") or entry.name.startswith(f"{INDEX_NAME}_")
+            entry.name.startswith(f"_{INDEX_NAME}_")
+            or entry.name.startswith(f"{INDEX_NAME}_")
             or entry.name == ACRONYMS_FILE
         ):
             entry.unlink()
@@ -534,8 +534,6 @@ def update_lexical(
             writer.update_document(**doc)
     write_acronyms(dirpath, acronyms)
     ix.close()
-
-
 
 
 __all__ = [

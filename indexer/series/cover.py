@@ -216,8 +216,11 @@ class _Splitter:
             if kind is None and header is None and not _SIGNOFF.match(s):
                 loose = _indent(line) == 0 and not is_bullet(line)
                 if not (
-                    self.gap and loose and (self._entry_has_content()
-                                          or self.header is None or not self.header.version)
+                    self.gap
+                    and loose
+                    and (
+                        self._entry_has_content() or self.header is None or not self.header.version
+                    )
                 ):
                     self.body.append(line)
                     self.gap = False

@@ -160,8 +160,7 @@ def build_families(
             by_first_patch.setdefault((v.kind, title, v.author_addr, v.n_patches), i)
     for i, v in enumerate(versions):
         if not v.has_cover and v.n_patches and v.patches and v.patches[0].index == 1:
-            j = by_first_patch.get((v.kind, normalise_title(v.title), v.author_addr,
-                                    v.n_patches))
+            j = by_first_patch.get((v.kind, normalise_title(v.title), v.author_addr, v.n_patches))
             if j is not None:
                 uf.union(i, j)
 

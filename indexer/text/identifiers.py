@@ -23,9 +23,7 @@ MAX_TOKEN = 80
 
 # Words that may be identifiers (an underscore, a digit, two letters with the second in
 # capitals) or calls, found by the regex engine so plain prose costs no Python per word.
-_IDENT_CANDIDATE_RE = re.compile(
-    r"(?<!\w)(?:(?=\w*(?:[_0-9]|[A-Za-z][A-Z]))\w+|\w+(?=\(\)))"
-)
+_IDENT_CANDIDATE_RE = re.compile(r"(?<!\w)(?:(?=\w*(?:[_0-9]|[A-Za-z][A-Z]))\w+|\w+(?=\(\)))")
 # An identifier: has an underscore, or is an ALLCAPS/digits acronym of 2+ chars with a
 # letter (DBM, SPE, LPA2, GICv4 is prose-ish but TID1 counts), or camelCase, or foo().
 _ROUTING_IDENT = re.compile(

@@ -40,8 +40,12 @@ def is_path(tok: str) -> bool:
     parts = [p for p in tok.split("/") if p]
     # A trailing slash, a file ending, a known top directory or a deep path make a path;
     # a lone "a/b" is usually prose ("source/target", "TID1/TID2").
-    return (tok.endswith("/") or bool(re.search(rf"\.(?:{_EXT})$", parts[-1]))
-            or parts[0].lower() in _TOP_DIRS or len(parts) >= 3)
+    return (
+        tok.endswith("/")
+        or bool(re.search(rf"\.(?:{_EXT})$", parts[-1]))
+        or parts[0].lower() in _TOP_DIRS
+        or len(parts) >= 3
+    )
 
 
 def is_path_like(token: str) -> bool:

@@ -16,8 +16,10 @@ import re
 
 # Any "<word(s)>-by:" trailer (Signed-off-by, Reported-and-tested-by, Co-developed-by ...)
 # and the others kernel and QEMU mail uses.
-_KEY = (r"(?:[a-z]+(?:-[a-z]+)*-by|cc|to|fixes|link|closes|message-id|change-id|bug"
-        r"|based-on)")
+_KEY = (
+    r"(?:[a-z]+(?:-[a-z]+)*-by|cc|to|fixes|link|closes|message-id|change-id|bug"
+    r"|based-on)"
+)
 _LINE = re.compile(rf"^[ \t]*({_KEY})[ \t]*:[ \t]*\S", re.IGNORECASE)
 _LINES = re.compile(rf"^[ \t]*({_KEY})[ \t]*:[ \t]*\S[^\n]*$", re.IGNORECASE | re.MULTILINE)
 
@@ -50,5 +52,10 @@ def strip_trailer_block(message: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["REFERENCE_TRAILERS", "drop_trailer_lines", "is_trailer", "strip_trailer_block",
-           "trailer_key"]
+__all__ = [
+    "REFERENCE_TRAILERS",
+    "drop_trailer_lines",
+    "is_trailer",
+    "strip_trailer_block",
+    "trailer_key",
+]
