@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kvmsearch.indexer.index.lexical import build_lexical, update_lexical
 from kvmsearch.models.records import ChangelogEntry, CoverFields, PatchInfo, SeriesVersion
-from kvmsearch.query.lexical import LexFilters, LexicalSearcher
+from kvmsearch.query.lexical import LexicalSearcher
 
 _EN = (
     "the of to and a in is that for it with as on be by this are we from at or an not "
@@ -184,9 +184,11 @@ def main() -> None:
             "stage2 page table mapping",
             "vgic its lpi migration",
         ] + [text.words(rng.randint(1, 4)).replace(".", "") for _ in range(args.queries)]
+        # the allowed set the filter resolver would hand over for author:dev7
+        dev7 = frozenset(v.message_id for v in versions if "dev7" in v.author.lower())
         for label, fn in (
             ("search", lambda q: s.search(q)),
-            ("search+filters", lambda q: s.search(q, filters=LexFilters(authors=("dev7",)))),
+            ("search+filters", lambda q: s.search(q, allowed=dev7)),
             ("search_identifier", lambda q: s.search_identifier(q.split()[0] if q else "x")),
             ("search_paths", lambda q: s.search_paths([rng.choice(_PATHS)])),
         ):

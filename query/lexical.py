@@ -26,44 +26,34 @@ from typing import TYPE_CHECKING
 from kvmsearch.indexer.index.acronyms import MIN_DOCS as ACRONYM_MIN_DOCS
 from kvmsearch.indexer.index.acronyms import read_acronyms
 from kvmsearch.indexer.index.lexical import (
-    BODY_WEIGHTS,
-    PROSE_FIELDS,
     iter_units,
     open_lexical,
 )
-from kvmsearch.indexer.text.identifiers import is_exact_identifier
 from kvmsearch.indexer.text.paths import (
     PATH_TIERS,
-    is_path_like,
     path_query_forms,
 )
 from kvmsearch.models.errors import QueryError
+from kvmsearch.query.lexclauses import (
+    DEFAULT_FIELD_BOOSTS,
+    PUNCT_EDGE,
+    SECTION_FIELDS,
+    Clause,
+    field_weights,
+    path_clause,
+    split_query,
+    text_clauses,
+    text_fields,
+    word_clauses,
+)
 from kvmsearch.query.retrievers import LexHit
 
 if TYPE_CHECKING:
     # whoosh ships no type information: these names document, mypy sees Any
     from whoosh.query import Query
 
-#: default weight of each field; ``files`` only counts for path terms and
-#: ``ident_exact`` only for identifiers. A weight of 0 leaves a field out.
-DEFAULT_FIELD_BOOSTS: dict[str, float] = {
-    # all prose sections at once, weighted inside the index; used whenever the section
-    # weights below are left at their defaults
-    "body": 3.0,
-    # the sections: the weights body was written with (title, tags, motivation,
-    # changelog, shortlog, patches), searched field by field when one is changed
-    **BODY_WEIGHTS,
-    "author": 0.0,
-    "files": 2.0,
-    "ident_exact": 2.0,
-}
-
 MODES = ("auto", "and", "or")
 
-# Fields whose default weights are baked into ``body``; changing one of them searches
-# the separate fields instead.
-_SECTION_FIELDS = (*PROSE_FIELDS, "tags", "author")
-_PROSE_LIKE = frozenset((*PROSE_FIELDS, "body"))
 
 _FILTER_CACHE_SIZE = 64
 # A clause matching more than this share of the documents only scores, never selects
@@ -77,53 +67,8 @@ _FEW_EXCLUDED = 500
 # See LexicalSearcher._tier.
 _RESCORE_POOL = 2
 
-# A split identifier also matches its parts as a phrase (KVM-CAP-ARM-MTE, "kvm cap arm
-# mte"), far below the whole-token match.
-_PARTS_WEIGHT = 0.25
-# A path in free text also matches where prose mentions it.
-_PATH_PROSE_WEIGHT = 0.3
-
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
-_PUNCT_EDGE = "\"'`()[]{}<>,;:!?"
-
-
-def split_query(text: str) -> list[tuple[str, bool]]:
-    """User text as (chunk, quoted) pairs: balanced "..." are phrases, everything else
-    whitespace-separated words. An unbalanced quote is ignored."""
-    text = (text or "").translate(_QUOTES)
-    out: list[tuple[str, bool]] = []
-    parts = text.split('"')
-    if len(parts) % 2 == 0:  # odd number of quotes: the last one has no partner
-        parts[-2:] = [parts[-2] + " " + parts[-1]]
-    for i, part in enumerate(parts):
-        if i % 2:
-            if part.strip():
-                out.append((part.strip(), True))
-        else:
-            out.extend((w, False) for w in part.split())
-    return out
-
-
 #: builds the clauses of one search for the given fields
-_Build = Callable[[list[str]], list["_Clause"]]
-
-
-class _Clause:
-    """One query word/phrase/path: whoosh queries per field, summed."""
-
-    __slots__ = ("per_field",)
-
-    def __init__(self) -> None:
-        self.per_field: dict[str, list[Query]] = {}
-
-    def add(self, field: str, q: Query) -> None:
-        self.per_field.setdefault(field, []).append(q)
-
-    def query(self, fields: Sequence[str] | None = None) -> Query:
-        from whoosh import query as wq
-
-        subs = [q for f, qs in self.per_field.items() if fields is None or f in fields for q in qs]
-        return subs[0] if len(subs) == 1 else wq.Or(subs)
+_Build = Callable[[list[str]], list["Clause"]]
 
 
 class LexicalSearcher:
@@ -163,10 +108,10 @@ class LexicalSearcher:
         """
         if mode not in MODES:
             raise QueryError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
-        boosts = self._boosts(field_boosts)
+        boosts = field_weights(field_boosts)
 
-        def build(fields: list[str]) -> list[_Clause]:
-            return [c for c in self._text_clauses(text, boosts, fields) if c.per_field]
+        def build(fields: list[str]) -> list[Clause]:
+            return [c for c in text_clauses(text, boosts, fields) if c.per_field]
 
         return self._run(build, boosts, mode, limit, allowed, explain)
 
@@ -182,10 +127,10 @@ class LexicalSearcher:
         """Series versions touching any of ``paths``: an exact file scores above a file
         under the path taken as a directory, which scores above a file of the same bare
         name elsewhere."""
-        boosts = self._boosts(field_boosts)
+        boosts = field_weights(field_boosts)
 
-        def build(fields: list[str]) -> list[_Clause]:
-            return [c for p in paths if (c := self._path_clause(p, boosts, fields, prose=False))]
+        def build(fields: list[str]) -> list[Clause]:
+            return [c for p in paths if (c := path_clause(p, boosts, fields, prose=False))]
 
         # BM25 alone lets a short series touching a file of the same name elsewhere beat
         # a long one touching the file itself, so the match class ranks first.
@@ -212,11 +157,11 @@ class LexicalSearcher:
         """Series versions mentioning an identifier (``KVM_CAP_ARM_MTE``, ``foo()``);
         the exact spelling outranks a case-insensitive match, which outranks its parts
         appearing as a phrase."""
-        boosts = self._boosts(field_boosts)
-        raw = (ident or "").strip().strip(_PUNCT_EDGE).removesuffix("()")
+        boosts = field_weights(field_boosts)
+        raw = (ident or "").strip().strip(PUNCT_EDGE).removesuffix("()")
 
-        def build(fields: list[str]) -> list[_Clause]:
-            clauses = self._word_clauses(raw, boosts, fields, identifier=True)
+        def build(fields: list[str]) -> list[Clause]:
+            clauses = word_clauses(raw, boosts, fields, identifier=True)
             return [c for c in clauses if c.per_field]
 
         # The exact spelling is what a maintainer grepping for it means: those documents
@@ -281,151 +226,6 @@ class LexicalSearcher:
 
     # ----------------------------------------------------------------- building
 
-    @staticmethod
-    def _boosts(field_boosts: dict[str, float] | None) -> dict[str, float]:
-        boosts = dict(DEFAULT_FIELD_BOOSTS)
-        for f, b in (field_boosts or {}).items():
-            if f not in boosts:
-                raise QueryError(f"unknown field {f!r} in field boosts; known: {', '.join(boosts)}")
-            boosts[f] = float(b)
-        return boosts
-
-    def _text_clauses(
-        self, text: str, boosts: dict[str, float], fields: list[str]
-    ) -> list[_Clause]:
-        clauses: list[_Clause] = []
-        for chunk, quoted in split_query(text):
-            if quoted:
-                if " " not in chunk and is_path_like(chunk):
-                    c = self._path_clause(chunk, boosts, fields, prose=True)
-                    clauses.extend([c] if c else [])
-                else:
-                    clauses.append(self._phrase_clause(chunk, boosts, fields))
-                continue
-            word = chunk.strip(_PUNCT_EDGE)
-            if word and is_path_like(word):
-                c = self._path_clause(word, boosts, fields, prose=True)
-                clauses.extend([c] if c else [])
-            elif "/" in word:
-                # alternatives written with a slash (GICv4/GICv4.1, PSCI/SMCCC): each
-                # word on its own, not a phrase no text contains
-                for part in word.split("/"):
-                    clauses.extend(self._word_clauses(part.strip(_PUNCT_EDGE), boosts, fields))
-            else:
-                call = chunk.rstrip(",.;:!?").endswith("()")
-                clauses.extend(self._word_clauses(word, boosts, fields, call=call))
-        return clauses
-
-    @staticmethod
-    def _text_fields(boosts: dict[str, float], *, sections: bool) -> list[str]:
-        """The fields words are looked up in: ``body`` while the section weights are the
-        defaults (``sections`` False), else each section field with its own weight."""
-        if not sections:
-            return ["body"] if boosts["body"] > 0 else []
-        return [f for f in _SECTION_FIELDS if boosts[f] > 0]
-
-    def _word_clauses(
-        self,
-        chunk: str,
-        boosts: dict[str, float],
-        fields: list[str],
-        *,
-        identifier: bool = False,
-        call: bool = False,
-    ) -> list[_Clause]:
-        """One clause for a word or identifier; a chunk that holds several words
-        (``vhost-net``, ``v5.10``) becomes a phrase.
-
-        ``identifier`` (search_identifier) also matches the identifier's parts as a
-        phrase, so ``vcpu_ioctl`` finds ``kvm_vcpu_ioctl``; free text skips that, as
-        phrases of common parts (kvm, vcpu) are the slowest thing whoosh can be asked.
-        """
-        if chunk.endswith("*"):
-            return self._prefix_clauses(chunk.rstrip("*"), boosts, fields)
-        prose = list(iter_units(chunk, stem=True, stop=True))
-        if len(prose) > 1:
-            return [self._phrase_clause(chunk, boosts, fields)]
-        if not prose:
-            return []
-        plain = list(iter_units(chunk, stem=False, stop=False))
-        raw, whole, terms, _call = prose[0]
-        exact = identifier or is_exact_identifier(raw, call)
-        if whole is None and not terms:
-            return []  # a stop word
-        from whoosh import query as wq
-
-        c = _Clause()
-        for f in fields:
-            b = boosts[f]
-            if whole is not None:
-                c.add(f, wq.Term(f, whole, boost=b))
-                if identifier and f in _PROSE_LIKE and terms:
-                    c.add(f, _phrase(f, list(terms), b * _PARTS_WEIGHT))
-            else:
-                term = terms[0] if f in _PROSE_LIKE else plain[0][2][0]
-                c.add(f, wq.Term(f, term, boost=b))
-        if exact and boosts["ident_exact"] > 0:
-            c.add("ident_exact", wq.Term("ident_exact", raw, boost=boosts["ident_exact"]))
-        return [c]
-
-    def _prefix_clauses(
-        self, stem: str, boosts: dict[str, float], fields: list[str]
-    ) -> list[_Clause]:
-        """``vp_modern_*``: every identifier or word starting with the stem, matched
-        unstemmed (the stem of a prefix is meaningless). Short stems match too much to
-        mean anything and fall back to the plain word."""
-        from whoosh import query as wq
-
-        units = list(iter_units(stem, stem=False, stop=False))
-        if len(units) != 1 or len(units[0][0]) < 3:
-            return self._word_clauses(stem, boosts, fields) if stem.strip("*") else []
-        raw = units[0][0]
-        c = _Clause()
-        for f in fields:
-            if f in _PROSE_LIKE or f == "tags":
-                c.add(f, wq.Prefix(f, raw.lower(), boost=boosts[f]))
-        if boosts["ident_exact"] > 0:
-            c.add("ident_exact", wq.Prefix("ident_exact", raw, boost=boosts["ident_exact"]))
-        return [c] if c.per_field else []
-
-    def _phrase_clause(
-        self, chunk: str, boosts: dict[str, float], fields: list[str], weight: float = 1.0
-    ) -> _Clause:
-
-        seq: list[str] = []
-        for _raw, whole, terms, _call in iter_units(chunk, stem=True, stop=True):
-            # the sequence the index wrote at consecutive positions (see iter_terms)
-            if whole is not None and not terms:
-                seq.append(whole)
-            else:
-                seq.extend(terms)
-        c = _Clause()
-        if not seq:
-            return c
-        for f in fields:
-            if f in _PROSE_LIKE:  # the fields with positions
-                c.add(f, _phrase(f, seq, boosts[f] * weight))
-        return c
-
-    def _path_clause(
-        self, path: str, boosts: dict[str, float], fields: list[str], *, prose: bool
-    ) -> _Clause | None:
-        from whoosh import query as wq
-
-        forms = path_query_forms(path)
-        if not forms:
-            return None
-        c = _Clause()
-        if boosts["files"] > 0:
-            for term, w in forms:
-                c.add("files", wq.Term("files", term, boost=boosts["files"] * w))
-        if prose:
-            mention = self._phrase_clause(path, boosts, fields, _PATH_PROSE_WEIGHT)
-            for f, qs in mention.per_field.items():
-                for q in qs:
-                    c.add(f, q)
-        return c if c.per_field else None
-
     # ----------------------------------------------------------------- filters
 
     def _docnums(self, allowed: frozenset[str] | None) -> set[int] | None:
@@ -483,8 +283,8 @@ class LexicalSearcher:
         """Build the clauses (``build(fields)``), retrieve, and explain on request."""
         from whoosh import query as wq
 
-        sections = any(boosts[f] != DEFAULT_FIELD_BOOSTS[f] for f in _SECTION_FIELDS)
-        clauses = build(self._text_fields(boosts, sections=sections))
+        sections = any(boosts[f] != DEFAULT_FIELD_BOOSTS[f] for f in SECTION_FIELDS)
+        clauses = build(text_fields(boosts, sections=sections))
         if not clauses or limit <= 0:
             return []
         filt = self._docnums(allowed)
@@ -506,7 +306,7 @@ class LexicalSearcher:
                     scored = _append_tier(scored, more, limit)
         breakdown: dict[int, dict[str, float]] = {}
         if explain:
-            detail = None if sections else build(self._text_fields(boosts, sections=True))
+            detail = None if sections else build(text_fields(boosts, sections=True))
             breakdown = self._explain(clauses, scored, detail)
         out = []
         for docnum, score, scale in scored:
@@ -518,7 +318,7 @@ class LexicalSearcher:
         return out
 
     def _split_common(
-        self, clauses: list[_Clause], qs: list[Query]
+        self, clauses: list[Clause], qs: list[Query]
     ) -> tuple[list[Query], list[Query]]:
         """Clauses that select documents, and those too common to: a word in most
         documents ("kvm" on kvmarm, "which", "series") barely moves BM25 but costs the
@@ -602,9 +402,9 @@ class LexicalSearcher:
 
     def _explain(
         self,
-        clauses: list[_Clause],
+        clauses: list[Clause],
         scored: list[tuple[int, float, float]],
-        detail: list[_Clause] | None,
+        detail: list[Clause] | None,
     ) -> dict[int, dict[str, float]]:
         """Each hit's score split by field. A ``body`` share is split further in the
         proportions the section fields (``detail``) score the same words."""
@@ -615,7 +415,7 @@ class LexicalSearcher:
         fine = self._field_scores(detail, docs)
         for d, parts in out.items():
             body = parts.pop("body", 0.0)
-            sections = {f: v for f, v in fine[d].items() if f in _SECTION_FIELDS and v > 0}
+            sections = {f: v for f, v in fine[d].items() if f in SECTION_FIELDS and v > 0}
             total = sum(sections.values())
             if body and total > 0:
                 for f, v in sections.items():
@@ -624,7 +424,7 @@ class LexicalSearcher:
                 parts["body"] = body
         return out
 
-    def _field_scores(self, clauses: list[_Clause], docs: set[int]) -> dict[int, dict[str, float]]:
+    def _field_scores(self, clauses: list[Clause], docs: set[int]) -> dict[int, dict[str, float]]:
         """The clauses restricted to one field at a time, scored on ``docs`` only."""
         out: dict[int, dict[str, float]] = {d: {} for d in docs}
         for f in sorted({f for c in clauses for f in c.per_field}):
@@ -649,14 +449,6 @@ def _or(qs: list[Query]) -> Query:
     from whoosh import query as wq
 
     return qs[0] if len(qs) == 1 else wq.Or(qs)
-
-
-def _phrase(field: str, words: list[str], boost: float) -> Query:
-    from whoosh import query as wq
-
-    if len(words) == 1:
-        return wq.Term(field, words[0], boost=boost)
-    return wq.Phrase(field, words, boost=boost)
 
 
 def _append_tier(

@@ -31,7 +31,8 @@ from kvmsearch.models.records import (
 )
 from kvmsearch.query import lexical as lexq
 from kvmsearch.query.filters import FilterResolver
-from kvmsearch.query.lexical import LexicalSearcher, split_query
+from kvmsearch.query.lexclauses import split_query
+from kvmsearch.query.lexical import LexicalSearcher
 
 # --------------------------------------------------------------------------- builders
 

@@ -1,0 +1,252 @@
+"""Building lexical queries from user text: how words, identifiers, "phrases", paths
+and ``prefix*`` become whoosh clauses per field, with the field weights.
+
+Nothing the user types reaches whoosh's query-language parser, so quotes, colons, ``*``
+and the like can never raise. Every word is analysed by the same functions the index
+analyzers use (:mod:`kvmsearch.indexer.index.lexical`), so a word always meets the terms
+it was written as. :mod:`kvmsearch.query.lexical` runs the clauses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from kvmsearch.indexer.index.lexical import BODY_WEIGHTS, PROSE_FIELDS, iter_units
+from kvmsearch.indexer.text.identifiers import is_exact_identifier
+from kvmsearch.indexer.text.paths import is_path_like, path_query_forms
+from kvmsearch.models.errors import QueryError
+
+if TYPE_CHECKING:
+    # whoosh ships no type information: these names document, mypy sees Any
+    from whoosh.query import Query
+
+#: default weight of each field; ``files`` only counts for path terms and
+#: ``ident_exact`` only for identifiers. A weight of 0 leaves a field out.
+DEFAULT_FIELD_BOOSTS: dict[str, float] = {
+    # all prose sections at once, weighted inside the index; used whenever the section
+    # weights below are left at their defaults
+    "body": 3.0,
+    # the sections: the weights body was written with (title, tags, motivation,
+    # changelog, shortlog, patches), searched field by field when one is changed
+    **BODY_WEIGHTS,
+    "author": 0.0,
+    "files": 2.0,
+    "ident_exact": 2.0,
+}
+
+# Fields whose default weights are baked into ``body``; changing one of them searches
+# the separate fields instead.
+SECTION_FIELDS = (*PROSE_FIELDS, "tags", "author")
+PROSE_LIKE = frozenset((*PROSE_FIELDS, "body"))
+
+# A split identifier also matches its parts as a phrase (KVM-CAP-ARM-MTE, "kvm cap arm
+# mte"), far below the whole-token match.
+_PARTS_WEIGHT = 0.25
+# A path in free text also matches where prose mentions it.
+_PATH_PROSE_WEIGHT = 0.3
+
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
+PUNCT_EDGE = "\"'`()[]{}<>,;:!?"
+
+
+def split_query(text: str) -> list[tuple[str, bool]]:
+    """User text as (chunk, quoted) pairs: balanced "..." are phrases, everything else
+    whitespace-separated words. An unbalanced quote is ignored."""
+    text = (text or "").translate(_QUOTES)
+    out: list[tuple[str, bool]] = []
+    parts = text.split('"')
+    if len(parts) % 2 == 0:  # odd number of quotes: the last one has no partner
+        parts[-2:] = [parts[-2] + " " + parts[-1]]
+    for i, part in enumerate(parts):
+        if i % 2:
+            if part.strip():
+                out.append((part.strip(), True))
+        else:
+            out.extend((w, False) for w in part.split())
+    return out
+
+
+class Clause:
+    """One query word/phrase/path: whoosh queries per field, summed."""
+
+    __slots__ = ("per_field",)
+
+    def __init__(self) -> None:
+        self.per_field: dict[str, list[Query]] = {}
+
+    def add(self, field: str, q: Query) -> None:
+        self.per_field.setdefault(field, []).append(q)
+
+    def query(self, fields: Sequence[str] | None = None) -> Query:
+        from whoosh import query as wq
+
+        subs = [q for f, qs in self.per_field.items() if fields is None or f in fields for q in qs]
+        return subs[0] if len(subs) == 1 else wq.Or(subs)
+
+
+def field_weights(field_boosts: dict[str, float] | None) -> dict[str, float]:
+    boosts = dict(DEFAULT_FIELD_BOOSTS)
+    for f, b in (field_boosts or {}).items():
+        if f not in boosts:
+            raise QueryError(f"unknown field {f!r} in field boosts; known: {', '.join(boosts)}")
+        boosts[f] = float(b)
+    return boosts
+
+
+def text_clauses(text: str, boosts: dict[str, float], fields: list[str]) -> list[Clause]:
+    clauses: list[Clause] = []
+    for chunk, quoted in split_query(text):
+        if quoted:
+            if " " not in chunk and is_path_like(chunk):
+                c = path_clause(chunk, boosts, fields, prose=True)
+                clauses.extend([c] if c else [])
+            else:
+                clauses.append(phrase_clause(chunk, boosts, fields))
+            continue
+        word = chunk.strip(PUNCT_EDGE)
+        if word and is_path_like(word):
+            c = path_clause(word, boosts, fields, prose=True)
+            clauses.extend([c] if c else [])
+        elif "/" in word:
+            # alternatives written with a slash (GICv4/GICv4.1, PSCI/SMCCC): each
+            # word on its own, not a phrase no text contains
+            for part in word.split("/"):
+                clauses.extend(word_clauses(part.strip(PUNCT_EDGE), boosts, fields))
+        else:
+            call = chunk.rstrip(",.;:!?").endswith("()")
+            clauses.extend(word_clauses(word, boosts, fields, call=call))
+    return clauses
+
+
+def text_fields(boosts: dict[str, float], *, sections: bool) -> list[str]:
+    """The fields words are looked up in: ``body`` while the section weights are the
+    defaults (``sections`` False), else each section field with its own weight."""
+    if not sections:
+        return ["body"] if boosts["body"] > 0 else []
+    return [f for f in SECTION_FIELDS if boosts[f] > 0]
+
+
+def word_clauses(
+    chunk: str,
+    boosts: dict[str, float],
+    fields: list[str],
+    *,
+    identifier: bool = False,
+    call: bool = False,
+) -> list[Clause]:
+    """One clause for a word or identifier; a chunk that holds several words
+    (``vhost-net``, ``v5.10``) becomes a phrase.
+
+    ``identifier`` (search_identifier) also matches the identifier's parts as a
+    phrase, so ``vcpu_ioctl`` finds ``kvm_vcpu_ioctl``; free text skips that, as
+    phrases of common parts (kvm, vcpu) are the slowest thing whoosh can be asked.
+    """
+    if chunk.endswith("*"):
+        return prefix_clauses(chunk.rstrip("*"), boosts, fields)
+    prose = list(iter_units(chunk, stem=True, stop=True))
+    if len(prose) > 1:
+        return [phrase_clause(chunk, boosts, fields)]
+    if not prose:
+        return []
+    plain = list(iter_units(chunk, stem=False, stop=False))
+    raw, whole, terms, _call = prose[0]
+    exact = identifier or is_exact_identifier(raw, call)
+    if whole is None and not terms:
+        return []  # a stop word
+    from whoosh import query as wq
+
+    c = Clause()
+    for f in fields:
+        b = boosts[f]
+        if whole is not None:
+            c.add(f, wq.Term(f, whole, boost=b))
+            if identifier and f in PROSE_LIKE and terms:
+                c.add(f, phrase(f, list(terms), b * _PARTS_WEIGHT))
+        else:
+            term = terms[0] if f in PROSE_LIKE else plain[0][2][0]
+            c.add(f, wq.Term(f, term, boost=b))
+    if exact and boosts["ident_exact"] > 0:
+        c.add("ident_exact", wq.Term("ident_exact", raw, boost=boosts["ident_exact"]))
+    return [c]
+
+
+def prefix_clauses(stem: str, boosts: dict[str, float], fields: list[str]) -> list[Clause]:
+    """``vp_modern_*``: every identifier or word starting with the stem, matched
+    unstemmed (the stem of a prefix is meaningless). Short stems match too much to
+    mean anything and fall back to the plain word."""
+    from whoosh import query as wq
+
+    units = list(iter_units(stem, stem=False, stop=False))
+    if len(units) != 1 or len(units[0][0]) < 3:
+        return word_clauses(stem, boosts, fields) if stem.strip("*") else []
+    raw = units[0][0]
+    c = Clause()
+    for f in fields:
+        if f in PROSE_LIKE or f == "tags":
+            c.add(f, wq.Prefix(f, raw.lower(), boost=boosts[f]))
+    if boosts["ident_exact"] > 0:
+        c.add("ident_exact", wq.Prefix("ident_exact", raw, boost=boosts["ident_exact"]))
+    return [c] if c.per_field else []
+
+
+def phrase_clause(
+    chunk: str, boosts: dict[str, float], fields: list[str], weight: float = 1.0
+) -> Clause:
+
+    seq: list[str] = []
+    for _raw, whole, terms, _call in iter_units(chunk, stem=True, stop=True):
+        # the sequence the index wrote at consecutive positions (see iter_terms)
+        if whole is not None and not terms:
+            seq.append(whole)
+        else:
+            seq.extend(terms)
+    c = Clause()
+    if not seq:
+        return c
+    for f in fields:
+        if f in PROSE_LIKE:  # the fields with positions
+            c.add(f, phrase(f, seq, boosts[f] * weight))
+    return c
+
+
+def path_clause(
+    path: str, boosts: dict[str, float], fields: list[str], *, prose: bool
+) -> Clause | None:
+    from whoosh import query as wq
+
+    forms = path_query_forms(path)
+    if not forms:
+        return None
+    c = Clause()
+    if boosts["files"] > 0:
+        for term, w in forms:
+            c.add("files", wq.Term("files", term, boost=boosts["files"] * w))
+    if prose:
+        mention = phrase_clause(path, boosts, fields, _PATH_PROSE_WEIGHT)
+        for f, qs in mention.per_field.items():
+            for q in qs:
+                c.add(f, q)
+    return c if c.per_field else None
+
+
+def phrase(field: str, words: list[str], boost: float) -> Query:
+    from whoosh import query as wq
+
+    if len(words) == 1:
+        return wq.Term(field, words[0], boost=boost)
+    return wq.Phrase(field, words, boost=boost)
+
+
+__all__ = [
+    "DEFAULT_FIELD_BOOSTS",
+    "SECTION_FIELDS",
+    "Clause",
+    "field_weights",
+    "path_clause",
+    "phrase",
+    "split_query",
+    "text_clauses",
+    "text_fields",
+    "word_clauses",
+]
