@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kvmsearch.config import index_home
-from kvmsearch.models.embedding import Embedder
 from kvmsearch.models.errors import IndexNotFoundError, NotFoundError
 from kvmsearch.models.query import DEFAULT_MODE, Filters, SearchRequest
 from kvmsearch.models.records import Hit, IndexStatus, SeriesVersion, SourceStatus
@@ -20,6 +19,7 @@ from kvmsearch.models.records import Hit, IndexStatus, SeriesVersion, SourceStat
 if TYPE_CHECKING:
     from kvmsearch.indexer.index.build import StageFactory
     from kvmsearch.indexer.index.docs import DocStore
+    from kvmsearch.models.embedding import Embedder
     from kvmsearch.models.records import BuildOutcome
     from kvmsearch.query.hybrid import HybridSearcher
 

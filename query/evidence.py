@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 
-from kvmsearch.indexer.text.trailers import is_trailer
+from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
 from kvmsearch.models.records import ChangelogEntry, Hit, JsonObject, SeriesVersion, VersionRef
 from kvmsearch.query.understand import QueryPlan
 
@@ -65,11 +65,12 @@ def query_keys(plan: QueryPlan) -> dict[str, str]:
     return out
 
 
-# Lines that are bookkeeping, not prose: b4's base/prerequisite lines, diffstat, quoted
-# replies (trailers are indexer.text.trailers' rule).
+# Lines that are bookkeeping, not prose: trailers (indexer.text.trailers' rule), b4's
+# base/prerequisite lines, diffstat, quoted replies. One pattern: this runs on every
+# line of every hit's evidence.
 _NOISE_LINE = re.compile(
-    r"\s*(?:(?:base-commit|prerequisite-patch-id):|>|\S+\s+\|\s+(?:\d+ ?[+-]*|bin\b)"
-    r"|\d+ files? changed)",
+    rf"(?:{TRAILER_PATTERN})|\s*(?:(?:base-commit|prerequisite-patch-id):|>"
+    r"|\S+\s+\|\s+(?:\d+ ?[+-]*|bin\b)|\d+ files? changed)",
     re.IGNORECASE,
 )
 
@@ -77,9 +78,7 @@ _NOISE_LINE = re.compile(
 def sentences(text: str) -> list[str]:
     """The sentences of ``text`` long enough to say something, without trailers,
     diffstat lines or quoted replies."""
-    text = "\n".join(
-        ln for ln in (text or "").splitlines() if not _NOISE_LINE.match(ln) and not is_trailer(ln)
-    )
+    text = "\n".join(ln for ln in (text or "").splitlines() if not _NOISE_LINE.match(ln))
     out = []
     for s in _SENT.split(text):
         s = " ".join(s.split())

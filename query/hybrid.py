@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kvmsearch.models.embedding import Embedder
 from kvmsearch.models.errors import ModelError
 from kvmsearch.models.query import SearchRequest
 from kvmsearch.models.records import Hit, SeriesVersion
@@ -32,6 +31,7 @@ from kvmsearch.query.understand import QueryPlan
 
 if TYPE_CHECKING:
     from kvmsearch.indexer.index.generations import Generation
+    from kvmsearch.models.embedding import Embedder
 
 
 @dataclass

@@ -82,6 +82,7 @@ class LexicalSearcher:
         self._searcher = self._ix.searcher(weighting=scoring.BM25F())
         self._ids: dict[int, tuple[str, str]] = {}
         self._by_id: dict[str, int] | None = None
+        self._ids_col: list[str] | None = None
         self._filter_cache: dict[frozenset[str], set[int]] = {}
         self._acronyms: list[tuple[str, frozenset[str]]] | None = None
 
@@ -206,9 +207,8 @@ class LexicalSearcher:
     def score_documents(self, q: Query, message_ids: Sequence[str]) -> dict[str, float]:
         """Scores of a whoosh query ``q`` on the given versions only (a seam for ranking
         experiments in benchmarks/; the product builds its own queries)."""
-        if self._by_id is None:
-            self._by_id = {sf["message_id"]: d for d, sf in self._searcher.reader().iter_docs()}
-        docs = sorted(d for m in message_ids if (d := self._by_id.get(m)) is not None)
+        by_id = self._doc_of_id()
+        docs = sorted(d for m in message_ids if (d := by_id.get(m)) is not None)
         return {self._stored(d)[0]: sc for d, sc in self._scores_on(q, docs).items()}
 
     def doc_count(self) -> int:
@@ -235,14 +235,30 @@ class LexicalSearcher:
             return None
         if allowed in self._filter_cache:
             return self._filter_cache[allowed]
-        if self._by_id is None:
-            # Live documents only: an update deletes a version's old document.
-            self._by_id = {sf["message_id"]: d for d, sf in self._searcher.reader().iter_docs()}
-        docs = {d for mid in allowed if (d := self._by_id.get(mid)) is not None}
+        by_id = self._doc_of_id()
+        docs = {d for mid in allowed if (d := by_id.get(mid)) is not None}
         if len(self._filter_cache) >= _FILTER_CACHE_SIZE:
             self._filter_cache.pop(next(iter(self._filter_cache)))
         self._filter_cache[allowed] = docs
         return docs
+
+    def _id_column(self) -> list[str]:
+        """The Message-ID of every document number (deleted ones included), read from
+        the ``message_id`` column."""
+        if self._ids_col is None:
+            reader = self._searcher.reader()
+            col = reader.column_reader("message_id")
+            self._ids_col = [v if isinstance(v, str) else v.decode("utf-8") for v in col]
+        return self._ids_col
+
+    def _doc_of_id(self) -> dict[str, int]:
+        """Message-ID -> document number of the live documents (an update deletes a
+        version's old document)."""
+        if self._by_id is None:
+            reader = self._searcher.reader()
+            ids = self._id_column()
+            self._by_id = {ids[d]: d for d in reader.all_doc_ids()}
+        return self._by_id
 
     # ----------------------------------------------------------------- running
 
@@ -287,7 +303,7 @@ class LexicalSearcher:
         clauses = build(text_fields(boosts, sections=sections))
         if not clauses or limit <= 0:
             return []
-        filt = self._docnums(allowed)
+        filt = allowed
         if filt is not None and not filt:
             return []
         qs = [c.query() for c in clauses]
@@ -338,7 +354,7 @@ class LexicalSearcher:
         return rare, [q for q in qs if id(q) not in chosen]
 
     def _tier(
-        self, required: Query, common: list[Query], limit: int, filt: set[int] | None
+        self, required: Query, common: list[Query], limit: int, filt: frozenset[str] | None
     ) -> list[tuple[int, float, float]]:
         """Documents selected by ``required``; the ``common`` clauses add their score to
         the best 2 * ``limit`` of them, which then compete for the ``limit`` places.
@@ -376,9 +392,9 @@ class LexicalSearcher:
         return out
 
     def _collect(
-        self, q: Query, limit: int, filt: set[int] | None
+        self, q: Query, limit: int, filt: frozenset[str] | None
     ) -> list[tuple[int, float, float]]:
-        """Top ``limit`` (docnum, score, 1.0) among the documents in ``filt``."""
+        """Top ``limit`` (docnum, score, 1.0) among the versions in ``filt``."""
         if filt is not None:
             excluded = self._searcher.doc_count() - len(filt)
             if excluded <= _FEW_EXCLUDED:
@@ -387,9 +403,12 @@ class LexicalSearcher:
                 # filter drops the pulls), the best limit+excluded unfiltered documents
                 # are sure to hold the best ``limit`` allowed ones: same answer, faster.
                 results = self._searcher.search(q, limit=limit + excluded)
-                hits = [(h.docnum, h.score, 1.0) for h in results if h.docnum in filt]
+                # checked by Message-ID through the id column: no map of the allowed
+                # set to document numbers is needed
+                ids = self._id_column()
+                hits = [(h.docnum, h.score, 1.0) for h in results if ids[h.docnum] in filt]
                 return hits[:limit]
-        results = self._searcher.search(q, limit=limit, filter=filt)
+        results = self._searcher.search(q, limit=limit, filter=self._docnums(filt))
         return [(hit.docnum, hit.score, 1.0) for hit in results]
 
     def _stored(self, docnum: int) -> tuple[str, str]:

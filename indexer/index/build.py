@@ -25,7 +25,6 @@ from kvmsearch.indexer.index.generations import (
     OnnxInfo,
 )
 from kvmsearch.indexer.series.pipeline import ReadResult, read_sources
-from kvmsearch.models.embedding import Embedder
 from kvmsearch.models.errors import SourceError, SourceGoneError
 from kvmsearch.models.records import (
     BuildOutcome,
@@ -37,6 +36,7 @@ from kvmsearch.models.records import (
 
 if TYPE_CHECKING:
     from kvmsearch.indexer.mail.sources import Source
+    from kvmsearch.models.embedding import Embedder
 
 
 class StageCallback(Protocol):

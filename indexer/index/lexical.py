@@ -327,7 +327,9 @@ def make_schema() -> Schema:
     prose = TextAnalyzer(stem=True, stop=True)
     plain = TextAnalyzer(stem=False, stop=False)
     return fields.Schema(
-        message_id=fields.ID(unique=True, stored=True),
+        # sortable: a column, so a searcher maps document numbers to Message-IDs without
+        # unpickling stored fields (the filter of a cold query needs every one)
+        message_id=fields.ID(unique=True, stored=True, sortable=True),
         family=fields.ID(stored=True),
         kind=fields.ID,
         tree=fields.ID,

@@ -20,6 +20,9 @@ _KEY = (
     r"(?:[a-z]+(?:-[a-z]+)*-by|cc|to|fixes|link|closes|message-id|change-id|bug"
     r"|based-on)"
 )
+#: a trailer line's start, for callers that fold it into a larger line pattern
+#: (case-insensitive)
+TRAILER_PATTERN = rf"[ \t]*{_KEY}[ \t]*:[ \t]*\S"
 _LINE = re.compile(rf"^[ \t]*({_KEY})[ \t]*:[ \t]*\S", re.IGNORECASE)
 _LINES = re.compile(rf"^[ \t]*({_KEY})[ \t]*:[ \t]*\S[^\n]*$", re.IGNORECASE | re.MULTILINE)
 
