@@ -400,11 +400,15 @@ def search(
 ) -> None:
     """Which series touched X, and why. The default command: kvmsearch "dirty log DBM"."""
     from kvmsearch.index import Index
-    from kvmsearch.models.query import Filters, SearchRequest
+    from kvmsearch.models.query import SearchRequest
 
     if queries is not None and query:
         raise QueryError("give either a query or --queries FILE, not both")
-    filters = Filters.from_options(
+    request = SearchRequest.from_options(
+        " ".join(query or []),
+        limit=limit,
+        mode=mode,
+        explain=explain,
         author=author,
         list_=list_,
         tree=tree,
@@ -412,9 +416,6 @@ def search(
         since=since,
         until=until,
         all_versions=all_versions,
-    )
-    request = SearchRequest(
-        text=" ".join(query or []), filters=filters, limit=limit, mode=mode, explain=explain
     )
     idx = Index.open(index)
     if queries is not None:
@@ -424,7 +425,7 @@ def search(
             hits = idx.search(replace(request, text=q.query))
             emit_json({"qid": q.qid, "query": q.query, "hits": hits})
         return
-    if not request.text.strip() and filters.is_empty():
+    if not request.text.strip() and request.filters.is_empty():
         raise QueryError('nothing to search for; try kvmsearch "dirty log DBM"')
     hits = idx.search(request)
     if as_json:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from kvmsearch.config import index_home
 from kvmsearch.models.errors import IndexNotFoundError, NotFoundError
-from kvmsearch.models.query import DEFAULT_MODE, Filters, SearchRequest
+from kvmsearch.models.query import DEFAULT_MODE, SearchRequest
 from kvmsearch.models.records import Hit, IndexStatus, SeriesVersion, SourceStatus
 
 if TYPE_CHECKING:
@@ -199,7 +199,11 @@ class Index:
         if isinstance(query, SearchRequest):
             request = query
         else:
-            filters = Filters.from_options(
+            request = SearchRequest.from_options(
+                query,
+                limit=limit,
+                mode=mode,
+                explain=explain,
                 author=author,
                 list_=list,
                 tree=tree,
@@ -208,9 +212,6 @@ class Index:
                 since=since,
                 until=until,
                 all_versions=all_versions,
-            )
-            request = SearchRequest(
-                text=query, filters=filters, limit=limit, mode=mode, explain=explain
             )
         return self.searcher().search(request)
 

@@ -148,6 +148,37 @@ class SearchRequest:
     mode: str = DEFAULT_MODE
     explain: bool = False
 
+    @classmethod
+    def from_options(
+        cls,
+        text: str = "",
+        *,
+        limit: int = 10,
+        mode: str = DEFAULT_MODE,
+        explain: bool = False,
+        author: str | Iterable[str] | None = None,
+        list_: str | Iterable[str] | None = None,
+        tree: str | Iterable[str] | None = None,
+        file: str | Iterable[str] | None = None,
+        kind: str | Iterable[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        all_versions: bool = False,
+    ) -> SearchRequest:
+        """A request from option values as users give them (see
+        :meth:`Filters.from_options`)."""
+        filters = Filters.from_options(
+            author=author,
+            list_=list_,
+            tree=tree,
+            file=file,
+            kind=kind,
+            since=since,
+            until=until,
+            all_versions=all_versions,
+        )
+        return cls(text=text, filters=filters, limit=limit, mode=mode, explain=explain)
+
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise QueryError(
