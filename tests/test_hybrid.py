@@ -36,19 +36,9 @@ from kvmsearch.query.understand import understand
 # --------------------------------------------------------------------------- builders
 
 
-def search(
-    s, text: str = "", *, limit: int = 10, mode: str = "hybrid", explain: bool = False, **filters
-) -> list:
+def search(s, text: str = "", **options) -> list:
     """The searcher asked as the library asks it: one SearchRequest."""
-    return s.search(
-        SearchRequest(
-            text=text,
-            filters=Filters.from_options(**filters),
-            limit=limit,
-            mode=mode,
-            explain=explain,
-        )
-    )
+    return s.search(SearchRequest.from_options(text, **options))
 
 
 def sv(
