@@ -451,3 +451,15 @@ def test_lock_held_without_holder_info_still_explains(tmp_path: Path) -> None:
                 pass
     finally:
         kill(proc)
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../model/model.onnx", "model/../../x", ""])
+def test_manifest_paths_stay_inside_the_home(path: str) -> None:
+    from kvmsearch.indexer.index.generations import Manifest
+
+    good = Manifest().to_dict()
+    good["onnx"] = {"path": "model/model.onnx", "sha256": "0" * 64}
+    assert Manifest.from_dict(good).onnx is not None
+    bad = dict(good, onnx={"path": path, "sha256": "0" * 64})
+    with pytest.raises(ValueError, match="leaves the index home"):
+        Manifest.from_dict(bad)

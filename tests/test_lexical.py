@@ -749,3 +749,69 @@ def test_acronyms_learned_at_build_expand_a_spelled_out_query(tmp_path):
     (d / ACRONYMS_FILE).unlink()
     with LexicalSearcher(d) as s:
         assert s.acronyms_for("performance-monitor registers") == []
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+class _Evil:
+    """Unpickling this runs a command: what a crafted shared index would hold."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _write_toc(d, schema_obj, segments_obj) -> None:
+    """Overwrite the index's table of contents as whoosh lays it out, with the given
+    objects pickled where the schema and the segment list go."""
+    import pickle
+
+    from whoosh import __version__ as wv
+    from whoosh import index as wi
+    from whoosh.filedb.filestore import FileStorage
+
+    toc = next(d.glob("_MAIN_*.toc"))
+    gen = int(toc.stem.rsplit("_", 1)[1])
+    toc.unlink()
+    f = FileStorage(str(d)).create_file(toc.name)
+    f.write_varint(wi._INT_SIZE)
+    f.write_varint(wi._LONG_SIZE)
+    f.write_varint(wi._FLOAT_SIZE)
+    f.write_int(-12345)
+    f.write_int(wi._CURRENT_TOC_VERSION)
+    for num in wv[:3]:
+        f.write_varint(num)
+    f.write_string(pickle.dumps(schema_obj, 2))
+    f.write_int(gen)
+    f.write_int(0)
+    f.write_pickle(segments_obj)
+    f.close()
+
+
+@pytest.mark.parametrize("where", ["schema", "segments"])
+def test_a_crafted_index_runs_no_code(tmp_path, where):
+    from kvmsearch.indexer.index.lexical import UnsafeIndexError, make_schema, open_lexical
+
+    d = tmp_path / "lex"
+    build_lexical(d, [PVTIME])
+    marker = tmp_path / "pwned"
+    evil = _Evil(str(marker))
+    if where == "schema":
+        _write_toc(d, evil, [])
+    else:
+        _write_toc(d, make_schema(), [evil])
+    with pytest.raises(UnsafeIndexError, match="posix.system|os.system"):
+        open_lexical(d)
+    assert not marker.exists()
+
+
+def test_an_intact_index_still_opens_after_a_refused_one(tmp_path):
+    d = tmp_path / "lex"
+    build_lexical(d, [PVTIME, VHOST])
+    with LexicalSearcher(d) as s:
+        assert ids(s.search("vhost")) == ["vhost@redhat.com"]

@@ -195,7 +195,7 @@ class Manifest:
             model=None
             if model is None
             else ModelInfo(model["name"], model["sha256"], int(model["dim"])),
-            onnx=None if onnx is None else OnnxInfo(onnx["path"], onnx["sha256"]),
+            onnx=None if onnx is None else OnnxInfo(_inside_home(onnx["path"]), onnx["sha256"]),
             counts=dict(d.get("counts") or {}),
             sources=[
                 SourcePosition(
@@ -212,6 +212,16 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         return cls.from_dict(json.loads(text))
+
+
+def _inside_home(path: object) -> str:
+    """A manifest's path to a file of the index home, which must stay inside it: a
+    shared index must not make kvmsearch read (or load a model from) anywhere else."""
+    p = str(path)
+    parts = Path(p).parts
+    if not p or Path(p).is_absolute() or ".." in parts or "\\" in p:
+        raise ValueError(f"path {p!r} leaves the index home")
+    return p
 
 
 # --------------------------------------------------------------------------- generations

@@ -18,14 +18,18 @@ pickles them into the index, and importing whoosh is deferred until an index is 
 
 from __future__ import annotations
 
+import io
+import pickle
 import re
+import sys
+import types
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from kvmsearch.indexer.index.acronyms import (
     ACRONYMS_FILE,
@@ -444,6 +448,7 @@ def build_lexical(
     """
     from whoosh import index
 
+    harden_whoosh()
     dirpath = Path(dirpath)
     dirpath.mkdir(parents=True, exist_ok=True)
     _clear_whoosh_files(dirpath)
@@ -483,11 +488,152 @@ def _drop_lock_file(dirpath: Path) -> None:
     (dirpath / f"{INDEX_NAME}_WRITELOCK").unlink(missing_ok=True)
 
 
+# --------------------------------------------------------------------------- safe loading
+
+# whoosh keeps its schema, segment list, posting blocks and stored fields as pickles, and
+# unpickling runs whatever a crafted file names: an index someone shares must not run
+# code when it is opened. Every whoosh module's pickle loaders are replaced by one that
+# accepts only the classes a kvmsearch index holds (found by tracing a build, an update
+# and every kind of search), so anything else fails to load with a clear error.
+_PICKLE_ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    [
+        (mod, n)
+        for mod in ("builtins", "__builtin__")  # the second: names in protocol-2 pickles
+        for n in (
+            "int",
+            "float",
+            "str",
+            "bytes",
+            "bool",
+            "list",
+            "tuple",
+            "dict",
+            "set",
+            "frozenset",
+            "object",
+            "complex",
+            "bytearray",
+        )
+    ]
+    + [
+        ("__builtin__", "long"),
+        ("_codecs", "encode"),
+        ("collections", "defaultdict"),
+        ("collections", "OrderedDict"),
+        ("copyreg", "_reconstructor"),
+        ("datetime", "datetime"),
+        ("re", "_compile"),
+        ("array", "array"),
+        ("array", "_array_reconstructor"),
+    ]
+    + [
+        (__name__, n)
+        for n in ("TextAnalyzer", "AuthorAnalyzer", "PathAnalyzer", "IdentAnalyzer", "BodyAnalyzer")
+    ]
+    + [
+        ("whoosh.analysis.analyzers", "CompositeAnalyzer"),
+        ("whoosh.analysis.filters", "LowercaseFilter"),
+        ("whoosh.analysis.filters", "StripFilter"),
+        ("whoosh.analysis.filters", "StopFilter"),
+        ("whoosh.analysis.tokenizers", "IDTokenizer"),
+        ("whoosh.analysis.tokenizers", "RegexTokenizer"),
+        ("whoosh.analysis.tokenizers", "SpaceSeparatedTokenizer"),
+        ("whoosh.analysis.tokenizers", "CommaSeparatedTokenizer"),
+        ("whoosh.codec.whoosh3", "W3Codec"),
+        ("whoosh.codec.whoosh3", "W3Segment"),
+        ("whoosh.codec.whoosh3", "W3LeafMatcher"),
+        ("whoosh.codec.base", "FileTermInfo"),
+        ("whoosh.columns", "VarBytesColumn"),
+        ("whoosh.columns", "NumericColumn"),
+        ("whoosh.columns", "PickleColumn"),
+        ("whoosh.filedb.compound", "CompoundStorage"),
+        ("whoosh.idsets", "BitSet"),
+        ("whoosh.idsets", "OnDiskBitSet"),
+        ("whoosh.idsets", "SortedIntSet"),
+        ("whoosh.idsets", "ReverseIdSet"),
+        ("whoosh.fields", "DATETIME"),
+        ("whoosh.fields", "ID"),
+        ("whoosh.fields", "KEYWORD"),
+        ("whoosh.fields", "NUMERIC"),
+        ("whoosh.fields", "Schema"),
+        ("whoosh.fields", "TEXT"),
+        ("whoosh.formats", "Existence"),
+        ("whoosh.formats", "Frequency"),
+        ("whoosh.formats", "Positions"),
+    ]
+)
+
+
+class UnsafeIndexError(IndexFormatError):
+    """A lexical index file names something other than what kvmsearch writes."""
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise UnsafeIndexError(
+                f"a lexical index file asks to load {module}.{name}, which a kvmsearch "
+                "index never holds; refusing to open it (rebuild it from its sources "
+                "with `kvmsearch rebuild`, or get the index from someone you trust)"
+            )
+        return super().find_class(module, name)
+
+
+def safe_loads(data: bytes, *args: object, **kwargs: object) -> object:
+    """``pickle.loads`` that only accepts the classes of a kvmsearch lexical index."""
+    return _SafeUnpickler(io.BytesIO(data)).load()
+
+
+def safe_load(file: IO[bytes], *args: object, **kwargs: object) -> object:
+    """``pickle.load`` that only accepts the classes of a kvmsearch lexical index."""
+    return _SafeUnpickler(file).load()
+
+
+_PICKLE_SHIM = types.SimpleNamespace(
+    **{
+        k: getattr(pickle, k)
+        for k in (
+            "dumps",
+            "dump",
+            "HIGHEST_PROTOCOL",
+            "PicklingError",
+            "UnpicklingError",
+            "Pickler",
+        )
+    },
+    loads=safe_loads,
+    load=safe_load,
+    Unpickler=_SafeUnpickler,
+)
+
+
+def harden_whoosh() -> None:
+    """Point every loaded whoosh module's pickle loaders at the safe ones. Cheap, and
+    run before every open, since whoosh imports some of its modules on first use."""
+    import whoosh.index  # noqa: F401 - the modules that read index files
+    import whoosh.reading  # noqa: F401
+    import whoosh.searching  # noqa: F401
+
+    for name, mod in list(sys.modules.items()):
+        if not name.startswith("whoosh") or mod is None:
+            continue
+        ns = vars(mod)
+        for attr in ("loads", "load", "load_pickle"):
+            fn = ns.get(attr)
+            if fn is pickle.loads:
+                ns[attr] = safe_loads
+            elif fn is pickle.load:
+                ns[attr] = safe_load
+        if ns.get("pickle") is pickle:
+            ns["pickle"] = _PICKLE_SHIM
+
+
 def open_lexical(dirpath: Path) -> FileIndex:
     """Open the whoosh index in ``dirpath``, raising kvmsearch errors for a missing or
     incompatible one."""
     from whoosh import index
 
+    harden_whoosh()
     dirpath = Path(dirpath)
     if not dirpath.is_dir() or not index.exists_in(str(dirpath), indexname=INDEX_NAME):
         raise IndexNotFoundError(
@@ -495,6 +641,13 @@ def open_lexical(dirpath: Path) -> FileIndex:
         )
     try:
         return index.open_dir(str(dirpath), indexname=INDEX_NAME)
+    except UnsafeIndexError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError) as e:
+        raise IndexFormatError(
+            f"the lexical index in {dirpath} is damaged ({type(e).__name__}: {e}); "
+            "rebuild it with `kvmsearch rebuild`"
+        ) from e
     except (index.IndexVersionError, AttributeError, ImportError, ModuleNotFoundError) as e:
         # an analyzer class that moved or a whoosh on-disk format change
         raise IndexFormatError(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from kvmsearch.indexer.series.changelog import Header, build_entry, is_bullet, parse_header
 from kvmsearch.indexer.text.diffstat import StatLine, match_stat_line, resolve_files
-from kvmsearch.indexer.text.links import find_links, find_prior_ids
+from kvmsearch.indexer.text.links import find_links, find_prior_ids, is_link_line
 from kvmsearch.indexer.text.trailers import is_trailer
 from kvmsearch.models.records import ChangelogEntry, CoverFields
 
@@ -80,10 +80,6 @@ _REF_ONLY = re.compile(r"^\[\d+\]:?$")
 _INBODY = re.compile(r"^(?:from|date|subject|message-id|content-type)\s*:\s", re.IGNORECASE)
 # "2.34.1", "2.20.1.windows.1", "2.35.1.1021.g381101b075-goog": git's signature.
 _GIT_VERSION = re.compile(r"^\d+\.\d+[\w.+-]*$")
-_LINK_LINE = re.compile(
-    r"^\s*(?:[-*]\s*)?(?:\[[^\]]{1,20}\]:?\s*|[^\s:][^:]{0,40}?\s*(?::|\s-|=)\s*)?"
-    r"(?:\(?(?:(?:https?|git)://\S+(?:\s+[\w./-]+)?|<[^<>\s]+@[^<>\s]+>)\)?[\s,.]*)+$"
-)
 
 
 @dataclass(slots=True)
@@ -288,7 +284,7 @@ def _motivation(prose: Sequence[str]) -> str:
             first = False
             continue
         first = False
-        if (("://" in s or "@" in s) and _LINK_LINE.match(s)) or _REF_ONLY.match(s):
+        if (("://" in s or "@" in s) and is_link_line(s)) or _REF_ONLY.match(s):
             # "This series can be found at:" says nothing once its link is gone.
             label = kept[-1].strip() if kept else ""
             if label.endswith(":") and len(label) <= 60 and (len(kept) < 2 or not kept[-2]):
@@ -417,4 +413,4 @@ def parse_patch_notes(body: str, *, diff_files: Sequence[str] = ()) -> CoverFiel
 
 
 def _paragraph_lines(prose: Sequence[str]) -> list[str]:
-    return [line for line in prose if not _LINK_LINE.match(line.strip() or "x")]
+    return [line for line in prose if not is_link_line(line)]

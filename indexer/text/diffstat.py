@@ -14,17 +14,20 @@ from collections.abc import Iterable, Sequence
 
 __all__ = ["StatLine", "match_stat_line", "expand_rename", "resolve_files"]
 
-_STAT = re.compile(
-    r"^\s*(?P<path>\S.*?)\s+\|\s+(?:\d+(?:\s+(?P<graph>[+-]+))?|Bin(?:\s+\d+\s+->\s+\d+\s+bytes)?)"
-    r"\s*$"
-)
+# The part after the "|" of a diffstat line (``| 12 ++--``, ``| Bin 0 -> 1 bytes``).
+# Lines are taken apart with str methods first and every pattern is anchored with no
+# two adjacent parts that can match the same characters, so each runs in time linear
+# in the line: mail text is hostile, and a backtracking pattern over a run of 20,000
+# spaces took seconds.
+_STAT_TAIL = re.compile(r"(?:\d+(?:\s+(?P<graph>[+-]+))?|Bin(?:\s+\d+\s+->\s+\d+\s+bytes)?)")
 _SUMMARY = re.compile(
     r"^\s*\d+ files? changed(?:, \d+ insertions?\(\+\))?(?:, \d+ deletions?\(-\))?\s*$"
 )
+# Applied to the stripped line: no trailing \s* after a lazy group.
 _MODE = re.compile(
-    r"^\s*(?:(?:create|delete) mode \d{6} (?P<a>.+?)"
-    r"|(?:rename|copy|rewrite) (?P<b>.+?) \(\d+%\)"
-    r"|mode change \d{6} => \d{6} (?P<c>.+?))\s*$"
+    r"(?:(?:create|delete) mode \d{6} (?P<a>.+)"
+    r"|(?:rename|copy|rewrite) (?P<b>.+) \(\d+%\)"
+    r"|mode change \d{6} => \d{6} (?P<c>.+))"
 )
 _BRACES = re.compile(r"^(?P<pre>.*)\{(?P<old>.*) => (?P<new>.*)\}(?P<post>.*)$")
 # Paths are what git prints: no spaces except around "=>", nothing table-like.
@@ -46,10 +49,13 @@ class StatLine:
 def match_stat_line(line: str) -> StatLine | None:
     """The diffstat content of ``line``, or None when it is not part of a diffstat."""
     if "|" in line:
-        m = _STAT.match(line)
-        if not m:
+        # "<path> | <stat>": the path is everything before the first " | " that is
+        # followed by a stat (a path holding " | " is not worth a quadratic search)
+        head, sep, tail = line.partition("|")
+        path = head.strip()
+        m = _STAT_TAIL.fullmatch(tail.strip())
+        if not sep or not path or not m or not head[-1:].isspace() or not tail[:1].isspace():
             return None
-        path = m.group("path")
         if not _PATHISH.match(path):
             return None
         # A bare word with no graph is more likely a table cell ("vcpus | 12").
@@ -59,7 +65,7 @@ def match_stat_line(line: str) -> StatLine | None:
     if "changed" in line and _SUMMARY.match(line):
         return StatLine((), summary=True)
     if "mode" in line or "%)" in line:
-        m = _MODE.match(line)
+        m = _MODE.fullmatch(line.strip())
         if m:
             return StatLine((m.group("a") or m.group("b") or m.group("c"),), full=True)
     return None
