@@ -30,6 +30,9 @@ class RawMail:
     position: str
     #: list the source belongs to when the mail itself does not say (from the file name)
     default_list: str | None = None
+    #: the mail's full size when it was over the size cap: ``data`` then holds only
+    #: its first bytes (enough for the headers), and the mail is reported as skipped
+    too_large: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

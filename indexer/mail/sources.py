@@ -27,6 +27,7 @@ from dulwich.errors import NotGitRepository
 from dulwich.objects import Commit, Tree
 from dulwich.repo import Repo
 
+from kvmsearch.indexer.mail.messages import MAX_MESSAGE_BYTES
 from kvmsearch.models.errors import SourceError
 from kvmsearch.models.records import JsonObject, RawMail, SourcePosition
 
@@ -301,10 +302,12 @@ class MboxSource(_SourceBase):
                     probe = b""
                     f.seek(0)
             try:
-                for offset, block in _mbox_blocks(f, start, probe):
+                for offset, block, size in _mbox_blocks(f, start, probe):
                     data = _unwrap_mbox_block(block)
                     if data is not None:
-                        yield RawMail(data, self.path, f"byte {offset}", self.default_list)
+                        yield RawMail(
+                            data, self.path, f"byte {offset}", self.default_list, too_large=size
+                        )
             except (EOFError, OSError, lzma.LZMAError, zlib.error) as e:
                 raise SourceError(
                     f"{self.path}: archive breaks off after byte {f.tell()} ({e}); the mails "
@@ -341,36 +344,56 @@ class MboxSource(_SourceBase):
         return offset, None
 
 
-def _mbox_blocks(f: IO[bytes], offset: int, head: bytes = b"") -> Iterator[tuple[int, bytes]]:
-    """Split a stream at ``From `` lines: (stream offset, block starting at that line).
+def _mbox_blocks(
+    f: IO[bytes], offset: int, head: bytes = b""
+) -> Iterator[tuple[int, bytes, int | None]]:
+    """Split a stream at ``From `` lines: (stream offset, block starting at that line,
+    None), or for a block over :data:`MAX_MESSAGE_BYTES` (offset, its first
+    :data:`HEAD_BYTES`, its full size).
 
-    ``head`` holds bytes at ``offset`` already taken from ``f``. Reads in 1 MiB blocks so
-    memory stays at one block plus the largest message. A block before the first
+    ``head`` holds bytes at ``offset`` already taken from ``f``. Reads in 1 MiB blocks
+    into one buffer consumed from the front, so time is linear in the stream and memory
+    stays at one block plus the largest message under the cap. A block before the first
     ``From `` line (a mail without envelope) is yielded too.
     """
-    pending = head
-    start = 0  # index in pending of the current block
-    pending_off = offset  # stream offset of pending[0]
+    buf = bytearray(head)
+    buf_off = offset  # stream offset of buf[0]
     scan = 0
+    big_head: bytes | None = None  # the start of an oversized block being skipped
+    big_size = 0
     while True:
         chunk = f.read(_BLOCK)
-        if chunk:
-            pending = pending[start:] + chunk
-            pending_off += start
-            scan = max(0, scan - start)
-            start = 0
+        buf += chunk
         while True:
-            i = pending.find(b"\nFrom ", scan)
+            i = buf.find(b"\nFrom ", scan)
             if i < 0:
                 break
-            yield pending_off + start, pending[start : i + 1]
-            start = i + 1
-            scan = start
+            if big_head is not None:
+                yield buf_off - big_size, big_head, big_size + i + 1
+                big_head = None
+            else:
+                yield buf_off, bytes(buf[: i + 1]), None
+            del buf[: i + 1]  # O(1) for a bytearray's front
+            buf_off += i + 1
+            big_size = 0
+            scan = 0
         if not chunk:
             break
-        scan = max(start, len(pending) - 6)
-    if start < len(pending):
-        yield pending_off + start, pending[start:]
+        scan = max(0, len(buf) - 6)
+        if big_head is None and len(buf) > MAX_MESSAGE_BYTES:
+            big_head = bytes(buf[:HEAD_BYTES])
+        if big_head is not None:
+            # keep only what a separator split across two reads needs
+            keep = len(buf) - scan
+            big_size += len(buf) - keep
+            buf_off += len(buf) - keep
+            del buf[: len(buf) - keep]
+            scan = 0
+    if buf or big_head is not None:
+        if big_head is not None:
+            yield buf_off - big_size, big_head, big_size + len(buf)
+        else:
+            yield buf_off, bytes(buf), None
 
 
 def _unwrap_mbox_block(block: bytes) -> bytes | None:
