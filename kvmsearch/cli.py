@@ -166,9 +166,9 @@ def parse(
     if not quiet:
         err_out = render.format_report(result.report)
         typer.echo(err_out, err=True)
-        if result.report.skips and show_skips:
+        if (result.report.skips or result.report.problems) and show_skips:
             typer.echo(render.format_skips(result.report, limit=10**9), err=True)
-        elif result.report.skips:
+        elif result.report.skips or result.report.problems:
             typer.echo(render.format_skips(result.report, limit=5), err=True)
             typer.echo("  (--skips lists them all)", err=True)
 

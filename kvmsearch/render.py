@@ -90,18 +90,22 @@ def format_report(r: ParseReport) -> str:
         lines.append(f"  not a series ({reason}): {n}")
     for reason, n in sorted(r.skip_counts().items()):
         lines.append(f"  skipped ({reason}): {n}")
+    if r.problems:
+        lines.append(f"  decoded with a problem worked around: {len(r.problems)}")
     lines.append(f"series versions: {r.series_versions} ({kinds})")
     lines.append(f"families: {r.families}")
     return "\n".join(lines)
 
 
 def format_skips(r: ParseReport, *, limit: int = 20) -> str:
+    """Skipped mails, then mails decoded with a problem, each with its Message-ID."""
     out = []
-    for s in r.skips[:limit]:
+    listed = r.skips + r.problems
+    for s in listed[:limit]:
         detail = f" ({clean(s.detail, oneline=True)})" if s.detail else ""
         out.append(f"  {clean(s.where, oneline=True)}: {s.reason}{detail}")
-    if len(r.skips) > limit:
-        out.append(f"  … and {len(r.skips) - limit} more")
+    if len(listed) > limit:
+        out.append(f"  … and {len(listed) - limit} more")
     return "\n".join(out)
 
 

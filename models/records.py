@@ -221,6 +221,9 @@ class ParseReport:
     families: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     skips: list[Skip] = field(default_factory=list)
+    #: mails decoded with a problem worked around (a charset that is not one, a date
+    #: that cannot be read, a body cut at the size limit): where, and what
+    problems: list[Skip] = field(default_factory=list)
 
     def skip_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -278,3 +278,36 @@ def test_non_reply_without_diff_keeps_whole_body():
     raw = "From: a@b.c\nSubject: [PATCH 0/2] cover\nMessage-ID: <x@y>\n\nWhy.\n\n a.c | 1 +\n"
     m = parse_message(_raw(raw))
     assert m.body == "Why.\n\n a.c | 1 +\n" and not m.has_diff
+
+
+@pytest.mark.parametrize("charset", ["rot-13", "zlib", "base64", "hex", "bogus-8"])
+def test_a_charset_that_is_no_text_encoding_falls_back(charset: str) -> None:
+    from kvmsearch.indexer.mail.messages import parse_message
+    from kvmsearch.models.records import RawMail
+
+    raw = RawMail(
+        b"From: A <a@b.org>\nSubject: x\nMessage-ID: <r@x>\n"
+        + f"Content-Type: text/plain; charset={charset}\n\n".encode()
+        + b"Hello caf\xc3\xa9\n",
+        "s",
+        "p",
+    )
+    m = parse_message(raw)
+    assert m.body.startswith("Hello caf\u00e9")
+    assert any("charset" in w for w in m.warnings)
+
+
+def test_problems_are_reported_with_their_message_id() -> None:
+    from kvmsearch.indexer.mail.messages import parse_message
+    from kvmsearch.indexer.series.assemble import assemble
+    from kvmsearch.models.records import RawMail
+
+    raw = RawMail(
+        b"From: A <a@b.org>\nSubject: [PATCH] KVM: x\nMessage-ID: <d@x>\n"
+        b"Date: the day after tomorrow\n\nFix.\n",
+        "s",
+        "p",
+    )
+    report = assemble([parse_message(raw)]).report
+    assert [(p.where, p.reason) for p in report.problems] == [("d@x", "decoded with a problem")]
+    assert "Date" in report.problems[0].detail

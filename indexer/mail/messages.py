@@ -228,10 +228,21 @@ def _decode_bytes(data: bytes, charset: str | None, warnings: list[str], what: s
 
 
 def _codec(charset: str) -> str | None:
+    """The text codec a charset names, or None (unknown, or not a text encoding: mail
+    may name ``rot-13``, ``zlib``, ``base64`` or ``hex``, which codecs also knows)."""
     try:
-        return codecs.lookup(charset).name
+        info = codecs.lookup(charset)
     except (LookupError, ValueError, TypeError):
+        if not charset.startswith("windows-"):
+            return None
+        try:  # "windows-874" is Python's cp874
+            info = codecs.lookup("cp" + charset.removeprefix("windows-"))
+        except (LookupError, ValueError, TypeError):
+            return None
+    # CodecInfo marks the bytes<->str codecs; private, but the only such flag there is
+    if not getattr(info, "_is_text_encoding", True):
         return None
+    return info.name
 
 
 def _message_id(hdrs: dict[str, list[str]], data: bytes) -> tuple[str, bool]:

@@ -452,4 +452,13 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
     for v in versions:
         report.kinds[v.kind] = report.kinds.get(v.kind, 0) + 1
     report.skips = list(skips)
+    report.problems = [
+        Skip(
+            where=m.msg.message_id,
+            reason="decoded with a problem",
+            detail="; ".join(m.msg.warnings),
+        )
+        for m in asm.mails
+        if m.msg.warnings
+    ]
     return ParseResult(versions=tuple(versions), families=tuple(families), report=report)
