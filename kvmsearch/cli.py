@@ -171,6 +171,10 @@ def parse(
         elif result.report.skips or result.report.problems:
             typer.echo(render.format_skips(result.report, limit=5), err=True)
             typer.echo("  (--skips lists them all)", err=True)
+    for failure in result.report.source_errors:
+        err(f"error: {failure.error}")
+    if result.report.source_errors:
+        raise typer.Exit(6)
 
 
 # --------------------------------------------------------------------------- index

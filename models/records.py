@@ -206,6 +206,14 @@ class Skip:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SourceFailure:
+    """A registered source that could not be read this time, and why."""
+
+    source: str
+    error: str
+
+
 @dataclass(slots=True)
 class ParseReport:
     """Counts of one parse run; every message lands in exactly one bucket."""
@@ -224,6 +232,8 @@ class ParseReport:
     #: mails decoded with a problem worked around (a charset that is not one, a date
     #: that cannot be read, a body cut at the size limit): where, and what
     problems: list[Skip] = field(default_factory=list)
+    #: archives that broke off part-way (the mails before the break were read)
+    source_errors: list[SourceFailure] = field(default_factory=list)
 
     def skip_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -278,14 +288,6 @@ class Hit:
 
 
 # --------------------------------------------------------------------------- index
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFailure:
-    """A registered source that could not be read this time, and why."""
-
-    source: str
-    error: str
 
 
 @dataclass

@@ -611,3 +611,70 @@ def test_sigkilled_rebuild_keeps_the_old_store(tmp_path, sample_sources, point: 
     assert not IndexHome(home).rebuild_store_path.exists()
     assert stored_ids(home) == stored_ids(clean)
     assert_same_index(snapshot(home), snapshot(clean))
+
+
+def _many_mails(n: int, seed: int = 0) -> bytes:
+    """``n`` distinct patch mails with incompressible bodies: an archive whose .xz is big
+    enough to be cut part-way through."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        body = "\n".join(rng.randbytes(40).hex() for _ in range(12))
+        out.append(
+            f"From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: A <a@x.org>\n"
+            f"Subject: [PATCH] KVM: fix {seed}-{i}\nMessage-ID: <m{seed}-{i}@x>\n"
+            f"Date: Mon, 27 Mar 2023 10:00:00 +0000\n\n{body}\n\n"
+        )
+    return "".join(out).encode()
+
+
+def test_truncated_archive_is_reported_and_the_others_still_update(
+    tmp_path, sample_sources
+) -> None:
+    import lzma
+
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    kept = mboxes / "coverless.mbox"
+    broken = tmp_path / "broken.mbox.xz"
+    data = (mboxes / "pull-requests.mbox").read_bytes()
+    broken.write_bytes(lzma.compress(data))
+    first = build(home, add_paths=[kept, broken])
+    old_state = {s.source: s.state for s in IndexHome(home).open_current().manifest.sources}
+
+    # new mail in the kept source; the other archive is replaced by a cut-off copy that
+    # holds more mail than before (so it is re-read from the start and breaks part-way)
+    with kept.open("ab") as f:
+        f.write((mboxes / "autosel.mbox").read_bytes())
+    whole = lzma.compress(data + _many_mails(400), preset=0)
+    broken.write_bytes(whole[: len(whole) * 2 // 3])
+
+    out = build(home)
+    assert [e.source for e in out.source_errors] == [str(broken)]
+    assert "breaks off" in out.source_errors[0].error
+    assert out.generation is not None and out.generation != first.generation
+    assert out.versions_changed > 0  # the kept source's new mail is in
+    # the broken source keeps its earlier position: a repaired copy resumes from there
+    state = {s.source: s.state for s in IndexHome(home).open_current().manifest.sources}
+    assert state[str(broken)] == old_state[str(broken)]
+
+
+def test_parse_of_a_truncated_archive_prints_what_it_read_and_exits_6(
+    tmp_path, sample_sources
+) -> None:
+    import lzma
+
+    from typer.testing import CliRunner
+
+    from kvmsearch.cli import app
+
+    data = (sample_sources["mboxes"] / "coverless.mbox").read_bytes()
+    whole = lzma.compress(data + _many_mails(400), preset=0)
+    broken = tmp_path / "cut.mbox.xz"
+    broken.write_bytes(whole[: len(whole) // 2])
+    r = CliRunner().invoke(app, ["parse", "--json", str(broken)])
+    assert r.exit_code == 6
+    assert r.stdout.count("\n") >= 1  # the mails before the break
+    assert "breaks off" in r.stderr and "Traceback" not in r.stderr

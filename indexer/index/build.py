@@ -175,6 +175,7 @@ def run_build(
                 progress=lambda n, _b, _t: cb(n, None, "messages"),
             )
         b.outcome.new_messages = len(rr.messages)
+        b.outcome.source_errors.extend(rr.failures)
         if prev is not None and not full and not added and rr.read == 0:
             # Nothing new: no generation is written, and the positions stay as they are.
             b.outcome.timings = b.timer.t

@@ -204,7 +204,7 @@ def _open_file(p: Path, name: str) -> Source:
     compression = _compression(p, name)
     try:
         with _open_stream(p, compression) as f:
-            head = f.read(HEAD_BYTES)
+            head = _read_head(f)
     except (OSError, EOFError, lzma.LZMAError) as e:
         raise SourceError(
             f"{name}: cannot read this {compression or 'file'} ({e}); check that it is "
@@ -223,6 +223,23 @@ def _open_file(p: Path, name: str) -> Source:
     raise SourceError(
         f"{name}: not a mail archive kvmsearch can read (unknown content); give {SUPPORTED_FORMATS}"
     )
+
+
+def _read_head(f: IO[bytes]) -> bytes:
+    """Up to HEAD_BYTES from the start of ``f``, in small reads, so that an archive cut
+    off early still shows what it is (its reader then reports where it breaks off and
+    keeps the mails before); raises only when not even the first piece can be read."""
+    head = b""
+    try:
+        while len(head) < HEAD_BYTES:
+            piece = f.read(min(4096, HEAD_BYTES - len(head)))
+            if not piece:
+                break
+            head += piece
+    except (OSError, EOFError, lzma.LZMAError, zlib.error):
+        if not head:
+            raise
+    return head
 
 
 def _sniff(head: bytes) -> str | None:
@@ -361,8 +378,11 @@ def _mbox_blocks(
     scan = 0
     big_head: bytes | None = None  # the start of an oversized block being skipped
     big_size = 0
+    # read1: one decompression step at a time, so the data decoded before a truncated
+    # archive's end is not lost with the EOFError (read() gathers, then raises)
+    read = getattr(f, "read1", f.read)
     while True:
-        chunk = f.read(_BLOCK)
+        chunk = read(_BLOCK)
         buf += chunk
         while True:
             i = buf.find(b"\nFrom ", scan)

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kvmsearch.models.records import Message, ParseResult, RawMail, Skip, SourcePosition
+from kvmsearch.models.errors import SourceError
+from kvmsearch.models.records import (
+    Message,
+    ParseResult,
+    RawMail,
+    Skip,
+    SourceFailure,
+    SourcePosition,
+)
 
 #: progress(messages_so_far, bytes_so_far_or_None, total_bytes_or_None)
 Progress = Callable[[int, int | None, int | None], None]
@@ -25,7 +33,11 @@ class ReadResult:
     skips: list[Skip]
     read: int  # messages decoded or skipped, duplicates included
     duplicates: int
+    #: where each source stopped; a source that broke off keeps its earlier position
     positions: list[SourcePosition]
+    #: sources that broke off (a truncated archive ...): the mails before the break
+    #: are in ``messages``, and the next read starts again from the earlier position
+    failures: list[SourceFailure] = field(default_factory=list)
 
 
 def merge_lists(old: Message, new: Message) -> Message:
@@ -48,14 +60,22 @@ def read_sources(
     total_bytes = _total_bytes(sources)
     done_bytes = 0
 
+    failures: list[SourceFailure] = []
+    broken: set[int] = set()
+
     def raws() -> Iterator[RawMail]:
         nonlocal done_bytes
-        for src in sources:
+        for n, src in enumerate(sources):
             # Positions are keyed by resolved path (the manifest's key); accept either.
             pos = since.get(src.path) or since.get(os.path.realpath(os.path.expanduser(src.path)))
-            for raw in src.read(pos):
-                done_bytes += len(raw.data)
-                yield raw
+            try:
+                for raw in src.read(pos):
+                    done_bytes += len(raw.data)
+                    yield raw
+            except SourceError as e:
+                # One broken archive must not keep the others from being read.
+                failures.append(SourceFailure(src.path, str(e)))
+                broken.add(n)
 
     messages: dict[str, Message] = {}
     skips: list[Skip] = []
@@ -75,8 +95,8 @@ def read_sources(
             progress(read, done_bytes, total_bytes)
     if progress is not None:
         progress(read, done_bytes, total_bytes)
-    positions = [src.position() for src in sources]
-    return ReadResult(messages, skips, read, dups, positions)
+    positions = [src.position() for n, src in enumerate(sources) if n not in broken]
+    return ReadResult(messages, skips, read, dups, positions, failures)
 
 
 def assemble_read(rr: ReadResult, messages: Iterable[Message] | None = None) -> ParseResult:
@@ -97,11 +117,16 @@ def parse_paths(
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> ParseResult:
-    """Read archives at ``paths`` and assemble their series. Raises SourceError for bad paths."""
+    """Read archives at ``paths`` and assemble their series. Raises SourceError for bad
+    paths; an archive that breaks off part-way is in ``report.source_errors``, with
+    the mails before the break read."""
     from kvmsearch.indexer.mail.sources import expand_paths
 
     sources = expand_paths(paths)
-    return assemble_read(read_sources(sources, workers=workers, progress=progress))
+    rr = read_sources(sources, workers=workers, progress=progress)
+    result = assemble_read(rr)
+    result.report.source_errors = list(rr.failures)
+    return result
 
 
 def _workers() -> int:
