@@ -9,8 +9,10 @@ import os
 from collections.abc import Iterable
 
 from kvmsearch.models.errors import (
+    FileSystemError,
     IndexFormatError,
     IndexNotFoundError,
+    IndexPathError,
     KvmsearchError,
     LockHeldError,
     MailParseError,
@@ -70,6 +72,8 @@ __all__ = [
     "SourceGoneError",
     "MailParseError",
     "IndexNotFoundError",
+    "IndexPathError",
+    "FileSystemError",
     "IndexFormatError",
     "LockHeldError",
     "ModelError",

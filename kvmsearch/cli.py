@@ -6,6 +6,7 @@ Every library error becomes one line on stderr and an exit code; no tracebacks f
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -108,6 +109,19 @@ def handle_errors(fn: F) -> F:
             # `kvmsearch ... | head`: the reader left; that's not an error of ours.
             sys.stderr.close()
             raise typer.Exit(0) from None
+        except OSError as e:
+            # The library names the paths it can check; anything else the file system
+            # refuses (a full disk, a permission) is still one line, not a traceback.
+            from kvmsearch.models.errors import FileSystemError
+
+            what = f" ({e.filename})" if e.filename else ""
+            hint = (
+                "free some space and run it again"
+                if e.errno == errno.ENOSPC
+                else "check the path and its permissions"
+            )
+            err(f"error: {e.strerror or e}{what}; {hint}")
+            raise typer.Exit(FileSystemError.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -432,13 +446,14 @@ def search(
     if not request.text.strip() and request.filters.is_empty():
         raise QueryError('nothing to search for; try kvmsearch "dirty log DBM"')
     hits = idx.search(request)
+    if not hits:
+        # the same with --json: no line on stdout, exit 1 (as grep does)
+        err("no matching series")
+        raise typer.Exit(1)
     if as_json:
         for h in hits:
             emit_json(h)
         return
-    if not hits:
-        err("no matching series")
-        raise typer.Exit(1)
     from . import render
 
     typer.echo(render.format_hits(hits, color=use_color(), explain=explain))

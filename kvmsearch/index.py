@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kvmsearch.config import index_home
-from kvmsearch.models.errors import IndexNotFoundError, NotFoundError
+from kvmsearch.models.errors import IndexNotFoundError, IndexPathError, NotFoundError
 from kvmsearch.models.query import DEFAULT_MODE, SearchRequest
 from kvmsearch.models.records import Hit, IndexStatus, SeriesVersion, SourceStatus
 
@@ -22,6 +22,20 @@ if TYPE_CHECKING:
     from kvmsearch.models.embedding import Embedder
     from kvmsearch.models.records import BuildOutcome
     from kvmsearch.query.hybrid import HybridSearcher
+
+
+def _check_home(path: Path) -> None:
+    """A home that exists must be a directory kvmsearch can read."""
+    if path.exists() and not path.is_dir():
+        raise IndexPathError(
+            f"{path} is a file, not an index directory; give --index a directory "
+            "(it is created on `kvmsearch index add`)"
+        )
+    if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
+        raise IndexPathError(
+            f"cannot read the index directory {path} (permission denied); run as its "
+            "owner or give another --index"
+        )
 
 
 def _dir_size(path: Path) -> int:
@@ -52,6 +66,7 @@ class Index:
         from kvmsearch.indexer.index.generations import IndexHome
 
         self.path = index_home(path)
+        _check_home(self.path)
         self.home = IndexHome(self.path)
         self.embedder_factory = embedder_factory
         self._searcher: HybridSearcher | None = None

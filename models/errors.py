@@ -84,3 +84,15 @@ __all__ = [
     "QueryError",
     "NotFoundError",
 ]
+
+
+class IndexPathError(KvmsearchError):
+    """The index directory cannot be used: a file, unreadable, or not writable."""
+
+    exit_code = 2
+
+
+class FileSystemError(KvmsearchError):
+    """Reading or writing a file failed (disk full, permissions, I/O error)."""
+
+    exit_code = 7

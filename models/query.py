@@ -27,6 +27,19 @@ DEFAULT_KINDS = ("series",)
 
 #: the largest ``limit`` a request may ask for
 MAX_LIMIT = 1000
+#: the longest query text: the longest judged question is under 200 characters, and a
+#: 200 KB query took 7 s
+MAX_QUERY_CHARS = 1000
+
+
+def clean_text(text: str) -> str:
+    """User text as valid Unicode: bytes that were not UTF-8 (a shell hands Python
+    them as lone surrogates) become U+FFFD instead of failing deep in a tokenizer."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def parse_date(value: str, what: str) -> date:
@@ -180,6 +193,12 @@ class SearchRequest:
         return cls(text=text, filters=filters, limit=limit, mode=mode, explain=explain)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "text", clean_text(self.text))
+        if len(self.text) > MAX_QUERY_CHARS:
+            raise QueryError(
+                f"the query is {len(self.text)} characters long; the limit is "
+                f"{MAX_QUERY_CHARS}: ask with its key words, a path or an identifier"
+            )
         if self.mode not in MODES:
             raise QueryError(
                 f"--mode {self.mode} is not a mode; use {', '.join(MODES[:-1])} or {MODES[-1]}"
@@ -193,6 +212,8 @@ __all__ = [
     "DEFAULT_MODE",
     "KINDS",
     "MAX_LIMIT",
+    "MAX_QUERY_CHARS",
+    "clean_text",
     "MODES",
     "Filters",
     "SearchRequest",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from kvmsearch.indexer.text.identifiers import is_routing_identifier
 from kvmsearch.indexer.text.paths import is_path
+from kvmsearch.models.errors import QueryError
 from kvmsearch.models.query import DEFAULT_KINDS, Filters, parse_date
 
 _FILTER = re.compile(
@@ -19,6 +20,23 @@ _FILTER = re.compile(
     r'("([^"]*)"|\S+)',
     re.IGNORECASE,
 )
+_EMPTY_FILTER = re.compile(
+    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind):(?=\s|$)",
+    re.IGNORECASE,
+)
+_FILTER_EXAMPLES = {
+    "file": "arch/arm64/kvm/",
+    "path": "drivers/vhost/",
+    "author": "maz",
+    "from": "maz",
+    "list": "kvmarm",
+    "tree": "qemu",
+    "since": "2021-06",
+    "until": "2022",
+    "before": "2022",
+    "after": "2021-06",
+    "kind": "pull",
+}
 _PHRASE = re.compile(r'"([^"]+)"')
 _TREE_HINT = re.compile(r"[\(\[]\s*(qemu|kvm-unit-tests?|kvmtool|kut)\s*[\)\]]", re.IGNORECASE)
 _WORD = re.compile(r"[\w./+-]+(?:\(\))?")
@@ -94,6 +112,10 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         return " "
 
     text = _FILTER.sub(take, query)
+    empty = _EMPTY_FILTER.search(text)
+    if empty:
+        key = empty.group(1).lower()
+        raise QueryError(f"{key}: needs a value, e.g. {key}:{_FILTER_EXAMPLES.get(key, 'x')}")
     tree_hint = None
     th = _TREE_HINT.search(text)
     if th:

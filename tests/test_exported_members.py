@@ -12,6 +12,8 @@ EXPECTED = {
     "SourceGoneError",
     "MailParseError",
     "IndexNotFoundError",
+    "IndexPathError",
+    "FileSystemError",
     "IndexFormatError",
     "LockHeldError",
     "ModelError",

@@ -122,10 +122,9 @@ def test_odd_queries_do_not_raise(idx: Index) -> None:
         "   ",
         '"',
         "((",
-        "author:",
-        "file:",
         "***",
-        "a" * 5000,
+        "a" * 1000,
+        "caf\udce9 vgic",  # a byte that was not UTF-8, as a shell hands it over
         "\x00\x1b[2J",
         "KVM_",
         "/",
@@ -135,6 +134,20 @@ def test_odd_queries_do_not_raise(idx: Index) -> None:
     ):
         for mode in ("hybrid", "lexical"):
             assert isinstance(idx.search(q, limit=3, mode=mode), list)
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("author:", "author: needs a value"),
+        ("file: vgic", "file: needs a value"),
+        ("a" * 1001, "limit is 1000"),
+        ("arch/ " * 40_000, "limit is 1000"),
+    ],
+)
+def test_queries_that_cannot_mean_anything_say_so(idx: Index, query: str, says: str) -> None:
+    with pytest.raises(kvmsearch.QueryError, match=says):
+        idx.search(query)
 
 
 def test_lexical_search_through_the_library_stays_light(index_dir: Path) -> None:

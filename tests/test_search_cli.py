@@ -371,7 +371,26 @@ def test_no_match_human_exit_1(index_dir: Path) -> None:
     assert r.exit_code == 1
     assert "no matching series" in one_line(r.stderr)
     j = run("qwzxv", "--mode", "lexical", "--json", index=index_dir)
-    assert j.exit_code == 0 and j.stdout == ""
+    assert j.exit_code == 1 and j.stdout == ""
+    assert "no matching series" in one_line(j.stderr)
+
+
+def test_bad_index_paths_and_queries_are_one_line(index_dir: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for args, code, says in (
+        (["vgic", "--index", str(a_file)], 2, "is a file, not an index directory"),
+        (["status", "--index", str(a_file)], 2, "is a file"),
+        (["file:", "--index", str(index_dir)], 2, "file: needs a value"),
+        (["x" * 2000, "--index", str(index_dir)], 2, "limit is 1000"),
+        (["show", "\udcff@x", "--index", str(index_dir)], 1, "no series"),
+        (["caf\udce9 vgic", "--mode", "lexical", "--index", str(index_dir)], 0, ""),
+    ):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == code, (args, r.output)
+        assert "Traceback" not in r.output and says in r.stderr, (args, r.stderr)
+        if code:
+            assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_empty_query_is_one_line_exit_2(index_dir: Path) -> None:

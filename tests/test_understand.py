@@ -67,6 +67,12 @@ def test_bad_date_is_a_query_error():
         understand("since:yesterday vgic")
 
 
-@pytest.mark.parametrize("q", ["", '"', "::", "file:", "(", "*", "ünïcödé ☃", "a" * 5000])
+@pytest.mark.parametrize("q", ["", '"', "::", "file:x", "(", "*", "ünïcödé ☃", "a" * 5000])
 def test_odd_input_never_raises(q):
     understand(q)
+
+
+@pytest.mark.parametrize("q", ["file:", "vgic author:", "since: 2021"])
+def test_a_filter_without_a_value_is_a_query_error(q):
+    with pytest.raises(QueryError, match="needs a value"):
+        understand(q)

@@ -32,7 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kvmsearch.models.errors import IndexFormatError, IndexNotFoundError, LockHeldError
+from kvmsearch.models.errors import (
+    IndexFormatError,
+    IndexNotFoundError,
+    IndexPathError,
+    LockHeldError,
+)
 from kvmsearch.models.records import JsonObject, SourcePosition
 
 if TYPE_CHECKING:
@@ -430,12 +435,17 @@ class HomeLock:
 
         if self.home._held is not None:
             raise RuntimeError(f"{self.home.path}: lock already held by this process")
-        self.home.path.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.home.lock_path, timeout=0)
         try:
+            self.home.path.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(self.home.lock_path, timeout=0)
             lock.acquire()
         except Timeout:
             raise LockHeldError(self.home._describe_holder()) from None
+        except (PermissionError, NotADirectoryError, FileExistsError) as e:
+            raise IndexPathError(
+                f"cannot write to the index at {self.home.path} ({e.strerror}); "
+                f"`{self.command}` needs write access: run it as the index's owner"
+            ) from None
         self._lock = lock
         try:
             info = {

@@ -9,6 +9,8 @@ import re
 from collections.abc import Sequence
 from urllib.parse import unquote
 
+from kvmsearch.models.query import clean_text
+
 _URL = re.compile(r"https?://[^\s<>\"'`\]]+")
 _LINK_HOST = re.compile(
     r"^https?://(?:[\w-]+\.)*(?:lore\.kernel\.org|lkml\.kernel\.org|lkml\.org|lkml\.iu\.edu"
@@ -82,7 +84,7 @@ def find_prior_ids(text: str, links: Sequence[str] = ()) -> tuple[str, ...]:
 def message_id_from_user(arg: str) -> str:
     """A Message-ID from what users paste: ``<id>``, ``id:...``/``mid:...`` (notmuch,
     mutt), or a lore or patchwork link to the message (``/T/``, ``/raw``, ``#anchor``)."""
-    arg = arg.strip()
+    arg = clean_text(arg).strip()
     if arg.startswith(("http://", "https://")):
         mid = message_id_of_url(arg, any_host=True)
         if mid:
