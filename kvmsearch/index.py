@@ -182,7 +182,15 @@ class Index:
         return self.searcher().docs
 
     def searcher(self) -> HybridSearcher:
-        """The hybrid searcher over the serving generation (opened once, reused)."""
+        """The hybrid searcher over the serving generation, reused while that generation
+        serves; after an update switched ``current`` the next call opens the new one, so
+        a long-lived reader follows updates instead of holding a generation that the
+        cleanup removes."""
+        if self._searcher is not None:
+            now = self.home.current_name()
+            if now is not None and now != self._searcher.gen.name:
+                self._searcher.close()
+                self._searcher = None
         if self._searcher is None:
             from kvmsearch.query.hybrid import HybridSearcher
 

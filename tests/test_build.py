@@ -678,3 +678,23 @@ def test_parse_of_a_truncated_archive_prints_what_it_read_and_exits_6(
     assert r.exit_code == 6
     assert r.stdout.count("\n") >= 1  # the mails before the break
     assert "breaks off" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_long_lived_reader_follows_updates(tmp_path, sample_sources) -> None:
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    arch = tmp_path / "grow.mbox"
+    arch.write_bytes((mboxes / "coverless.mbox").read_bytes() + _many_mails(2, seed=9))
+    build(home, add_paths=[arch])
+    reader = Index.open(home, embedder_factory=FakeEmbedder)
+    assert reader.search("fix 9-1", limit=5, mode="lexical")
+    seen = {reader.searcher().gen.name}
+    for i in range(3):  # more updates than the cleanup keeps generations for
+        with arch.open("ab") as f:
+            f.write(_many_mails(2, seed=10 + i))
+        assert build(home).generation is not None
+        hits = reader.search(f"fix {10 + i}-1", limit=5, mode="lexical")
+        assert f"m{10 + i}-1@x" in {v.message_id for h in hits for v in h.versions}
+        seen.add(reader.searcher().gen.name)
+    assert len(seen) == 4
+    reader.close()

@@ -551,6 +551,11 @@ class IndexHome:
         except (OSError, ValueError, KeyError, TypeError):
             return []
 
+    def current_name(self) -> str | None:
+        """The serving generation's name, from the pointer alone (cheap: readers check
+        it before each search to follow updates)."""
+        return self._read_pointer(strict=False)
+
     def _read_pointer(self, *, strict: bool = True) -> str | None:
         try:
             name = self.pointer_path.read_text("utf-8").strip()
