@@ -698,3 +698,14 @@ def test_a_long_lived_reader_follows_updates(tmp_path, sample_sources) -> None:
         seen.add(reader.searcher().gen.name)
     assert len(seen) == 4
     reader.close()
+
+
+def test_the_next_run_of_any_kind_removes_what_a_killed_one_left(tmp_path, sample_sources) -> None:
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"] / "coverless.mbox"])
+    stale = IndexHome(home).generations_dir / ".tmp-999999-deadbeef"
+    (stale / "lexical").mkdir(parents=True)
+    (stale / "lexical" / "big").write_bytes(b"x" * 1000)
+    out = build(home)  # nothing new: no generation is written, the leftovers still go
+    assert out.generation is None
+    assert not stale.exists()

@@ -133,6 +133,10 @@ def run_build(
 
     new_sources = expand_paths(add_paths) if add_paths else []
     with home.lock(command):
+        # What a killed or failed run left behind (temp dirs can fill a disk) goes
+        # first, whatever this run then does.
+        if home.exists():
+            home.cleanup()
         prev: Generation | None
         if full:
             # A rebuild is what an index of another format asks for, so it must not
