@@ -6,6 +6,10 @@ codes. Every message says what went wrong *and* what to do next.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 
 class KvmsearchError(Exception):
     """Base of every error kvmsearch raises on purpose."""
@@ -96,3 +100,20 @@ class FileSystemError(KvmsearchError):
     """Reading or writing a file failed (disk full, permissions, I/O error)."""
 
     exit_code = 7
+
+
+@contextmanager
+def damaged_part(what: str, where: Path) -> Iterator[None]:
+    """Reading one on-disk part of an index: whatever its reader raises for a damaged
+    file (EOFError, a pickle or faiss error, a numpy ValueError ...) becomes one
+    IndexFormatError naming the part and the way back. Errors of our own pass."""
+    try:
+        yield
+    except KvmsearchError:
+        raise
+    except Exception as e:  # a damaged file surfaces as whatever its library raises
+        detail = " ".join(str(e).split())[:160]
+        raise IndexFormatError(
+            f"the {what} in {where} is damaged ({type(e).__name__}: {detail}); "
+            "rebuild it with `kvmsearch rebuild`"
+        ) from e

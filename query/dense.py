@@ -56,12 +56,13 @@ class DenseSearcher:
                 ) from e
             except (OSError, ValueError) as e:
                 raise IndexFormatError(
-                    f"dense index metadata {path} is unreadable ({e}); rebuild the index"
+                    f"dense index metadata {path} is unreadable ({e}); "
+                    "rebuild it with `kvmsearch rebuild`"
                 ) from e
             if meta.get("format") != DENSE_FORMAT:
                 raise IndexFormatError(
                     f"dense index in {self.dir} has format {meta.get('format')}, this "
-                    f"kvmsearch reads format {DENSE_FORMAT}; rebuild the index"
+                    f"kvmsearch reads format {DENSE_FORMAT}; rebuild it with `kvmsearch rebuild`"
                 )
             self._meta = meta
         return self._meta
@@ -102,7 +103,7 @@ class DenseSearcher:
             rows = np.load(self.dir / ROWS_FILE)
         except (OSError, RuntimeError, ValueError) as e:  # faiss raises RuntimeError
             raise IndexFormatError(
-                f"dense index in {self.dir} is damaged ({e}); rebuild the index"
+                f"dense index in {self.dir} is damaged ({e}); rebuild it with `kvmsearch rebuild`"
             ) from e
         if (
             index.ntotal != meta["rows"]
@@ -110,7 +111,8 @@ class DenseSearcher:
             or index.d != meta["dim"]
         ):
             raise IndexFormatError(
-                f"dense index files in {self.dir} disagree on their size; rebuild the index"
+                f"dense index files in {self.dir} disagree on their size; "
+                "rebuild it with `kvmsearch rebuild`"
             )
         self._rows = rows
         self._index = index

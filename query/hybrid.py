@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kvmsearch.models.errors import ModelError
+from kvmsearch.models.errors import ModelError, damaged_part
 from kvmsearch.models.query import SearchRequest
 from kvmsearch.models.records import Hit, SeriesVersion
 from kvmsearch.query.filters import FilterResolver
@@ -251,7 +251,10 @@ class HybridSearcher:
             # More matching series may lie beyond the depth the retrievers were asked
             # for: look deeper rather than return fewer hits than asked.
             depth *= 4
-        return [self._hit(g, cands, plan, request.explain, all_versions) for g in groups[:limit]]
+        with damaged_part("document store or chunk texts", self.gen.dir):
+            return [
+                self._hit(g, cands, plan, request.explain, all_versions) for g in groups[:limit]
+            ]
 
     def depth_for(self, limit: int) -> int:
         """Versions taken from each retriever for ``limit`` hits: the tuned pool, or more
@@ -279,17 +282,26 @@ class HybridSearcher:
         warming = self._warm_dense() if use_dense else None
 
         if use_lex:
-            lex_hits = self.lexical_hits(plan, allowed, depth)
+            try:
+                with damaged_part("lexical index", self.gen.lexical_dir):
+                    lex_hits = self.lexical_hits(plan, allowed, depth)
+            except BaseException:
+                # Let the model finish loading first: a process that exits while the
+                # warm-up thread is inside onnxruntime aborts instead of reporting.
+                if warming is not None:
+                    warming.join()
+                raise
             exhausted = len(lex_hits) < depth
             for rank, h in enumerate(lex_hits):
                 c = cands.setdefault(h.message_id, _Version())
                 c.lex, c.lex_rank, c.tier = h.score, rank, h.tier
 
         if use_dense:
-            if warming is not None:
-                warming.wait()
-            qvec = self.query_embedder().encode([plan.dense_text])[0]
-            dense_hits = self.dense.search(qvec, k=depth, allowed=allowed)
+            with damaged_part("dense index or query model", self.gen.dir):
+                if warming is not None:
+                    warming.wait()
+                qvec = self.query_embedder().encode([plan.dense_text])[0]
+                dense_hits = self.dense.search(qvec, k=depth, allowed=allowed)
             # Dense search always finds its depth (every version has a nearest chunk);
             # below the floor it holds no evidence, so it alone never asks for more.
             if mode == "semantic":
