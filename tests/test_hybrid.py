@@ -545,8 +545,12 @@ def test_limit_beyond_the_pool_returns_that_many_series(searcher) -> None:
 
 @pytest.mark.parametrize(
     ("part", "query"),
-    [("lexical/_MAIN_1.toc", "dirty log DBM"), ("lexical/_MAIN_1.toc", "KVM_CAP_STEAL_TIME"),
-     ("dense_text_offsets.npy", "dirty log DBM"), ("dense_rows.npy", "dirty log DBM")],
+    [
+        ("lexical/_MAIN_1.toc", "dirty log DBM"),
+        ("lexical/_MAIN_1.toc", "KVM_CAP_STEAL_TIME"),
+        ("dense_text_offsets.npy", "dirty log DBM"),
+        ("dense_rows.npy", "dirty log DBM"),
+    ],
 )
 def test_a_damaged_part_is_one_index_error(searcher, part: str, query: str) -> None:
     from kvmsearch.models.errors import IndexFormatError
