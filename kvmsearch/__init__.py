@@ -38,6 +38,8 @@ from kvmsearch.models.records import (
     Skip,
     SourceFailure,
     SourceStatus,
+    VerifyProblem,
+    VerifyReport,
     VersionRef,
 )
 
@@ -88,6 +90,8 @@ __all__ = [
     "IndexStatus",
     "SourceFailure",
     "SourceStatus",
+    "VerifyProblem",
+    "VerifyReport",
     "ChangelogEntry",
     "CoverFields",
     "Family",

@@ -311,10 +311,36 @@ def rebuild(
 def status(
     index: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable status.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Check every file of the serving generation, the query model and the "
+            "model package against the checksums recorded at build time, and the message "
+            "store and embedding cache for damage; name what is damaged and the command "
+            "that repairs it. Exit 3 when anything is.",
+        ),
+    ] = False,
 ) -> None:
     """Generation, counts, sources and their read positions, last update, model."""
     from kvmsearch.index import Index
 
+    if verify:
+        rep = Index(index).verify()
+        if as_json:
+            emit_json(rep)
+        else:
+            mb = rep.bytes_checked / 1e6
+            if rep.ok:
+                typer.echo(
+                    f"verified generation {rep.generation}: {rep.files_checked} "
+                    f"files, {mb:.1f} MB, in {rep.seconds:.1f}s: all intact"
+                )
+            for p in rep.problems:
+                err(f"damaged: {p.part} {p.path}: {p.what}; repair: {p.repair}")
+        if not rep.ok:
+            raise typer.Exit(3)
+        return
     st = Index(index).status()
     if as_json:
         emit_json(st)

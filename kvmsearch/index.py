@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 from kvmsearch.config import index_home
 from kvmsearch.models.errors import IndexNotFoundError, IndexPathError, NotFoundError
 from kvmsearch.models.query import DEFAULT_MODE, SearchRequest
-from kvmsearch.models.records import Hit, IndexStatus, SeriesVersion, SourceStatus
+from kvmsearch.models.records import (
+    Hit,
+    IndexStatus,
+    SeriesVersion,
+    SourceStatus,
+    VerifyReport,
+)
 
 if TYPE_CHECKING:
     from kvmsearch.indexer.index.build import StageFactory
@@ -153,6 +159,13 @@ class Index:
         return outcome
 
     # ----------------------------------------------------------------- reading
+
+    def verify(self) -> VerifyReport:
+        """Check every part of the index against what the build recorded (see
+        :mod:`kvmsearch.indexer.index.verify`); damage is in ``problems``, not raised."""
+        from kvmsearch.indexer.index.verify import verify_home
+
+        return verify_home(self.home)
 
     def status(self) -> IndexStatus:
         """Generation, counts, sources with positions, model, size on disk."""

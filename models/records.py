@@ -342,3 +342,28 @@ class IndexStatus:
     generations: tuple[str, ...]
     size_bytes: int
     extra: JsonObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyProblem:
+    """One damaged or missing part, and the command that repairs it."""
+
+    part: str  # "generation", "query model", "model package", "message store", ...
+    path: str
+    what: str  # "missing", "size 12 != 34", "checksum differs", "integrity: ..."
+    repair: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What `kvmsearch status --verify` checked."""
+
+    generation: str
+    files_checked: int
+    bytes_checked: int
+    seconds: float
+    problems: tuple[VerifyProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

@@ -709,3 +709,59 @@ def test_the_next_run_of_any_kind_removes_what_a_killed_one_left(tmp_path, sampl
     out = build(home)  # nothing new: no generation is written, the leftovers still go
     assert out.generation is None
     assert not stale.exists()
+
+
+def test_verify_passes_on_an_intact_index_and_catches_a_same_size_bit_flip(
+    tmp_path, sample_sources
+) -> None:
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"]])
+    idx = Index(home)
+    rep = idx.verify()
+    assert rep.ok and rep.files_checked >= 8, rep
+    gen = IndexHome(home).open_current()
+    target = gen.dir / "dense.faiss"
+    st = target.stat()
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, same size
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same mtime
+    rep = idx.verify()
+    assert [(p.part, Path(p.path).name, p.what) for p in rep.problems] == [
+        ("generation", "dense.faiss", "checksum differs")
+    ]
+    assert "kvmsearch rebuild" in rep.problems[0].repair
+    # the repair works
+    assert build(home, full=True).generation is not None
+    assert idx.verify().ok
+
+
+def test_verify_checks_the_message_store(tmp_path, sample_sources) -> None:
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"]])
+    store = IndexHome(home).store_path
+    data = bytearray(store.read_bytes())
+    for i in range(4096, min(len(data), 4096 * 3)):
+        data[i] = 0xA5
+    store.write_bytes(bytes(data))
+    rep = Index(home).verify()
+    assert any(p.part == "message store" for p in rep.problems), rep
+
+
+def test_status_verify_on_the_command_line(tmp_path, sample_sources) -> None:
+    from typer.testing import CliRunner
+
+    from kvmsearch.cli import app
+
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"]])
+    ok = CliRunner().invoke(app, ["status", "--verify", "--index", str(home)])
+    assert ok.exit_code == 0 and "all intact" in ok.stdout
+    docs = IndexHome(home).open_current().docs_path
+    docs.write_bytes(docs.read_bytes()[:-1] + b"\x00")
+    bad = CliRunner().invoke(app, ["status", "--verify", "--index", str(home)])
+    assert bad.exit_code == 3
+    assert "damaged: generation" in bad.stderr and "docs.sqlite" in bad.stderr
+    assert "repair: kvmsearch rebuild" in bad.stderr
+    js = CliRunner().invoke(app, ["status", "--verify", "--json", "--index", str(home)])
+    assert js.exit_code == 3 and '"problems": [{"part": "generation"' in js.stdout

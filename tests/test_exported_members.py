@@ -39,6 +39,8 @@ EXPECTED = {
     "IndexStatus",
     "SourceFailure",
     "SourceStatus",
+    "VerifyProblem",
+    "VerifyReport",
 }
 
 

@@ -23,6 +23,7 @@ from kvmsearch.indexer.index.generations import (
     IndexHome,
     ModelInfo,
     OnnxInfo,
+    file_checksums,
 )
 from kvmsearch.indexer.series.pipeline import ReadResult, read_sources
 from kvmsearch.models.errors import SourceError, SourceGoneError
@@ -325,7 +326,14 @@ def _write_dense(
     onnx = None
     if b.export_query_model:
         with b.timer("onnx"):
-            onnx = _ensure_query_model(b.home, embedder.checksum)
+            # a rebuild exports again: it is the repair for a damaged query model
+            onnx = _ensure_query_model(b.home, embedder.checksum, force=b.full)
+        from kvmsearch.models.embedding import model_dir
+
+        # every file of the model package and of the exported query model, for
+        # `status --verify` (a changed config.json or tokenizer gives wrong vectors)
+        gen.manifest.extra["model_files"] = file_checksums(model_dir())
+        gen.manifest.extra["query_model_files"] = file_checksums(b.home.model_dir)
     elif gen.manifest.model is not None and gen.manifest.model.sha256 == embedder.checksum:
         onnx = gen.manifest.onnx  # still the same model: keep what the last build exported
     return _DenseResult(
@@ -337,7 +345,7 @@ def _write_dense(
     )
 
 
-def _ensure_query_model(home: IndexHome, model_checksum: str) -> OnnxInfo:
+def _ensure_query_model(home: IndexHome, model_checksum: str, *, force: bool = False) -> OnnxInfo:
     """Export the ONNX query model once per index home (and again if the model changed).
 
     Queries embed with it through onnxruntime, so the CLI never imports torch.
@@ -350,7 +358,7 @@ def _ensure_query_model(home: IndexHome, model_checksum: str) -> OnnxInfo:
     info_path = dest / ONNX_INFO_FILE
     onnx_path = dest / ONNX_FILE
     rel = f"{QUERY_MODEL_DIR}/{ONNX_FILE}"
-    if info_path.is_file() and onnx_path.is_file():
+    if not force and info_path.is_file() and onnx_path.is_file():
         try:
             info = json.loads(info_path.read_text())
         except ValueError:

@@ -19,6 +19,7 @@ and a writer killed at any point leaves the previous generation serving.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -262,6 +263,20 @@ class CleanupReport:
     removed_generations: tuple[str, ...]
 
 
+def file_checksums(root: Path) -> dict[str, list[int | str]]:
+    """``{relative path: [size, sha256]}`` of every file below ``root`` but the
+    manifest."""
+    out: dict[str, list[int | str]] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name != MANIFEST_NAME:
+            h = hashlib.sha256()
+            with path.open("rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+            out[path.relative_to(root).as_posix()] = [path.stat().st_size, h.hexdigest()]
+    return out
+
+
 def _seq(name: str) -> int:
     m = _GEN_NAME.match(name)
     return int(m.group(1)) if m else -1
@@ -390,6 +405,9 @@ class GenerationWriter(_Parts):
         if not m.build_seconds:
             m.build_seconds = round(time.monotonic() - self._started, 3)
         m.previous_generation = self._previous_name
+        # What `status --verify` checks every file against (a bit flip keeps size and
+        # mtime): recorded as the files are sealed, in the manifest written last.
+        m.extra["files"] = file_checksums(self.dir)
         _fsync_tree(self.dir)
         self._write_manifest()
         name = self.home._next_name(m.built_at)
