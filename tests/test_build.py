@@ -765,3 +765,24 @@ def test_status_verify_on_the_command_line(tmp_path, sample_sources) -> None:
     assert "repair: kvmsearch rebuild" in bad.stderr
     js = CliRunner().invoke(app, ["status", "--verify", "--json", "--index", str(home)])
     assert js.exit_code == 3 and '"problems": [{"part": "generation"' in js.stdout
+
+
+@pytest.mark.parametrize("damage", ["manifest", "pointer"])
+def test_rebuild_is_a_way_back_from_a_damaged_manifest_or_pointer(
+    tmp_path, sample_sources, damage
+) -> None:
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"]])
+    ih = IndexHome(home)
+    gen = ih.open_current()
+    if damage == "manifest":
+        (gen.dir / "manifest.json").write_text('{"format_version": 2, "sour')
+    else:
+        ih.pointer_path.write_text("garbage\n")
+    with pytest.raises(IndexFormatError, match="kvmsearch rebuild"):
+        Index.open(home)
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        out = idx.rebuild()
+    assert out.generation is not None and out.versions > 0
+    with Index.open(home, embedder_factory=FakeEmbedder) as idx:
+        assert idx.verify().ok

@@ -51,6 +51,8 @@ FORMAT_VERSION = 2
 # The names of a generation's parts (the dense part's files are named in index/dense.py,
 # which owns their layout) and of the home's shared parts.
 MANIFEST_NAME = "manifest.json"
+#: the home's copy of the registered sources (the manifests hold them with positions)
+REGISTRY_NAME = "sources.json"
 DOCS_FILE = "docs.sqlite"
 LEXICAL_DIR = "lexical"
 EMBEDDING_CACHE_FILE = "embeddings.sqlite"
@@ -429,6 +431,7 @@ class GenerationWriter(_Parts):
         gen = self.seal()
         self.home._switch(gen.name)
         self._published = True
+        self.home._save_registry(gen.manifest.sources)
         return gen
 
 
@@ -506,6 +509,7 @@ class IndexHome:
         self.model_dir = self.path / QUERY_MODEL_DIR
         self.generations_dir = self.path / "generations"
         self.pointer_path = self.path / "current"
+        self.registry_path = self.path / REGISTRY_NAME
         self._held: HomeLock | None = None
         self._active: set[Path] = set()
 
@@ -555,19 +559,39 @@ class IndexHome:
         return sorted((n for n in names if _GEN_NAME.match(n)), key=_seq)
 
     def registered_sources(self) -> list[SourcePosition]:
-        """The sources of the serving generation, read even from an older format.
+        """The sources of the serving generation, read even from an older format or,
+        when its pointer or manifest is damaged, from the newest readable generation.
 
         For ``rebuild``: the read positions are dropped, since a rebuild reads every
         source from the start. Empty when there is no readable manifest.
         """
-        name = self._read_pointer(strict=False)
-        if name is None:
-            return []
+        # The serving generation first; when its pointer or manifest is damaged, the
+        # newest generation whose manifest still reads: a damaged manifest must not
+        # leave `rebuild` without sources, which is its repair.
+        first = self._read_pointer(strict=False)
+        names = [first] if first else []
+        names += [n for n in reversed(self.generations()) if n != first]
+        for name in names:
+            try:
+                path = self.generations_dir / name / MANIFEST_NAME
+                raw = json.loads(path.read_text("utf-8"))
+                return [SourcePosition(s["path"], s["kind"], {}) for s in raw["sources"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
         try:
-            raw = json.loads((self.generations_dir / name / MANIFEST_NAME).read_text("utf-8"))
-            return [SourcePosition(s["path"], s["kind"], {}) for s in raw["sources"]]
+            raw = json.loads(self.registry_path.read_text("utf-8"))
+            return [SourcePosition(s["path"], s["kind"], {}) for s in raw]
         except (OSError, ValueError, KeyError, TypeError):
             return []
+
+    def _save_registry(self, sources: list[SourcePosition]) -> None:
+        """The registered sources, kept beside the generations too, so a home whose
+        every manifest is damaged still knows what `rebuild` must read."""
+        tmp = self.path / f".{REGISTRY_NAME}.tmp-{os.getpid()}"
+        _write_synced(
+            tmp, json.dumps([{"path": p.source, "kind": p.kind} for p in sources], indent=1) + "\n"
+        )
+        os.replace(tmp, self.registry_path)
 
     def current_name(self) -> str | None:
         """The serving generation's name, from the pointer alone (cheap: readers check
