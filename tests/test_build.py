@@ -34,7 +34,7 @@ from kvmsearch.indexer.index.generations import (
 )
 from kvmsearch.indexer.index.lexical import open_lexical
 from kvmsearch.indexer.mail.store import MessageStore
-from kvmsearch.models.errors import IndexFormatError, SourceError
+from kvmsearch.models.errors import IndexError_, IndexFormatError, SourceError
 from kvmsearch.models.serialize import version_to_dict
 from kvmsearch.query.dense import DenseSearcher
 
@@ -786,3 +786,17 @@ def test_rebuild_is_a_way_back_from_a_damaged_manifest_or_pointer(
     assert out.generation is not None and out.versions > 0
     with Index.open(home, embedder_factory=FakeEmbedder) as idx:
         assert idx.verify().ok
+
+
+def test_rebuild_replaces_a_damaged_embedding_cache(tmp_path, sample_sources) -> None:
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"]])
+    cache = IndexHome(home).embedding_cache_path
+    cache.write_bytes(b"this is not an sqlite database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{cache}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(IndexError_, match="kvmsearch rebuild"):
+        build(home, add_paths=[sample_sources["data"]])  # an update cannot use it
+    out = build(home, full=True)
+    assert out.generation is not None and out.chunks_embedded > 0  # all embedded anew
+    assert Index(home).verify().ok

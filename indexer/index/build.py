@@ -311,8 +311,13 @@ def _write_dense(
         chunks = chunk_versions(versions.values(), counter, count_many=counter.many)
         cb(len(chunks), len(chunks), "chunks")
     b.home.cache_dir.mkdir(parents=True, exist_ok=True)
+    if b.full:
+        # a rebuild is the repair for a damaged cache: it starts a new one
+        opened, _renewed = EmbeddingCache.open_or_renew(b.home.embedding_cache_path)
+    else:
+        opened = EmbeddingCache(b.home.embedding_cache_path)
     with (
-        EmbeddingCache(b.home.embedding_cache_path) as cache,
+        opened as cache,
         b.timer("embed"),
         b.stage("embedding") as ecb,
     ):

@@ -74,9 +74,31 @@ class EmbeddingCache:
             self._db.commit()
         except sqlite3.DatabaseError as e:
             raise IndexError_(
-                f"embedding cache {self.path} is unreadable ({e}); delete it, "
-                "the next build re-embeds everything"
+                f"embedding cache {self.path} is unreadable ({e}); run `kvmsearch rebuild`, "
+                "which starts a new one (unchanged text is embedded again)"
             ) from e
+
+    @classmethod
+    def open_or_renew(cls, path: Path) -> tuple[EmbeddingCache, bool]:
+        """The cache at ``path``, or a new empty one in its place when it is damaged (a
+        rebuild's repair: the cache only saves work). Returns (cache, renewed)."""
+        damaged = False
+        try:
+            cache = cls(path)
+        except IndexError_:
+            damaged = True
+        else:
+            try:
+                rows = cache._db.execute("PRAGMA quick_check").fetchall()
+                damaged = any(r and r[0] != "ok" for r in rows)
+            except sqlite3.DatabaseError:
+                damaged = True
+            if not damaged:
+                return cache, False
+            cache.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return cls(path), damaged
 
     def get_many(self, model: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors already stored for ``model``, by chunk key (missing keys are absent)."""
