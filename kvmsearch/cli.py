@@ -344,10 +344,14 @@ def status(
     st = Index(index).status()
     if as_json:
         emit_json(st)
-        return
-    from . import render
+    else:
+        from . import render
 
-    typer.echo(render.format_status(st))
+        typer.echo(render.format_status(st))
+    for p in st.damaged:
+        err(f"damaged: {p.part} {p.path}: {p.what}; repair: {p.repair}")
+    if st.damaged:
+        raise typer.Exit(3)
 
 
 # --------------------------------------------------------------------------- search

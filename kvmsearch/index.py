@@ -168,7 +168,10 @@ class Index:
         return verify_home(self.home)
 
     def status(self) -> IndexStatus:
-        """Generation, counts, sources with positions, model, size on disk."""
+        """Generation, counts, sources with positions, model, size on disk, and the
+        generation files found missing or resized (``damaged``)."""
+        from kvmsearch.indexer.index.verify import quick_problems
+
         gen = self.home.open_current()
         m = gen.manifest
         d = m.to_dict()
@@ -188,6 +191,7 @@ class Index:
             sources=sources,
             generations=tuple(self.home.generations()),
             size_bytes=_dir_size(self.path),
+            damaged=quick_problems(self.home),
             extra=dict(m.extra),
         )
 

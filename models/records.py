@@ -315,6 +315,16 @@ class BuildOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyProblem:
+    """One damaged or missing part, and the command that repairs it."""
+
+    part: str  # "generation", "query model", "model package", "message store", ...
+    path: str
+    what: str  # "missing", "size 12 != 34", "checksum differs", "integrity: ..."
+    repair: str
+
+
+@dataclass(frozen=True, slots=True)
 class SourceStatus:
     path: str
     kind: str
@@ -342,16 +352,9 @@ class IndexStatus:
     generations: tuple[str, ...]
     size_bytes: int
     extra: JsonObject = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyProblem:
-    """One damaged or missing part, and the command that repairs it."""
-
-    part: str  # "generation", "query model", "model package", "message store", ...
-    path: str
-    what: str  # "missing", "size 12 != 34", "checksum differs", "integrity: ..."
-    repair: str
+    #: generation files missing or of another size than built (a stat each; the
+    #: checksums are `kvmsearch status --verify`'s)
+    damaged: tuple[VerifyProblem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -800,3 +800,22 @@ def test_rebuild_replaces_a_damaged_embedding_cache(tmp_path, sample_sources) ->
     out = build(home, full=True)
     assert out.generation is not None and out.chunks_embedded > 0  # all embedded anew
     assert Index(home).verify().ok
+
+
+def test_status_and_update_name_a_truncated_generation_file(tmp_path, sample_sources) -> None:
+    from typer.testing import CliRunner
+
+    from kvmsearch.cli import app
+
+    home = tmp_path / "home"
+    build(home, add_paths=[sample_sources["mboxes"]])
+    assert Index(home).status().damaged == ()
+    rows = IndexHome(home).open_current().dir / "dense_rows.npy"
+    rows.write_bytes(rows.read_bytes()[:-8])
+    st = CliRunner().invoke(app, ["status", "--index", str(home)])
+    assert st.exit_code == 3 and "damaged: generation" in st.stderr
+    assert "dense_rows.npy" in st.stderr and "kvmsearch rebuild" in st.stderr
+    with pytest.raises(IndexFormatError, match="damaged.*kvmsearch rebuild"):
+        build(home)
+    assert build(home, full=True).generation is not None
+    assert Index(home).status().damaged == ()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kvmsearch.indexer.mail.messages import parse_message
@@ -96,6 +96,7 @@ def test_cover_parser_takes_anything(body: str) -> None:
 
 @SETTINGS
 @given(LINE)
+@example("http://")  # found by this test: a scheme with no host raised IndexError
 def test_line_rules_take_anything(line: str) -> None:
     match_stat_line(line)
     is_link_line(line)

@@ -26,7 +26,7 @@ from kvmsearch.indexer.index.generations import (
     file_checksums,
 )
 from kvmsearch.indexer.series.pipeline import ReadResult, read_sources
-from kvmsearch.models.errors import SourceError, SourceGoneError
+from kvmsearch.models.errors import IndexFormatError, SourceError, SourceGoneError
 from kvmsearch.models.records import (
     BuildOutcome,
     ParseResult,
@@ -148,6 +148,18 @@ def run_build(
         else:
             prev = home.current()
             registered = list(prev.manifest.sources) if prev is not None else []
+            if prev is not None:
+                # an update builds on the serving generation (its lexical index is
+                # copied): a damaged one must be rebuilt, not carried forward
+                from kvmsearch.indexer.index.verify import quick_problems
+
+                damaged = quick_problems(home)
+                if damaged:
+                    more = f" and {len(damaged) - 1} more" if len(damaged) > 1 else ""
+                    raise IndexFormatError(
+                        f"the serving generation is damaged ({damaged[0].path}: "
+                        f"{damaged[0].what}{more}); run `kvmsearch rebuild`"
+                    )
         known = {p.source for p in registered}
         added: list[Source] = []
         for src in new_sources:

@@ -83,6 +83,31 @@ class _Checker:
             self.problems.append(VerifyProblem(part, str(path), what, repair))
 
 
+def quick_problems(home: IndexHome) -> tuple[VerifyProblem, ...]:
+    """The serving generation's files checked by presence and size only (a stat each,
+    no hashing): what `status` and `update` can afford every time."""
+    gen = home.open_current()
+    out: list[VerifyProblem] = []
+    recorded = gen.manifest.extra.get("files")
+    if not isinstance(recorded, dict):
+        return ()
+    for rel, entry in sorted(recorded.items()):
+        path = gen.dir / rel
+        try:
+            size = int(entry[0])
+            have = path.stat().st_size
+        except (TypeError, ValueError, IndexError):
+            continue
+        except OSError:
+            out.append(VerifyProblem("generation", str(path), "missing", _REBUILD))
+            continue
+        if have != size:
+            out.append(
+                VerifyProblem("generation", str(path), f"size {have}, built with {size}", _REBUILD)
+            )
+    return tuple(out)
+
+
 def verify_home(home: IndexHome) -> VerifyReport:
     """Check the serving generation and the home's shared parts (see module notes).
 
@@ -115,4 +140,4 @@ def verify_home(home: IndexHome) -> VerifyReport:
     )
 
 
-__all__ = ["verify_home"]
+__all__ = ["quick_problems", "verify_home"]

@@ -57,7 +57,10 @@ def message_id_of_url(url: str, *, any_host: bool = False) -> str | None:
     http(s) URL with a ``local@domain`` path segment, as users paste them)."""
     if not any_host and not _MSGID_HOST.match(url):
         return None
-    path = url.split("://", 1)[1].split("/", 1)[1]
+    rest = url.split("://", 1)[1].split("/", 1)
+    if len(rest) < 2:
+        return None  # a host alone names no message
+    path = rest[1]
     path = path.split("#", 1)[0].split("?", 1)[0]
     for seg in path.split("/"):
         seg = unquote(seg).strip("<>")
