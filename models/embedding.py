@@ -86,16 +86,21 @@ def _stat_key(path: Path) -> tuple[str, int, int]:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes, read now (what a check for damage must use)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
     """sha256 of a file, remembered per (path, size, mtime) for the life of the process."""
     key = _stat_key(path)
     found = _SHA_CACHE.get(key)
     if found is None:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        found = _SHA_CACHE[key] = h.hexdigest()
+        found = _SHA_CACHE[key] = sha256_file(path)
     return found
 
 

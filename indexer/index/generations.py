@@ -19,7 +19,6 @@ and a writer killed at any point leaves the previous generation serving.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -33,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kvmsearch.models.embedding import sha256_file
 from kvmsearch.models.errors import (
     IndexFormatError,
     IndexNotFoundError,
@@ -271,11 +271,7 @@ def file_checksums(root: Path) -> dict[str, list[int | str]]:
     out: dict[str, list[int | str]] = {}
     for path in sorted(root.rglob("*")):
         if path.is_file() and path.name != MANIFEST_NAME:
-            h = hashlib.sha256()
-            with path.open("rb") as f:
-                while block := f.read(1 << 20):
-                    h.update(block)
-            out[path.relative_to(root).as_posix()] = [path.stat().st_size, h.hexdigest()]
+            out[path.relative_to(root).as_posix()] = [path.stat().st_size, sha256_file(path)]
     return out
 
 

