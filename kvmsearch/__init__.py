@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable
 
 from kvmsearch.models.errors import (
+    DiskFullError,
     FileSystemError,
     IndexFormatError,
     IndexNotFoundError,
@@ -75,6 +76,7 @@ __all__ = [
     "MailParseError",
     "IndexNotFoundError",
     "IndexPathError",
+    "DiskFullError",
     "FileSystemError",
     "IndexFormatError",
     "LockHeldError",

@@ -477,7 +477,10 @@ def search(
         raise QueryError('nothing to search for; try kvmsearch "dirty log DBM"')
     hits = idx.search(request)
     if not hits:
-        # the same with --json: no line on stdout, exit 1 (as grep does)
+        # exit 1, as grep does; with --json one line that says so, which no hit line
+        # can be mistaken for (hits always carry "family")
+        if as_json:
+            emit_json({"no_match": True, "query": request.text})
         err("no matching series")
         raise typer.Exit(1)
     if as_json:

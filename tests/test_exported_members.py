@@ -41,6 +41,7 @@ EXPECTED = {
     "SourceStatus",
     "VerifyProblem",
     "VerifyReport",
+    "DiskFullError",
 }
 
 

@@ -200,9 +200,9 @@ def test_exception_in_writer_changes_nothing_serving(tmp_path: Path) -> None:
             (w.dir / "data.txt").write_text("half")
             1 / 0  # noqa: B018
     assert home.open_current() == first
-    assert w.dir.is_dir() and w.dir.name.startswith(".tmp-")
-    report = home.cleanup()
-    assert report.removed_temp == (w.dir,) and not w.dir.exists()
+    # the failed writer removed its own temp dir (a full disk must not stay full)
+    assert not w.dir.exists() and w.written_bytes == len("half")
+    assert home.cleanup().removed_temp == ()
     assert home.open_current() == first
 
 
@@ -463,3 +463,30 @@ def test_manifest_paths_stay_inside_the_home(path: str) -> None:
     bad = dict(good, onnx={"path": path, "sha256": "0" * 64})
     with pytest.raises(ValueError, match="leaves the index home"):
         Manifest.from_dict(bad)
+
+
+@pytest.mark.parametrize(
+    ("failure", "hint"),
+    [
+        (OSError(30, "Read-only file system"), "read-only; copy the index"),
+        (PermissionError(13, "Permission denied"), "run it as the index's owner"),
+    ],
+)
+def test_an_index_that_cannot_be_written_is_one_line_for_an_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: OSError, hint: str
+) -> None:
+    # Root ignores permissions and tests cannot remount, so the refusal is simulated
+    # where the file system would give it: taking the lock file.
+    from filelock import FileLock
+
+    from kvmsearch.models.errors import IndexPathError
+
+    def refused(*_a: object, **_k: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(FileLock, "acquire", refused)
+    home = IndexHome(tmp_path / "idx")
+    with pytest.raises(IndexPathError) as e, home.lock("kvmsearch update"):
+        pass
+    msg = str(e.value)
+    assert "\n" not in msg and "`kvmsearch update` needs write access" in msg and hint in msg

@@ -102,7 +102,7 @@ def test_query_that_names_a_command_searches(index_dir: Path, word: str) -> None
     assert r.exit_code in (0, 1), r.output
     assert "Usage:" not in r.output
     for hit in json_lines(r.stdout):
-        assert "family" in hit
+        assert "family" in hit or hit == {"no_match": True, "query": word}
 
 
 def test_subcommand_word_searches_with_status_in_the_text(index_dir: Path) -> None:
@@ -371,7 +371,8 @@ def test_no_match_human_exit_1(index_dir: Path) -> None:
     assert r.exit_code == 1
     assert "no matching series" in one_line(r.stderr)
     j = run("qwzxv", "--mode", "lexical", "--json", index=index_dir)
-    assert j.exit_code == 1 and j.stdout == ""
+    assert j.exit_code == 1
+    assert json_lines(j.stdout) == [{"no_match": True, "query": "qwzxv"}]
     assert "no matching series" in one_line(j.stderr)
 
 

@@ -9,11 +9,16 @@ versions whose content changed are re-indexed; embeddings come from a cache keye
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kvmsearch.indexer.index.generations import (
@@ -24,9 +29,16 @@ from kvmsearch.indexer.index.generations import (
     ModelInfo,
     OnnxInfo,
     file_checksums,
+    tree_bytes,
 )
 from kvmsearch.indexer.series.pipeline import ReadResult, read_sources
-from kvmsearch.models.errors import IndexFormatError, SourceError, SourceGoneError
+from kvmsearch.models.errors import (
+    DiskFullError,
+    IndexFormatError,
+    KvmsearchError,
+    SourceError,
+    SourceGoneError,
+)
 from kvmsearch.models.records import (
     BuildOutcome,
     ParseResult,
@@ -107,6 +119,14 @@ class _Build:
     outcome: BuildOutcome
     timer: _Timer = field(default_factory=_Timer)
     added_paths: list[str] = field(default_factory=list)
+    #: the message store this generation is built from (recorded in its manifest)
+    store_id: str = ""
+    #: the generation being written (its size tells a full disk how much was needed)
+    writer: GenerationWriter | None = None
+
+    @property
+    def written_bytes(self) -> int:
+        return self.writer.written_bytes if self.writer is not None else 0
 
 
 def run_build(
@@ -138,6 +158,7 @@ def run_build(
         # first, whatever this run then does.
         if home.exists():
             home.cleanup()
+            _finish_interrupted_rebuild(home)
         prev: Generation | None
         if full:
             # A rebuild is what an index of another format asks for, so it must not
@@ -182,27 +203,123 @@ def run_build(
             outcome=BuildOutcome(generation=None, rebuilt=full),
             added_paths=[s.path for s in added],
         )
-        sources = _open_sources(registered, b.outcome.source_errors) + added
-        since = {} if full else {p.source: p for p in registered if p.state}
-        with b.timer("read"), b.stage("reading mail") as cb:
-            rr = read_sources(
-                sources,
-                since=since,
-                workers=workers,
-                progress=lambda n, _b, _t: cb(n, None, "messages"),
-            )
-        b.outcome.new_messages = len(rr.messages)
-        b.outcome.source_errors.extend(rr.failures)
-        if prev is not None and not full and not added and rr.read == 0:
-            # Nothing new: no generation is written, and the positions stay as they are.
-            b.outcome.timings = b.timer.t
-            return b.outcome
-        return _index(b, rr)
+        try:
+            return _read_and_index(b, registered, added, workers)
+        except Exception as e:
+            if _is_disk_full(e):
+                raise _disk_full_error(b, command) from e
+            raise
+
+
+def _read_and_index(
+    b: _Build, registered: list[SourcePosition], added: list[Source], workers: int | None
+) -> BuildOutcome:
+    """Read the sources (each failing alone) and index what they gave."""
+    full, prev = b.full, b.prev
+    sources = _open_sources(registered, b.outcome.source_errors) + added
+    since = {} if full else {p.source: p for p in registered if p.state}
+    with b.timer("read"), b.stage("reading mail") as cb:
+        rr = read_sources(
+            sources,
+            since=since,
+            workers=workers,
+            progress=lambda n, _b, _t: cb(n, None, "messages"),
+        )
+    b.outcome.new_messages = len(rr.messages)
+    b.outcome.source_errors.extend(rr.failures)
+    if prev is not None and not full and not added and rr.read == 0:
+        # Nothing new: no generation is written, and the positions stay as they are.
+        b.outcome.timings = b.timer.t
+        return b.outcome
+    return _index(b, rr)
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    """Did ``e`` (or what caused it) come from a full disk or quota?
+
+    Not every writer raises OSError: sqlite says "database or disk is full", faiss and
+    torch's exporter raise RuntimeError carrying the C library's message.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(cur)
+        if "No space left on device" in text or "disk is full" in text:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _mb(n: int) -> str:
+    return f"{max(1, round(n / 1e6))} MB"
+
+
+def _disk_full_error(b: _Build, command: str) -> DiskFullError:
+    """One line: where the disk is full, what is free, what the build needs.
+
+    A build writes a whole new generation beside the serving one, so it needs about
+    the serving generation's size again (at least what it had written when it failed).
+    """
+    home = b.home
+    try:
+        free = shutil.disk_usage(home.path).free
+    except OSError:
+        free = 0
+    serving_gen = b.prev
+    if serving_gen is None:
+        with contextlib.suppress(KvmsearchError, OSError):
+            serving_gen = home.current()  # a rebuild writes one of about its size too
+    serving = tree_bytes(serving_gen.dir) if serving_gen is not None else 0
+    need = max(serving, b.written_bytes)
+    size = f"about {_mb(need)}" if serving else f"more than {_mb(need)}"
+    size += " for its new generation"
+    from kvmsearch.models.embedding import ONNX_FILE, WEIGHTS_FILE, model_dir
+
+    if b.export_query_model and (b.full or not (home.model_dir / ONNX_FILE).exists()):
+        # the query model is exported as fp16: about half the weights' size
+        with contextlib.suppress(KvmsearchError, OSError):
+            onnx = (model_dir() / WEIGHTS_FILE).stat().st_size // 2
+            size += f" and about {_mb(onnx)} for the query model it exports"
+    return DiskFullError(
+        f"no space left on the device holding {home.path} ({_mb(free)} free); this build "
+        f"needs {size}; nothing serving changed; free some space and run `{command}` again"
+    )
+
+
+def _finish_interrupted_rebuild(home: IndexHome) -> None:
+    """Settle a rebuild that was killed after it wrote its new message store.
+
+    Killed after its generation began serving but before the store swap, the old store
+    (still holding mail gone from the sources) would feed the next update: finish the
+    swap. Killed before the switch, the new store serves nothing: drop it. The serving
+    generation's recorded ``store_id`` tells the two apart.
+    """
+    from kvmsearch.indexer.mail.store import MessageStore, delete_store, replace_store
+
+    pending = home.rebuild_store_path
+    if not pending.exists():
+        return
+    try:
+        with MessageStore(pending) as st:
+            pending_id = st.store_id
+    except (KvmsearchError, sqlite3.DatabaseError):
+        pending_id = None  # half written: it never served
+    try:
+        gen = home.current()
+    except KvmsearchError:
+        gen = None
+    serving_id = gen.manifest.extra.get("store_id") if gen is not None else None
+    if pending_id is not None and serving_id == pending_id:
+        replace_store(pending, home.store_path)
+    else:
+        delete_store(pending)
 
 
 def _index(b: _Build, rr: ReadResult) -> BuildOutcome:
-    from kvmsearch.indexer.mail.store import MessageStore, delete_store, replace_store
-    from kvmsearch.indexer.series.pipeline import assemble_read
+    from kvmsearch.indexer.mail.store import delete_store
 
     home = b.home
     home.store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,6 +332,20 @@ def _index(b: _Build, rr: ReadResult) -> BuildOutcome:
         # old store.
         store_path = home.rebuild_store_path
         delete_store(store_path)
+    try:
+        return _index_from(b, rr, store_path)
+    except BaseException:
+        if b.full and b.outcome.generation is None:
+            # the new store never served: drop it now rather than keep a full disk full
+            delete_store(store_path)
+        raise
+
+
+def _index_from(b: _Build, rr: ReadResult, store_path: Path) -> BuildOutcome:
+    from kvmsearch.indexer.mail.store import MessageStore, replace_store
+    from kvmsearch.indexer.series.pipeline import assemble_read
+
+    home = b.home
     with MessageStore(store_path) as store:
         with b.timer("store"):
             store.upsert_many(rr.messages.values())
@@ -228,6 +359,7 @@ def _index(b: _Build, rr: ReadResult) -> BuildOutcome:
             result = assemble_read(rr, store.iter_all())
             cb(len(result.versions), len(result.versions), "series versions")
         skipped = len(store.skips())
+        b.store_id = store.store_id
     _write_generation(b, rr, result, n_messages, skipped)
     if b.full:
         replace_store(store_path, home.store_path)
@@ -257,6 +389,7 @@ def _write_generation(
     outcome.versions, outcome.families = len(versions), len(result.families)
 
     with b.home.new_generation(fresh=b.full) as gen:
+        b.writer = gen
         for path in b.added_paths:
             gen.manifest.add_source(path, kind="")
         for pos in rr.positions:
@@ -289,6 +422,7 @@ def _write_generation(
         gen.manifest.counts = counts
         gen.manifest.model = dense.model
         gen.manifest.onnx = dense.onnx
+        gen.manifest.extra["store_id"] = b.store_id
         outcome.timings = b.timer.t
         gen.manifest.build_seconds = round(sum(b.timer.t.values()), 2)
     outcome.generation = gen.name

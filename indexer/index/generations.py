@@ -19,6 +19,7 @@ and a writer killed at any point leaves the previous generation serving.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -316,12 +317,23 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def tree_bytes(path: Path) -> int:
+    """Bytes in the files under ``path`` (0 when it is gone)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
 class GenerationWriter(_Parts):
     """Builds one new generation; get it from :meth:`IndexHome.new_generation`.
 
     Fill :attr:`dir`, update :attr:`manifest`, then leave the ``with`` block: the
     generation is sealed and switched to. On an exception nothing serving changes and
-    the temporary directory is left for :meth:`IndexHome.cleanup`.
+    the temporary directory is removed at once (a build that failed on a full disk must
+    not keep it full); a killed writer's is left for :meth:`IndexHome.cleanup`.
     """
 
     def __init__(
@@ -347,6 +359,8 @@ class GenerationWriter(_Parts):
         self._started = time.monotonic()
         self._sealed: Generation | None = None
         self._published = False
+        #: bytes the writer had written when it failed (what a full disk had room for)
+        self.written_bytes = 0
 
     def __enter__(self) -> GenerationWriter:
         return self
@@ -355,6 +369,9 @@ class GenerationWriter(_Parts):
         self.home._active.discard(self.dir)
         if exc_type is None and not self._published:
             self.publish()
+        elif exc_type is not None and not self._published and self.dir.exists():
+            self.written_bytes = tree_bytes(self.dir)
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def copy_from_previous(
         self, name: str, *, hardlink: bool = False, exclude: Iterable[str] = ()
@@ -458,10 +475,16 @@ class HomeLock:
             lock.acquire()
         except Timeout:
             raise LockHeldError(self.home._describe_holder()) from None
-        except (PermissionError, NotADirectoryError, FileExistsError) as e:
+        except OSError as e:
+            if e.errno == errno.EROFS:
+                hint = "the file system is read-only; copy the index somewhere writable"
+            elif isinstance(e, PermissionError | NotADirectoryError | FileExistsError):
+                hint = "run it as the index's owner"
+            else:
+                raise
             raise IndexPathError(
                 f"cannot write to the index at {self.home.path} ({e.strerror}); "
-                f"`{self.command}` needs write access: run it as the index's owner"
+                f"`{self.command}` needs write access: {hint}"
             ) from None
         self._lock = lock
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import uuid
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, fields
@@ -142,7 +143,20 @@ class MessageStore:
             # at the end, old rows are shorter and read back with its default.
             names += added
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'fields'", (json.dumps(names),))
+        if "store_id" not in meta:
+            # stores made before ids existed get one on first open
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,)
+            )
         return names
+
+    @property
+    def store_id(self) -> str:
+        """This store's identity, made when it was created. A generation records the id
+        of the store it was built from, so an interrupted rebuild can tell whether its
+        new store already serves (finish the swap) or never did (throw it away)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
+        return str(row[0])
 
     def close(self) -> None:
         """Close the database. The store is consistent whether or not this runs."""
