@@ -369,7 +369,8 @@ def search(
         typer.Argument(
             help="What to look for: words, a path (drivers/vhost/, pvtime.c), an identifier "
             '(KVM_CAP_STEAL_TIME), "quoted phrases" and inline filters (author:maz '
-            "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022).",
+            "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022 kind:pull "
+            "status:applied).",
             show_default=False,
             metavar="QUERY",
         ),
@@ -434,6 +435,27 @@ def search(
     all_versions: Annotated[
         bool, typer.Option("--all-versions", help="One hit per version instead of per series.")
     ] = False,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="series (the default), pull (pull requests) or stable (backports); "
+            "repeatable. Inline: kind:pull.",
+            show_default=False,
+            metavar="KIND",
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="Where it landed, as the archive's replies say: applied (every patch of a "
+            "version), partial, landed (either) or none (no reply says so); repeatable. "
+            "Inline: status:applied.",
+            show_default=False,
+            metavar="STATUS",
+        ),
+    ] = None,
     queries: Annotated[
         str | None,
         typer.Option(
@@ -464,6 +486,8 @@ def search(
         since=since,
         until=until,
         all_versions=all_versions,
+        kind=kind,
+        status=status,
     )
     idx = Index.open(index)
     if queries is not None:

@@ -232,10 +232,11 @@ class Index:
         kind: str | Sequence[str] | None = None,
         since: str | date | None = None,
         until: str | date | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> list[Hit]:
         """Rank series families for ``query``: a :class:`SearchRequest`, or its text with
         the request's fields as keywords (filters: author, list, tree, file, kind,
-        since, until; also accepted inside the text, e.g. ``author:maz``)."""
+        since, until, status; also accepted inside the text, e.g. ``author:maz``)."""
         if isinstance(query, SearchRequest):
             request = query
         else:
@@ -252,6 +253,7 @@ class Index:
                 since=since,
                 until=until,
                 all_versions=all_versions,
+                status=status,
             )
         return self.searcher().search(request)
 

@@ -155,6 +155,16 @@ def format_hits(
         shown = h.versions[:4]
         more = f" (+{len(h.versions) - 4} older)" if len(h.versions) > 4 else ""
         lines.append(f"    {c}" + "; ".join(_ref(v) for v in shown) + f"{more}{r}")
+        if h.landing.status != "none":
+            label = next(
+                (_ref(v).split(" ", 1)[0] for v in h.versions if v.message_id == h.landing_version),
+                "",
+            )
+            lines.append(
+                "    landed: "
+                + clean(h.landing.summary(h.landing_patches), oneline=True)
+                + (f" ({label})" if label else "")
+            )
         if h.files:
             lines.append("    files: " + clean(", ".join(h.files)))
         for s in h.why:
@@ -176,7 +186,8 @@ def format_hits(
 
 
 def format_series(versions: list[SeriesVersion]) -> str:
-    """`kvmsearch show`: every version, newest first, with changelog, files and links."""
+    """`kvmsearch show`: every version, newest first, with changelog, files, links,
+    where it landed (with the reply that says so) and the lineage links that joined it."""
     if not versions:
         return ""
     newest = versions[0]
@@ -204,6 +215,17 @@ def format_series(versions: list[SeriesVersion]) -> str:
                 lines.append("    " + clean(f))
         for link in v.cover.links:
             lines.append("  link: " + clean(link))
+        lines.append("  landed: " + clean(v.landing.summary(v.n_patches), oneline=True))
+        if v.landing.commits:
+            lines.append("    commits: " + clean(" ".join(v.landing.commits[:8])))
+        for ev in v.landing.evidence[:3]:
+            lines.append(f"    <{clean(ev.message_id)}>: {clean(ev.sentence, oneline=True)}")
+        for ln in v.lineage:
+            lines.append(
+                f"  joined to <{clean(ln.earlier)}>: {ln.reason} ({ln.strength}"
+                + (f"; {clean(ln.detail, oneline=True)}" if ln.detail else "")
+                + ")"
+            )
     return "\n".join(lines)
 
 

@@ -25,6 +25,11 @@ KINDS = ("series", "pull", "stable")
 #: the answer to "which series touched X"
 DEFAULT_KINDS = ("series",)
 
+#: landing filters: a series whose versions were applied (every patch of one version),
+#: partly applied, or never said to be; "landed" is either of the first two. A family's
+#: status is its best version's, so "none" means no version of it landed.
+STATUSES = ("applied", "partial", "none", "landed")
+
 #: the largest ``limit`` a request may ask for
 MAX_LIMIT = 1000
 #: the longest query text: the longest judged question is under 200 characters, and a
@@ -78,7 +83,8 @@ class Filters:
     ``authors`` and ``lists`` match any substring of the author's "Name <addr>" and of
     a list id, ``trees`` a substring of the tree name (all case-insensitive); ``files``
     a path, a directory prefix or a bare file name; ``kinds`` defaults to ordinary
-    series (an empty tuple allows every kind); ``since``/``until`` are inclusive days.
+    series (an empty tuple allows every kind); ``statuses`` are :data:`STATUSES` of the
+    series' landing; ``since``/``until`` are inclusive days.
     Several values in one category are alternatives; categories combine with AND.
     ``all_versions`` asks for one hit per version instead of one per family.
     """
@@ -91,8 +97,17 @@ class Filters:
     since: date | None = None
     until: date | None = None
     all_versions: bool = False
+    statuses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for k in self.kinds:
+            if k not in KINDS:
+                raise QueryError(f"kind {k!r} is not a kind; use {', '.join(KINDS)}")
+        for st in self.statuses:
+            if st not in STATUSES:
+                raise QueryError(
+                    f"status {st!r} is not a landing status; use {', '.join(STATUSES)}"
+                )
         if self.since and self.until and self.since > self.until:
             raise QueryError(f"since ({self.since}) is after until ({self.until}); swap them")
 
@@ -108,6 +123,7 @@ class Filters:
         since: str | date | None = None,
         until: str | date | None = None,
         all_versions: bool = False,
+        status: str | Iterable[str] | None = None,
     ) -> Filters:
         """Filters from option values as users give them (a string or several, dates
         as ``YYYY[-MM[-DD]]``)."""
@@ -121,6 +137,7 @@ class Filters:
             since=_day(since, "since"),
             until=_day(until, "until"),
             all_versions=all_versions,
+            statuses=tuple(x.lower() for x in _strings(status)),
         )
 
     def merged(self, other: Filters) -> Filters:
@@ -135,6 +152,7 @@ class Filters:
             since=other.since or self.since,
             until=other.until or self.until,
             all_versions=self.all_versions or other.all_versions,
+            statuses=other.statuses or self.statuses,
         )
 
     def restriction(self) -> Filters:
@@ -177,6 +195,7 @@ class SearchRequest:
         since: str | date | None = None,
         until: str | date | None = None,
         all_versions: bool = False,
+        status: str | Iterable[str] | None = None,
     ) -> SearchRequest:
         """A request from option values as users give them (see
         :meth:`Filters.from_options`)."""
@@ -189,6 +208,7 @@ class SearchRequest:
             since=since,
             until=until,
             all_versions=all_versions,
+            status=status,
         )
         return cls(text=text, filters=filters, limit=limit, mode=mode, explain=explain)
 
@@ -211,6 +231,7 @@ __all__ = [
     "DEFAULT_KINDS",
     "DEFAULT_MODE",
     "KINDS",
+    "STATUSES",
     "MAX_LIMIT",
     "MAX_QUERY_CHARS",
     "clean_text",

@@ -58,9 +58,10 @@ class SourcePosition:
 class Message:
     """One decoded mail, trimmed to what kvmsearch needs.
 
-    Diff bodies are not kept: ``diff_files`` holds the paths they touch, and ``body``
-    stops where the first diff starts (so a patch keeps its commit message, the notes
-    after ``---`` and the diffstat). Replies keep only their headers.
+    Diff bodies are not kept: ``diff_files`` holds the paths they touch, ``patch_id``
+    what they change, and ``body`` stops where the first diff starts (so a patch keeps
+    its commit message, the notes after ``---`` and the diffstat). A reply keeps what
+    its sender wrote (quotes and signature dropped, see ``indexer.text.quotes``).
     """
 
     message_id: str  # without angle brackets
@@ -82,6 +83,10 @@ class Message:
     position: str = ""
     #: problems that were worked around while decoding (bad charset, ...)
     warnings: tuple[str, ...] = ()
+    #: see indexer.text.patchid; None without a diff that changes a line
+    patch_id: str | None = None
+    #: changed lines the patch id covers (a one-line diff proves little)
+    patch_lines: int = 0
 
 
 # --------------------------------------------------------------------------- subjects
@@ -146,6 +151,69 @@ class PatchInfo:
     index: int | None
     commit_message: str  # body before the '---' line
     files: tuple[str, ...]
+    #: content hash of the diff (see indexer.text.patchid), None when it has no diff
+    patch_id: str | None = None
+    patch_lines: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LandingEvidence:
+    """One reply that says a version (or some of its patches) was applied."""
+
+    message_id: str  # the reply
+    sentence: str  # the line that says so, as written
+    by: str  # "Name <addr>" of the reply's sender
+    date: datetime | None
+    where: str = ""  # the tree or branch it names ("kvmarm/next", "powerpc topic/ppc-kvm")
+    patches: tuple[int, ...] = ()  # patch numbers it applies; empty: the whole version
+    commits: tuple[str, ...] = ()  # commit ids it lists (b4 "commit:" lines, git URLs)
+
+
+#: landing status values: applied (every patch), partial (some), none (no reply says so)
+LANDING_STATUSES = ("applied", "partial", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """What the archive says became of one series version."""
+
+    status: str = "none"  # one of LANDING_STATUSES
+    by: str = ""
+    where: str = ""
+    date: datetime | None = None
+    commits: tuple[str, ...] = ()
+    patches: tuple[int, ...] = ()  # the patch numbers applied (all of them when applied)
+    evidence: tuple[LandingEvidence, ...] = ()
+
+    def summary(self, n_patches: int | None = None) -> str:
+        """One line: "applied to kvmarm/next by Marc Zyngier, 2021-06-22, 3/3 patches"."""
+        if self.status == "none":
+            return "no reply in the archive says it was applied"
+        parts = [self.status + (f" to {self.where}" if self.where else "")]
+        who = self.by.split("<", 1)[0].strip() or self.by
+        if who:
+            parts[0] += f" by {who}"
+        if self.date is not None:
+            parts.append(self.date.strftime("%Y-%m-%d"))
+        total = n_patches or len(self.patches)
+        if total and total > 1 or self.status == "partial":
+            parts.append(f"{len(self.patches)}/{total or '?'} patches")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class LineageLink:
+    """Why two postings are versions of one series (the earlier one, the reason)."""
+
+    earlier: str  # root Message-ID of the earlier version
+    later: str  # root Message-ID of the later version
+    #: "change-id", "cover-links", "threaded", "patch-id", "shortlog", "same-title",
+    #: "first-patch"
+    reason: str
+    #: "explicit" (the mail says so), "content" (same patches), "title" (same title
+    #: and the same person)
+    strength: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +241,10 @@ class SeriesVersion:
     patches: tuple[PatchInfo, ...] = ()
     #: True when every patch 1..M of the marker is present
     complete: bool = True
+    #: what the archive's replies say became of this version
+    landing: Landing = Landing()
+    #: the links that joined this version to earlier ones of its family
+    lineage: tuple[LineageLink, ...] = ()
 
     @property
     def all_files(self) -> tuple[str, ...]:
@@ -263,6 +335,8 @@ class VersionRef:
     date: datetime | None
     subject: str
     n_patches: int | None = None
+    #: this version's landing status (see :class:`Landing`)
+    landing: str = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,10 +355,15 @@ class Hit:
     changelog: tuple[ChangelogEntry, ...] = ()  # changelog entries the query matches
     #: matched query terms, for highlighting
     terms: tuple[str, ...] = ()
-    #: component scores, filled when an explanation was asked for
     #: component scores by name (numbers, and the query kind and best version as
     #: strings), filled when an explanation was asked for
     explain: JsonObject | None = None
+    #: where the series landed: its best-landed version's landing (newest first on ties)
+    landing: Landing = Landing()
+    #: the root Message-ID of the version ``landing`` belongs to ("" when none landed)
+    landing_version: str = ""
+    #: that version's M of n/M (for "3/3 patches")
+    landing_patches: int | None = None
 
 
 # --------------------------------------------------------------------------- index

@@ -13,7 +13,17 @@ import dataclasses
 import json
 from datetime import date, datetime
 
-from .records import ChangelogEntry, CoverFields, JsonObject, JsonValue, PatchInfo, SeriesVersion
+from .records import (
+    ChangelogEntry,
+    CoverFields,
+    JsonObject,
+    JsonValue,
+    Landing,
+    LandingEvidence,
+    LineageLink,
+    PatchInfo,
+    SeriesVersion,
+)
 
 
 def to_json(obj: object, *, with_patches: bool = False) -> JsonValue:
@@ -83,6 +93,8 @@ def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> JsonObje
         "base_commit": c.base_commit,
         "change_id": c.change_id,
         "prior_ids": list(c.prior_ids),
+        "landing": landing_to_dict(v.landing),
+        "lineage": [to_json(link) for link in v.lineage],
     }
     if with_patches:
         out["patches"] = [
@@ -92,10 +104,48 @@ def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> JsonObje
                 "index": p.index,
                 "commit_message": p.commit_message,
                 "files": list(p.files),
+                "patch_id": p.patch_id,
+                "patch_lines": p.patch_lines,
             }
             for p in v.patches
         ]
     return out
+
+
+def landing_to_dict(landing: Landing) -> JsonObject:
+    """A version's landing as `show --json` gives it (dates ISO 8601)."""
+    out = to_json(landing)
+    assert isinstance(out, dict)
+    return out
+
+
+def _landing_from(d: JsonObject | None) -> Landing:
+    if not d:
+        return Landing()
+    return Landing(
+        status=d.get("status", "none"),
+        by=d.get("by", ""),
+        where=d.get("where", ""),
+        date=_parse_date(d.get("date")),
+        commits=tuple(d.get("commits", ())),
+        patches=tuple(d.get("patches", ())),
+        evidence=tuple(
+            LandingEvidence(
+                message_id=e["message_id"],
+                sentence=e["sentence"],
+                by=e["by"],
+                date=_parse_date(e.get("date")),
+                where=e.get("where", ""),
+                patches=tuple(e.get("patches", ())),
+                commits=tuple(e.get("commits", ())),
+            )
+            for e in d.get("evidence", ())
+        ),
+    )
+
+
+def _parse_date(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
 
 
 def version_from_dict(d: JsonObject) -> SeriesVersion:
@@ -117,7 +167,15 @@ def version_from_dict(d: JsonObject) -> SeriesVersion:
         prior_ids=tuple(d.get("prior_ids", ())),
     )
     patches = tuple(
-        PatchInfo(p["message_id"], p["subject"], p["index"], p["commit_message"], tuple(p["files"]))
+        PatchInfo(
+            p["message_id"],
+            p["subject"],
+            p["index"],
+            p["commit_message"],
+            tuple(p["files"]),
+            p.get("patch_id"),
+            p.get("patch_lines", 0),
+        )
         for p in d.get("patches", ())
     )
     return SeriesVersion(
@@ -141,4 +199,11 @@ def version_from_dict(d: JsonObject) -> SeriesVersion:
         cover=cover,
         patches=patches,
         complete=d.get("complete", True),
+        landing=_landing_from(d.get("landing")),
+        lineage=tuple(
+            LineageLink(
+                link["earlier"], link["later"], link["reason"], link["strength"], link["detail"]
+            )
+            for link in d.get("lineage", ())
+        ),
     )

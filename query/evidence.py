@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
-from kvmsearch.models.records import ChangelogEntry, Hit, JsonObject, SeriesVersion, VersionRef
+from kvmsearch.models.records import (
+    ChangelogEntry,
+    Hit,
+    JsonObject,
+    Landing,
+    SeriesVersion,
+    VersionRef,
+)
 from kvmsearch.query.understand import QueryPlan
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])|\n{2,}")
@@ -197,9 +204,19 @@ def build_hit(
                 matched |= found
     lists = tuple(dict.fromkeys(lst for v in versions for lst in v.lists))
     refs = tuple(
-        VersionRef(v.version, v.rfc, v.resend, v.message_id, v.date, v.subject, v.n_patches)
+        VersionRef(
+            v.version,
+            v.rfc,
+            v.resend,
+            v.message_id,
+            v.date,
+            v.subject,
+            v.n_patches,
+            v.landing.status,
+        )
         for v in versions
     )
+    landed = _best_landed(versions)
     return Hit(
         family=newest.family,
         title=newest.title,
@@ -213,4 +230,21 @@ def build_hit(
         changelog=tuple(changelog[:3]),
         terms=tuple(sorted(keys[k] for k in matched)),
         explain=explain,
+        landing=landed.landing if landed is not None else Landing(),
+        landing_version=landed.message_id if landed is not None else "",
+        landing_patches=landed.n_patches if landed is not None else None,
     )
+
+
+_RANK = {"applied": 2, "partial": 1}
+
+
+def _best_landed(versions: Sequence[SeriesVersion]) -> SeriesVersion | None:
+    """The version whose landing answers "did it land": applied over partial, newest
+    first (``versions`` are newest first)."""
+    best: SeriesVersion | None = None
+    for v in versions:
+        r = _RANK.get(v.landing.status, 0)
+        if r and (best is None or r > _RANK[best.landing.status]):
+            best = v
+    return best

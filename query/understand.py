@@ -16,12 +16,12 @@ from kvmsearch.models.errors import QueryError
 from kvmsearch.models.query import DEFAULT_KINDS, Filters, parse_date
 
 _FILTER = re.compile(
-    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind):"
+    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status):"
     r'("([^"]*)"|\S+)',
     re.IGNORECASE,
 )
 _EMPTY_FILTER = re.compile(
-    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind):(?=\s|$)",
+    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status):(?=\s|$)",
     re.IGNORECASE,
 )
 _FILTER_EXAMPLES = {
@@ -36,6 +36,7 @@ _FILTER_EXAMPLES = {
     "before": "2022",
     "after": "2021-06",
     "kind": "pull",
+    "status": "applied",
 }
 _PHRASE = re.compile(r'"([^"]+)"')
 _TREE_HINT = re.compile(r"[\(\[]\s*(qemu|kvm-unit-tests?|kvmtool|kut)\s*[\)\]]", re.IGNORECASE)
@@ -91,9 +92,10 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     files: list[str] = []
     since = until = None
     kinds: tuple[str, ...] = DEFAULT_KINDS
+    statuses: tuple[str, ...] = ()
 
     def take(m: re.Match[str]) -> str:
-        nonlocal since, until, kinds
+        nonlocal since, until, kinds, statuses
         key, val = m.group(1).lower(), (m.group(3) if m.group(3) is not None else m.group(2))
         if key in ("file", "path"):
             files.append(val)
@@ -109,6 +111,8 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             until = parse_date(val, key)
         elif key == "kind":
             kinds = tuple(k for k in val.lower().split(",") if k)
+        elif key == "status":
+            statuses = tuple(k for k in val.lower().split(",") if k)
         return " "
 
     text = _FILTER.sub(take, query)
@@ -154,6 +158,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         kinds=kinds,
         since=since,
         until=until,
+        statuses=statuses,
     )
     if base is not None:
         filters = base.merged(filters)

@@ -157,6 +157,7 @@ def test_hit_json_is_json_whatever_the_mail_held() -> None:
         "date": "2020-07-02T13:55:00+00:00",
         "subject": "[PATCH v2 0/8] KVM: ...",
         "n_patches": 8,
+        "landing": "none",
     }
     assert back["versions"][1]["date"] is None
     assert back["changelog"] == [

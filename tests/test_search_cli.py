@@ -243,7 +243,7 @@ def test_json_lists_every_version_of_a_family_newest_first(index_dir: Path) -> N
     assert len(ptp) == 1
     vs = ptp[0]["versions"]
     assert vs[0]["message_id"] == PTP_V13
-    assert len(vs) == 3
+    assert len(vs) == 4  # v10 renamed the series "for arm/arm64": one lineage
     assert [v["date"] for v in vs] == sorted((v["date"] for v in vs), reverse=True)
 
 
@@ -334,7 +334,7 @@ def test_all_versions_gives_one_hit_per_version(index_dir: Path) -> None:
     assert sum(h["family"] == PTP_FAMILY for h in collapsed) == 1
     assert all(len(h["versions"]) == 1 for h in split)
     ptp = {h["versions"][0]["message_id"] for h in split if h["family"] == PTP_FAMILY}
-    assert len(ptp) == 3 and PTP_V13 in ptp
+    assert len(ptp) == 4 and PTP_V13 in ptp
 
 
 # --------------------------------------------------------------------------- modes
@@ -631,3 +631,47 @@ def test_query_and_batch_file_together_is_an_error(index_dir: Path, tmp_path: Pa
     q.write_text('{"qid": "a", "query": "vhost"}\n')
     r = run("vhost", "--queries", str(q), index=index_dir)
     assert r.exit_code == 2 and "--queries" in one_line(r.stderr)
+
+
+# --------------------------------------------------------------------------- landing
+
+ACTLR = "20200529150656.7339-1-james.morse@arm.com"  # applied by Marc, b4 thank-you
+
+
+def test_hits_and_show_say_where_a_series_landed(index_dir: Path) -> None:
+    r = run("aarch32 ACTLR accesses", "-n", "1", index=index_dir)
+    assert "landed: applied to kvm-arm64/32bit-fixes by Marc Zyngier, 2020-" in r.stdout
+    assert "3/3 patches (v2)" in r.stdout
+    (hit,) = json_lines(run("aarch32 ACTLR accesses", "-n", "1", "--json", index=index_dir).stdout)
+    assert hit["family"] == ACTLR and hit["landing"]["status"] == "applied"
+    assert hit["versions"][0]["landing"] == "applied"
+    shown = run("show", ACTLR, index=index_dir).stdout
+    assert "landed: applied to kvm-arm64/32bit-fixes by Marc Zyngier" in shown
+    assert "Applied to kvm-arm64/32bit-fixes, thanks!" in shown
+    (v,) = json_lines(run("show", ACTLR, "--json", index=index_dir).stdout)
+    ev = v["landing"]["evidence"][0]
+    assert ev["sentence"] == "Applied to kvm-arm64/32bit-fixes, thanks!"
+    assert v["landing"]["patches"] == [1, 2, 3] and len(v["landing"]["commits"]) == 3
+
+
+def test_status_and_kind_filters(index_dir: Path) -> None:
+    applied = json_lines(
+        run("KVM arm64", "--status", "applied", "--json", "-n", "50", index=index_dir).stdout
+    )
+    assert [h["family"] for h in applied] == [ACTLR]
+    inline = json_lines(
+        run("KVM arm64 status:landed", "--json", "-n", "50", index=index_dir).stdout
+    )
+    assert [h["family"] for h in inline] == [ACTLR]
+    never = json_lines(run("aarch32 ACTLR", "--status", "none", "--json", index=index_dir).stdout)
+    assert ACTLR not in {h.get("family") for h in never}
+    pulls = json_lines(run("KVM", "--kind", "pull", "--json", "-n", "50", index=index_dir).stdout)
+    assert pulls and all("PULL" in h["versions"][0]["subject"].upper() for h in pulls)
+
+
+def test_bad_status_or_kind_is_one_line(index_dir: Path) -> None:
+    for args in (("--status", "merged"), ("--kind", "patch")):
+        r = run("vgic", *args, index=index_dir)
+        assert r.exit_code == 2 and "use" in one_line(r.stderr)
+    r = run("vgic status:", index=index_dir)
+    assert r.exit_code == 2 and "status:applied" in one_line(r.stderr)

@@ -291,7 +291,52 @@ def test_pull_and_stable_are_their_own_kinds_and_families():
     assert kinds == {"pull": "pull", "pull2": "pull", "st": "stable", "s": "pull"}
     assert result.report.kinds == {"pull": 3, "stable": 1}
     fams = {v.message_id: v.family for v in result.versions}
-    assert fams["pull2"] == fams["pull"] == "pull"
+    # same title, nothing saying it is the same pull: every pull of a tree is its own
+    assert fams["pull2"] != fams["pull"]
+
+
+PULL_BODY = """Paolo,
+
+Here's the first set of fixes.
+
+The following changes since commit 1234567:
+
+  Linux 6.1-rc1 (2022-10-16 15:36:24 -0700)
+
+are available in the Git repository at:
+
+  git://git.kernel.org/pub/scm/linux/kernel/git/kvmarm/kvmarm.git {tag}
+
+for you to fetch changes up to 89abcdef:
+"""
+
+
+def test_pulls_join_only_when_they_ask_for_the_same_tag():
+    t = "[GIT PULL] KVM/arm64 fixes for 6.1, take #1"
+    msgs = [
+        mail(
+            "p1", t, sender="maz@kernel.org", body=PULL_BODY.format(tag="tags/kvmarm-fixes-6.1-1")
+        ),
+        mail(
+            "p1r",
+            "[GIT PULL RESEND] KVM/arm64 fixes for 6.1, take #1",
+            at=60,
+            sender="maz@kernel.org",
+            body=PULL_BODY.format(tag="tags/kvmarm-fixes-6.1-1"),
+        ),
+        mail(
+            "p2",
+            t,
+            at=9000,
+            sender="maz@kernel.org",
+            body=PULL_BODY.format(tag="tags/kvmarm-fixes-6.1-2"),
+        ),
+    ]
+    result = assemble(msgs)
+    fams = {v.message_id: v.family for v in result.versions}
+    assert fams == {"p1": "p1", "p1r": "p1", "p2": "p2"}
+    (link,) = next(v for v in result.versions if v.message_id == "p1r").lineage
+    assert (link.earlier, link.reason, link.strength) == ("p1", "same-pull-tag", "explicit")
 
 
 def test_families_link_by_change_id_and_by_version_links():

@@ -29,9 +29,10 @@ CREATE TABLE ids (message_id TEXT PRIMARY KEY, version_id TEXT NOT NULL);
 CREATE INDEX versions_family ON versions(family);
 -- What filters select on, lower-cased once (see DocStore.versions_matching): the
 -- author's "Name <addr>", the list ids one per line, the tree, the UTC date.
+-- status: the family's landing, its best version's (applied > partial > none).
 CREATE TABLE facets (message_id TEXT PRIMARY KEY, author TEXT NOT NULL,
                      lists TEXT NOT NULL, tree TEXT NOT NULL, kind TEXT NOT NULL,
-                     date_utc TEXT);
+                     date_utc TEXT, status TEXT NOT NULL);
 -- Every file of a version as the terms a file filter matches (path_forms: the path,
 -- each directory prefix, the bare name).
 CREATE TABLE file_terms (term TEXT NOT NULL, message_id TEXT NOT NULL);
@@ -51,7 +52,7 @@ def _utc(v: SeriesVersion) -> str | None:
     return d.isoformat()
 
 
-def _facets(v: SeriesVersion) -> tuple[str, str, str, str, str, str | None]:
+def _facets(v: SeriesVersion, status: str) -> tuple[str, str, str, str, str, str | None, str]:
     return (
         v.message_id,
         (v.author or v.author_addr or "").lower(),
@@ -59,7 +60,22 @@ def _facets(v: SeriesVersion) -> tuple[str, str, str, str, str, str | None]:
         (v.tree or "").lower(),
         (v.kind or "series").lower(),
         _utc(v),
+        status,
     )
+
+
+_RANK = {"applied": 2, "partial": 1, "none": 0}
+
+
+def family_statuses(versions: Sequence[SeriesVersion]) -> dict[str, str]:
+    """Each family's landing status: the best of its versions'."""
+    best: dict[str, str] = {}
+    for v in versions:
+        cur = best.get(v.family, "none")
+        if _RANK.get(v.landing.status, 0) > _RANK[cur]:
+            cur = v.landing.status
+        best[v.family] = cur
+    return best
 
 
 def version_digest(v: SeriesVersion) -> str:
@@ -106,8 +122,10 @@ class DocStore:
                 ids.append((v.message_id, v.message_id))
                 ids.extend((pid, v.message_id) for pid in v.patch_ids)
             db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?)", rows)
+            fam_status = family_statuses(result.versions)
             db.executemany(
-                "INSERT INTO facets VALUES (?,?,?,?,?,?)", (_facets(v) for v in result.versions)
+                "INSERT INTO facets VALUES (?,?,?,?,?,?,?)",
+                (_facets(v, fam_status[v.family]) for v in result.versions),
             )
             db.executemany(
                 "INSERT INTO file_terms VALUES (?,?)",
@@ -197,6 +215,13 @@ class DocStore:
                 any_of(f"instr({column}, ?) > 0", needles)
         if f.kinds:
             any_of("kind = ?", [k.lower() for k in f.kinds])
+        if f.statuses:
+            wanted = {
+                s
+                for st in f.statuses
+                for s in (("applied", "partial") if st == "landed" else (st,))
+            }
+            any_of("status = ?", sorted(wanted))
         if f.since:
             where.append("date_utc >= ?")
             args.append(datetime.combine(f.since, time.min).isoformat())

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 
 #: bump when the layout of a generation changes incompatibly (and note it in CHANGELOG.md)
 #: 2: docs.sqlite holds the filter facets (authors, lists, tree, file terms)
-FORMAT_VERSION = 2
+#: 3: landing status facet; versions carry landing and lineage
+FORMAT_VERSION = 3
 
 # The names of a generation's parts (the dense part's files are named in index/dense.py,
 # which owns their layout) and of the home's shared parts.

@@ -28,6 +28,8 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from kvmsearch.indexer.text.diffs import diff_files, split_at_diff
+from kvmsearch.indexer.text.patchid import PatchId, diff_patch_id
+from kvmsearch.indexer.text.quotes import own_text
 from kvmsearch.indexer.text.subjects import parse_subject
 from kvmsearch.models.errors import MailParseError
 from kvmsearch.models.records import Message, RawMail, Skip
@@ -120,16 +122,23 @@ def parse_message(raw: RawMail) -> Message:
 
     text, has_diff = "", False
     files: tuple[str, ...] = ()
-    if not is_reply_subject(subject):
-        ctype = headers.get_content_maintype()
-        if ctype == "multipart":
-            text = _multipart_text(BytesParser(policy=compat32).parsebytes(data), warnings)
-        else:
-            text = _single_part_text(headers, body, warnings)
-        text = _without_list_footer(text.replace("\r\n", "\n"))
+    pid: PatchId | None = None
+    reply = is_reply_subject(subject)
+    ctype = headers.get_content_maintype()
+    if ctype == "multipart":
+        text = _multipart_text(BytesParser(policy=compat32).parsebytes(data), warnings)
+    else:
+        text = _single_part_text(headers, body, warnings)
+    text = _without_list_footer(text.replace("\r\n", "\n"))
+    if reply:
+        # what the replier wrote: where maintainers say "Applied" and reviewers
+        # object; quotes and pasted diffs are not kept
+        text = split_at_diff(own_text(text))[0].rstrip()
+    else:
         text, diff = split_at_diff(text)
         if diff:
             has_diff, files = True, diff_files(diff)
+            pid = diff_patch_id(diff)
         if len(text) > MAX_BODY_CHARS:
             text = text[:MAX_BODY_CHARS]
             warnings.append(f"body cut to {MAX_BODY_CHARS} characters")
@@ -147,6 +156,8 @@ def parse_message(raw: RawMail) -> Message:
         body=text,
         diff_files=files,
         has_diff=has_diff,
+        patch_id=str(pid) if pid is not None else None,
+        patch_lines=pid.changed if pid is not None else 0,
         source=raw.source,
         position=raw.position,
         warnings=tuple(warnings),

@@ -30,7 +30,7 @@ from kvmsearch.models.errors import IndexFormatError
 from kvmsearch.models.records import JsonObject, JsonValue, Message, Skip
 
 #: bump when the table layout or the blob encoding changes incompatibly
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: replies keep their own text, patches their patch id
 
 #: messages per transaction: big enough to amortise the commit, small enough that a kill
 #: loses little work

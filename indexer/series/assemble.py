@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from kvmsearch.indexer.series.cover import parse_cover, parse_patch_notes
-from kvmsearch.indexer.series.families import build_families, earlier_version_ids
+from kvmsearch.indexer.series.families import build_families, earlier_version_ids, pull_tag
+from kvmsearch.indexer.series.landing import ReplyTo, landing_of
 from kvmsearch.indexer.text.diffs import commit_message
 from kvmsearch.indexer.text.subjects import parse_subject
 from kvmsearch.models.records import (
@@ -416,11 +417,40 @@ def _version_record(g: _Group) -> SeriesVersion:
                 index=p.info.index,
                 commit_message=commit_message(p.msg.body)[0],
                 files=p.msg.diff_files,
+                patch_id=p.msg.patch_id,
+                patch_lines=p.msg.patch_lines,
             )
             for p in patches
         ),
         complete=complete,
     )
+
+
+def _replies_by_group(asm: _Assembler, groups: Sequence[_Group]) -> list[list[ReplyTo]]:
+    """The replies in each version's thread, each with the mail it answers (the
+    nearest ancestor that belongs to a version: a v2 threaded under v1 keeps its own
+    replies)."""
+    owner: dict[str, tuple[int, int | None]] = {}
+    for gi, g in enumerate(groups):
+        if g.cover is not None:
+            owner[g.cover.msg.message_id] = (gi, None)
+        if g.standalone:
+            owner[g.anchor.msg.message_id] = (gi, None)
+        for n, m in g.patches.items():
+            owner[m.msg.message_id] = (gi, n)
+        if g.cover is None and g.patches:
+            # a coverless set is answered as a whole under its patch 1
+            owner[g.patches[min(g.patches)].msg.message_id] = (gi, None)
+    out: list[list[ReplyTo]] = [[] for _ in groups]
+    for mail in asm.mails:
+        if mail.group is not None or not (mail.msg.in_reply_to or mail.msg.references):
+            continue
+        for mid in _ancestors(mail.msg):
+            hit = owner.get(mid)
+            if hit is not None:
+                out[hit[0]].append(ReplyTo(mail.msg, hit[1]))
+                break
+    return out
 
 
 def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseResult:
@@ -433,12 +463,28 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
     asm = _Assembler(messages)
     groups = asm.run()
     versions = [_version_record(g) for g in groups]
+    replies = _replies_by_group(asm, groups)
+    versions = [
+        replace(
+            v,
+            landing=landing_of(
+                replies[i], version=v.version, n_patches=v.n_patches, standalone=g.standalone
+            ),
+        )
+        if replies[i]
+        else v
+        for i, (g, v) in enumerate(zip(groups, versions, strict=True))
+    ]
     threads = [tuple(_ancestors(g.root().msg)) for g in groups]
     priors = [
         earlier_version_ids(g.root().msg.body, v.cover.prior_ids) if v.cover.prior_ids else ()
         for g, v in zip(groups, versions, strict=True)
     ]
-    versions, families = build_families(versions, threads, priors)
+    tags = [
+        pull_tag(g.root().msg.body) if v.kind == "pull" else None
+        for g, v in zip(groups, versions, strict=True)
+    ]
+    versions, families = build_families(versions, threads, priors, tags)
 
     report = ParseReport()
     report.messages_read = len(asm.mails) + len(skips)
