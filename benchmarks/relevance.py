@@ -10,7 +10,8 @@ Crediting follows the README: a hit counts for the family its ids belong to *in 
 judgement*. The judges' family id is the root Message-ID of a family's earliest version,
 so a hit whose version root is itself a judged family id is credited to that family even
 where kvmsearch's family assembly merged it with another lineage; every other id is
-mapped to kvmsearch's own family. (`kvmsearch eval` uses kvmsearch's families only, which
+mapped to kvmsearch's series (what one hit stands for; a family is a whole lineage and
+may hold several series). (`kvmsearch eval` uses kvmsearch's series only, which
 is stricter where the two assemblies differ.)
 
 ``--folds`` checks that the fusion knobs are not fitted to the dev set: the queries of
@@ -46,7 +47,7 @@ def judged_family_of(index: Any, relevant: set[str]) -> Callable[[str], str | No
     def family_of(mid: str) -> str | None:
         if mid not in memo:
             root = docs.resolve(mid)
-            memo[mid] = root if root in relevant else docs.family_of(mid)
+            memo[mid] = root if root in relevant else docs.series_root(mid)
         return memo[mid]
 
     return family_of

@@ -580,7 +580,8 @@ def eval_(
         for q in qs:
             hits = idx.search(q.query, limit=10, mode=mode)
             results[q.qid] = [[v.message_id for v in h.versions] for h in hits]
-        reports[mode] = evaluate(qs, results, idx.family_of)
+        # credited per series, the unit a hit stands for (families are whole lineages)
+        reports[mode] = evaluate(qs, results, idx.series_of)
     if as_json:
         emit_json(reports)
     else:

@@ -271,7 +271,12 @@ class Index:
         return sorted(versions, key=lambda v: (v.date is not None, v.date), reverse=True)
 
     def family_of(self, any_id: str) -> str | None:
+        """The family (the whole lineage) that any Message-ID belongs to."""
         return self._docs().family_of(any_id)
+
+    def series_of(self, any_id: str) -> str | None:
+        """The series within its family (what one search hit stands for)."""
+        return self._docs().series_root(any_id)
 
     def close(self) -> None:
         if self._searcher is not None:

@@ -165,6 +165,12 @@ def format_hits(
                 + clean(h.landing.summary(h.landing_patches), oneline=True)
                 + (f" ({label})" if label else "")
             )
+        if h.family_versions > len(h.versions):
+            n_other = h.family_versions - len(h.versions)
+            lines.append(
+                f"    {d}lineage: {n_other} more posting(s) under another title; "
+                f"kvmsearch show {clean(h.family)}{r}"
+            )
         if h.files:
             lines.append("    files: " + clean(", ".join(h.files)))
         for s in h.why:

@@ -207,8 +207,9 @@ class LineageLink:
 
     earlier: str  # root Message-ID of the earlier version
     later: str  # root Message-ID of the later version
-    #: "change-id", "cover-links", "threaded", "patch-id", "shortlog", "same-title",
-    #: "first-patch"
+    #: "change-id", "cover-links", "threaded", "same-pull-tag", "patch-id", "shortlog",
+    #: "renamed", "same-title" (same address), "same-title-person" (same full name or
+    #: in-body author under another address), "first-patch"
     reason: str
     #: "explicit" (the mail says so), "content" (same patches), "title" (same title
     #: and the same person)
@@ -245,6 +246,10 @@ class SeriesVersion:
     landing: Landing = Landing()
     #: the links that joined this version to earlier ones of its family
     lineage: tuple[LineageLink, ...] = ()
+    #: root Message-ID of its series within the family: the versions joined by an
+    #: explicit link or the same title (see indexer.series.families.SERIES_REASONS);
+    #: one search hit each. "" for records made before it existed (then: the family)
+    series: str = ""
 
     @property
     def all_files(self) -> tuple[str, ...]:
@@ -364,6 +369,11 @@ class Hit:
     landing_version: str = ""
     #: that version's M of n/M (for "3/3 patches")
     landing_patches: int | None = None
+    #: the series this hit stands for within ``family`` (its earliest root)
+    series: str = ""
+    #: postings in the whole family, this series' and those under other titles
+    #: (more than ``len(versions)`` when the series was renamed or split off)
+    family_versions: int = 0
 
 
 # --------------------------------------------------------------------------- index

@@ -95,6 +95,7 @@ def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> JsonObje
         "prior_ids": list(c.prior_ids),
         "landing": landing_to_dict(v.landing),
         "lineage": [to_json(link) for link in v.lineage],
+        "series": v.series or v.family,
     }
     if with_patches:
         out["patches"] = [
@@ -200,6 +201,7 @@ def version_from_dict(d: JsonObject) -> SeriesVersion:
         patches=patches,
         complete=d.get("complete", True),
         landing=_landing_from(d.get("landing")),
+        series=d.get("series", ""),
         lineage=tuple(
             LineageLink(
                 link["earlier"], link["later"], link["reason"], link["strength"], link["detail"]

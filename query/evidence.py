@@ -233,6 +233,8 @@ def build_hit(
         landing=landed.landing if landed is not None else Landing(),
         landing_version=landed.message_id if landed is not None else "",
         landing_patches=landed.n_patches if landed is not None else None,
+        series=newest.series or newest.family,
+        family_versions=len(versions),
     )
 
 

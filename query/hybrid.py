@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -401,7 +401,9 @@ class HybridSearcher:
         return ranked
 
     def _group(self, cands: dict[str, _Version], all_versions: bool) -> dict[str, _Group]:
-        fams = {v: v for v in cands} if all_versions else self.docs.families_of(list(cands))
+        # one hit per series: a lineage's postings under another title are hits of
+        # their own (marked as the same lineage)
+        fams = {v: v for v in cands} if all_versions else self.docs.series_of(list(cands))
         groups: dict[str, _Group] = {}
         for vid, c in cands.items():
             key = fams.get(vid) or vid
@@ -445,7 +447,7 @@ class HybridSearcher:
         if single or best is None:
             versions = [best] if best is not None else []
         else:
-            versions = self.docs.family_versions(best.family) or [best]
+            versions = self.docs.series_versions(best.series or best.family) or [best]
         dense_c = cands.get(g.dense_best) if g.dense_best else None
         dense_text = (
             self.dense.text(dense_c.dense_row)
@@ -466,4 +468,7 @@ class HybridSearcher:
                 "dense_rank": dense_c.dense_rank if dense_c is not None else None,
                 "versions_matched": len(g.versions),
             }
-        return build_hit(versions, best, g.score, plan, dense_text=dense_text, explain=comp)
+        hit = build_hit(versions, best, g.score, plan, dense_text=dense_text, explain=comp)
+        if best is not None and not single:
+            hit = replace(hit, family_versions=self.docs.family_size(best.family))
+        return hit

@@ -22,6 +22,8 @@ SOURCES = [
     *sorted((REPO / "data").glob("*.txt")),
     *sorted((TESTS / "samples" / "series").glob("*.mbox")),
     TESTS / "samples" / "sources" / "kvm-ppc-mboxrd.mbox",
+    # a real thread with a maintainer's b4 thank-you reply (landing)
+    TESTS / "samples" / "landing" / "landed-b4-thanks.mbox",
 ]
 
 #: modules a lexical-only query path must never import

@@ -124,7 +124,7 @@ def test_an_address_change_joins_by_name_and_a_repost_by_in_body_author() -> Non
     ]
     fam, links = families(msgs)
     assert fam["b"] == "a" and links["b"][0].detail == "same name: marc zyngier"
-    assert fam["d"] == "c" and links["d"][0].reason == "same-title"
+    assert fam["d"] == "c" and links["d"][0].reason == "same-title-person"
 
 
 def test_same_title_but_other_work_stays_apart() -> None:
@@ -173,3 +173,37 @@ def test_a_carried_patch_or_a_duplicate_fix_does_not_join() -> None:
     fam, _ = families(msgs)
     assert fam["fix"] != fam["big"]
     assert fam["n1"] != fam["n2"]
+
+
+def test_a_patch_whose_diff_cannot_be_read_is_reported_and_kept() -> None:
+    from kvmsearch.indexer.mail.messages import parse_message
+    from kvmsearch.models.records import RawMail
+
+    raw = (
+        b"From: Dev <dev@example.org>\nSubject: [PATCH] KVM: x\nMessage-ID: <m@x>\n"
+        b"Date: Tue, 1 Mar 2022 12:00:00 +0000\n\nWhy.\n---\n"
+        b"diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ garbled @@\n"
+    )
+    msg = parse_message(RawMail(raw, "s", "0"))
+    assert msg.has_diff and msg.patch_id is None
+    assert any("no patch id" in w for w in msg.warnings)
+    result = assemble([msg])
+    assert result.versions and any(p.where == "m@x" for p in result.report.problems)
+
+
+def test_series_is_what_a_hit_collapses_and_lineage_spans_them() -> None:
+    # same title and address: one series; a rename joined by patch ids: the same
+    # family (lineage) but a series, a search hit, of its own
+    day = 24 * 60
+    msgs = [
+        cover("v1", "[PATCH 0/1] KVM: arm64: Old name"),
+        patch("v1.1", "[PATCH 1/1] KVM: arm64: One", irt="v1", pid="p1"),
+        cover("v2", "[PATCH v2 0/1] KVM: arm64: Old name", at=day),
+        patch("v2.1", "[PATCH v2 1/1] KVM: arm64: One", at=day, irt="v2", pid="p1"),
+        cover("v3", "[PATCH v3 0/1] KVM: arm64: Entirely new words", at=2 * day),
+        patch("v3.1", "[PATCH v3 1/1] KVM: arm64: One", at=2 * day, irt="v3", pid="p1"),
+    ]
+    result = assemble(msgs)
+    by = {v.message_id: v for v in result.versions}
+    assert {v.family for v in by.values()} == {"v1"}
+    assert by["v2"].series == "v1" and by["v3"].series == "v3"

@@ -239,11 +239,14 @@ def test_json_hit_fields(index_dir: Path) -> None:
 
 def test_json_lists_every_version_of_a_family_newest_first(index_dir: Path) -> None:
     hits = json_lines(run("ptp_kvm arm64", "--json", index=index_dir).stdout)
-    ptp = [h for h in hits if h["family"] == PTP_FAMILY]
+    ptp = [h for h in hits if h["series"] == PTP_FAMILY]
     assert len(ptp) == 1
     vs = ptp[0]["versions"]
     assert vs[0]["message_id"] == PTP_V13
-    assert len(vs) == 4  # v10 renamed the series "for arm/arm64": one lineage
+    assert len(vs) == 3
+    # v10 renamed it "for arm/arm64": its own hit, the same family (lineage)
+    assert ptp[0]["family_versions"] == 4
+    assert "lineage: 1 more posting(s)" in run("ptp_kvm arm64", index=index_dir).stdout
     assert [v["date"] for v in vs] == sorted((v["date"] for v in vs), reverse=True)
 
 
@@ -331,7 +334,7 @@ def test_all_versions_gives_one_hit_per_version(index_dir: Path) -> None:
     split = json_lines(
         run("ptp_kvm arm64", "--json", "-n", "50", "--all-versions", index=index_dir).stdout
     )
-    assert sum(h["family"] == PTP_FAMILY for h in collapsed) == 1
+    assert sum(h["series"] == PTP_FAMILY for h in collapsed) == 1
     assert all(len(h["versions"]) == 1 for h in split)
     ptp = {h["versions"][0]["message_id"] for h in split if h["family"] == PTP_FAMILY}
     assert len(ptp) == 4 and PTP_V13 in ptp

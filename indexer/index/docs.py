@@ -21,8 +21,11 @@ from kvmsearch.models.records import Family, ParseResult, SeriesVersion
 from kvmsearch.models.serialize import version_from_dict, version_to_dict
 
 _SCHEMA = """
+-- series: the version's series within its family (one search hit per series)
 CREATE TABLE versions (message_id TEXT PRIMARY KEY, family TEXT NOT NULL, kind TEXT,
-                       date TEXT, digest TEXT NOT NULL, json TEXT NOT NULL);
+                       date TEXT, digest TEXT NOT NULL, json TEXT NOT NULL,
+                       series TEXT NOT NULL);
+CREATE INDEX versions_series ON versions(series);
 CREATE TABLE families (family_id TEXT PRIMARY KEY, version_ids TEXT NOT NULL,
                        first_date TEXT, last_date TEXT);
 CREATE TABLE ids (message_id TEXT PRIMARY KEY, version_id TEXT NOT NULL);
@@ -117,11 +120,12 @@ class DocStore:
                         v.date.isoformat() if v.date else None,
                         digests[v.message_id],
                         _canonical(v),
+                        v.series or v.family,
                     )
                 )
                 ids.append((v.message_id, v.message_id))
                 ids.extend((pid, v.message_id) for pid in v.patch_ids)
-            db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?)", rows)
+            db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?,?)", rows)
             fam_status = family_statuses(result.versions)
             db.executemany(
                 "INSERT INTO facets VALUES (?,?,?,?,?,?,?)",
@@ -176,6 +180,23 @@ class DocStore:
         """The family of each known version id."""
         return dict(self._in("SELECT message_id, family FROM versions", version_ids))
 
+    def series_of(self, version_ids: Sequence[str]) -> dict[str, str]:
+        """The series (within its family) of each known version id: what a search
+        collapses into one hit."""
+        return dict(self._in("SELECT message_id, series FROM versions", version_ids))
+
+    def series_versions(self, series_id: str) -> list[SeriesVersion]:
+        """The versions of one series, oldest first."""
+        rows = self.db.execute("SELECT json FROM versions WHERE series = ?", (series_id,))
+        got = [version_from_dict(json.loads(js)) for (js,) in rows]
+        return sorted(got, key=lambda v: (v.date is None, v.date.timestamp() if v.date else 0))
+
+    def family_size(self, family_id: str) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM versions WHERE family = ?", (family_id,)
+        ).fetchone()
+        return int(row[0])
+
     def trees_of(self, version_ids: Sequence[str]) -> dict[str, str | None]:
         """The tree (``qemu``, ``kvm-unit-tests`` ...) of each known version id."""
         return {
@@ -190,9 +211,9 @@ class DocStore:
         }
 
     def newest_first(self) -> Iterator[tuple[str, str]]:
-        """(version id, family) of every version, newest first (undated last)."""
+        """(version id, series) of every version, newest first (undated last)."""
         yield from self.db.execute(
-            "SELECT message_id, family FROM versions ORDER BY date IS NULL, date DESC, message_id"
+            "SELECT message_id, series FROM versions ORDER BY date IS NULL, date DESC, message_id"
         )
 
     def version_count(self) -> int:
@@ -258,6 +279,14 @@ class DocStore:
         if vid is None:
             return None
         row = self.db.execute("SELECT family FROM versions WHERE message_id=?", (vid,)).fetchone()
+        return row[0] if row else None
+
+    def series_root(self, any_id: str) -> str | None:
+        """The series (one search hit) that any Message-ID belongs to."""
+        vid = self.resolve(any_id)
+        if vid is None:
+            return None
+        row = self.db.execute("SELECT series FROM versions WHERE message_id=?", (vid,)).fetchone()
         return row[0] if row else None
 
     def family(self, family_id: str) -> Family | None:

@@ -139,6 +139,10 @@ def parse_message(raw: RawMail) -> Message:
         if diff:
             has_diff, files = True, diff_files(diff)
             pid = diff_patch_id(diff)
+            if pid is None:
+                # a mangled diff (or a mode/binary-only change): lineage cannot match
+                # it by content, so say so
+                warnings.append("diff has no hunk with a changed line: no patch id")
         if len(text) > MAX_BODY_CHARS:
             text = text[:MAX_BODY_CHARS]
             warnings.append(f"body cut to {MAX_BODY_CHARS} characters")

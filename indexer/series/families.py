@@ -171,12 +171,23 @@ def pull_tag(body: str) -> str | None:
     return None
 
 
+#: the reasons that make two postings one *series* (one search hit): the mail says so,
+#: or the title is the same from the same person. Content links (same patches under
+#: another title) join the *lineage* only: each title stays its own hit, marked as
+#: the same lineage, so a search still shows both the renamed series and its
+#: ancestor when both answer the question.
+SERIES_REASONS = frozenset(
+    {"change-id", "cover-links", "threaded", "same-pull-tag", "same-title", "first-patch"}
+)
+
+
 class _Linker:
     """Union-find over versions that records, for each join, why it was made."""
 
     def __init__(self, versions: Sequence[SeriesVersion]) -> None:
         self.versions = versions
         self.uf = _UnionFind(len(versions))
+        self.series = _UnionFind(len(versions))
         self.ages = [_age(v, i) for i, v in enumerate(versions)]
         self.links: list[list[LineageLink]] = [[] for _ in versions]
         self._pairs: set[tuple[int, int]] = set()
@@ -184,6 +195,8 @@ class _Linker:
     def link(self, a: int, b: int, reason: str, strength: str, detail: str = "") -> None:
         if a == b:
             return
+        if reason in SERIES_REASONS:
+            self.series.union(a, b)
         early, late = (a, b) if self.ages[a] < self.ages[b] else (b, a)
         if (early, late) in self._pairs or self.uf.find(a) == self.uf.find(b):
             return  # one link per join: the strongest reason, found first
@@ -207,6 +220,12 @@ def _content_disagrees(v: SeriesVersion, w: SeriesVersion) -> bool:
     if pv and pw and not pv & pw and v.date and w.date:
         return abs((v.date - w.date).days) > 730
     return False
+
+
+def _own_address_first(ids: set[tuple[str, str]], addr: str) -> list[tuple[str, str]]:
+    """The sender's own address first: a join by it makes one series, by another
+    identity only one lineage, and the first join found is the one recorded."""
+    return sorted(ids, key=lambda x: (x != ("addr", addr), x))
 
 
 def _title_words(title: str) -> set[str]:
@@ -278,7 +297,7 @@ def build_families(
             w = versions[j]
             if (
                 w.kind == v.kind == "series"
-                and idents[i] & idents[j]
+                and w.author_addr == v.author_addr
                 and w.tree == v.tree
                 and w.version < v.version
                 and ages[j] < ages[i]
@@ -352,7 +371,7 @@ def build_families(
             continue
         words = _title_words(v.title)
         seen: set[int] = set()
-        for ident in sorted(idents[i]):
+        for ident in _own_address_first(idents[i], v.author_addr):
             posted = by_person.setdefault(ident, [])
             if v.version > 1 or v.resend:
                 for j in reversed(posted):
@@ -376,13 +395,23 @@ def build_families(
         if not title or v.kind != "series":
             continue
         done: set[int] = set()
-        for ident in sorted(idents[i]):
+        for ident in _own_address_first(idents[i], v.author_addr):
             titled = by_title.setdefault((title, *ident), [])
             for j in reversed(titled):
                 if j in done:
                     continue
                 if not _content_disagrees(versions[j], v):
-                    lk.link(j, i, "same-title", "title", f"same {ident[0]}: {ident[1]}")
+                    # the same address is one series; the same person under another
+                    # address (a new employer, a repost keeping the author) is one
+                    # lineage, its own hit
+                    reason = (
+                        "same-title"
+                        if ident[0] == "addr"
+                        and ident[1] == v.author_addr
+                        and ident[1] == versions[j].author_addr
+                        else "same-title-person"
+                    )
+                    lk.link(j, i, reason, "title", f"same {ident[0]}: {ident[1]}")
                     done.add(j)
                     break
             titled.append(i)
@@ -413,10 +442,14 @@ def build_families(
             family_of[i] = fid
         families.append(Family(fid, tuple(versions[i].message_id for i in idxs)))
     families.sort(key=lambda f: ages[owner[f.family_id]])
+    series_root: dict[int, int] = {}
+    for i in sorted(range(n), key=lambda k: ages[k]):
+        series_root.setdefault(lk.series.find(i), i)
+    series_of = [versions[series_root[lk.series.find(i)]].message_id for i in range(n)]
     out = [
         v
-        if v.family == family_of[i] and v.lineage == tuple(lk.links[i])
-        else replace(v, family=family_of[i], lineage=tuple(lk.links[i]))
+        if v.family == family_of[i] and v.lineage == tuple(lk.links[i]) and v.series == series_of[i]
+        else replace(v, family=family_of[i], lineage=tuple(lk.links[i]), series=series_of[i])
         for i, v in enumerate(versions)
     ]
     return out, families
