@@ -200,3 +200,17 @@ def test_bots_that_report_real_landings() -> None:
 
 def test_own_text_drops_quotes_and_signature() -> None:
     assert own_text("> a\n  > b\nmine\n\n\n\nmore\n-- \nsig\n") == "mine\n\nmore"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Patches " + "1 " * 50_000 + "x",
+        "Applied to " + "(a " * 30_000,
+        "Queued " + "1, " * 30_000,
+        "> quoted\n" * 50_000 + "Applied, thanks.",
+    ],
+)
+def test_hostile_replies_are_read(body: str) -> None:
+    # no timing here (see tests/test_hostile.py): a quadratic rule makes this take minutes
+    assert land(reply(body)).status in ("none", "applied", "partial")
