@@ -136,6 +136,16 @@ def model_key(weights_sha256: str, config_sha256: Mapping[str, str]) -> str:
 MODEL_KEY = model_key(MODEL_SHA256, MODEL_CONFIG_SHA256)
 
 
+def _checked(path: Path, want: str, what: str, why: str) -> str:
+    got = file_sha256(path)
+    if got != want:
+        raise ModelError(
+            f"embedding model {what} {path} has sha256 {got}, expected {want} "
+            f"({MODEL_NAME}); {why}; {_REINSTALL}"
+        )
+    return got
+
+
 def verify_model(
     path: Path | None = None,
     *,
@@ -154,22 +164,12 @@ def verify_model(
     weights = mdir / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"embedding model weights not found at {weights}; {_REINSTALL}")
-    found = file_sha256(weights)
-    if found != expected:
-        raise ModelError(
-            f"embedding model weights at {weights} have sha256 {found}, expected {expected} "
-            f"({MODEL_NAME}); the file is damaged or a different model; {_REINSTALL}"
-        )
+    found = _checked(weights, expected, "weights file", "damaged, or a different model")
     for name, want in sorted(pinned.items()):
         p = mdir / name
         if not p.is_file():
             raise ModelError(f"embedding model file {p} is missing; {_REINSTALL}")
-        got = file_sha256(p)
-        if got != want:
-            raise ModelError(
-                f"embedding model file {p} has sha256 {got}, expected {want} "
-                f"({MODEL_NAME}); it would change the vectors; {_REINSTALL}"
-            )
+        _checked(p, want, "file", "it would change the vectors")
     return model_key(found, pinned)
 
 

@@ -274,20 +274,23 @@ class DocStore:
         ).fetchone()
         return json.loads(row[0])[0] if row else None
 
-    def family_of(self, any_id: str) -> str | None:
+    def _group_of(self, any_id: str, column: str) -> str | None:
         vid = self.resolve(any_id)
         if vid is None:
             return None
-        row = self.db.execute("SELECT family FROM versions WHERE message_id=?", (vid,)).fetchone()
+        # column is one of two names below, never user input
+        row = self.db.execute(
+            f"SELECT {column} FROM versions WHERE message_id=?", (vid,)
+        ).fetchone()
         return row[0] if row else None
+
+    def family_of(self, any_id: str) -> str | None:
+        """The family (the whole lineage) that any Message-ID belongs to."""
+        return self._group_of(any_id, "family")
 
     def series_root(self, any_id: str) -> str | None:
         """The series (one search hit) that any Message-ID belongs to."""
-        vid = self.resolve(any_id)
-        if vid is None:
-            return None
-        row = self.db.execute("SELECT series FROM versions WHERE message_id=?", (vid,)).fetchone()
-        return row[0] if row else None
+        return self._group_of(any_id, "series")
 
     def family(self, family_id: str) -> Family | None:
         row = self.db.execute(
