@@ -37,6 +37,16 @@ class DefaultSearchGroup(TyperGroup):
     """A group whose unknown first word means `search <words>`."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]  # typer's stubs name its vendored click Context
+        # `kvmsearch --index DIR show ID`: the option belongs to the command after it
+        lead = (
+            2
+            if args[:1] == ["--index"]
+            else 1
+            if args[:1] and args[0].startswith("--index=")
+            else 0
+        )
+        if lead and len(args) > lead and args[lead] in self.commands:
+            args = [args[lead], *args[:lead], *args[lead + 1 :]]
         if args and args[0] not in self.commands and args[0] not in _GROUP_WORDS:
             args = ["search", *args]
         return super().parse_args(ctx, args)

@@ -168,7 +168,8 @@ def format_hits(
         if h.family_versions > len(h.versions):
             n_other = h.family_versions - len(h.versions)
             lines.append(
-                f"    {d}lineage: {n_other} more posting(s) under another title; "
+                f"    {d}lineage: {n_other} more posting(s) of this work under another title, "
+                "address or sender; "
                 f"kvmsearch show {clean(h.family)}{r}"
             )
         if h.files:

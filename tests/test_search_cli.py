@@ -246,7 +246,7 @@ def test_json_lists_every_version_of_a_family_newest_first(index_dir: Path) -> N
     assert len(vs) == 3
     # v10 renamed it "for arm/arm64": its own hit, the same family (lineage)
     assert ptp[0]["family_versions"] == 4
-    assert "lineage: 1 more posting(s)" in run("ptp_kvm arm64", index=index_dir).stdout
+    assert "lineage: 1 more posting(s) of this work" in run("ptp_kvm arm64", index=index_dir).stdout
     assert [v["date"] for v in vs] == sorted((v["date"] for v in vs), reverse=True)
 
 
@@ -678,3 +678,10 @@ def test_bad_status_or_kind_is_one_line(index_dir: Path) -> None:
         assert r.exit_code == 2 and "use" in one_line(r.stderr)
     r = run("vgic status:", index=index_dir)
     assert r.exit_code == 2 and "status:applied" in one_line(r.stderr)
+
+
+def test_index_option_before_the_command_belongs_to_it(index_dir: Path) -> None:
+    r = CliRunner().invoke(app, ["--index", str(index_dir), "show", ACTLR])
+    assert r.exit_code == 0 and "landed: applied" in r.stdout
+    r = CliRunner().invoke(app, [f"--index={index_dir}", "show", ACTLR, "--json"])
+    assert r.exit_code == 0 and json_lines(r.stdout)[0]["message_id"] == ACTLR
