@@ -86,6 +86,12 @@ def format_report(r: ParseReport) -> str:
         f"  replies: {r.replies}",
         f"  in series: {r.in_series}",
     ]
+    if r.replies_attached or r.replies_unattached:
+        rest = ", ".join(f"{n} {why}" for why, n in sorted(r.replies_unattached.items()))
+        lines.append(
+            f"  replies attached to a series version: {r.replies_attached}"
+            + (f" (not attached: {rest})" if rest else "")
+        )
     for reason, n in sorted(r.other.items()):
         lines.append(f"  not a series ({reason}): {n}")
     for reason, n in sorted(r.skip_counts().items()):
@@ -227,6 +233,7 @@ def format_series(versions: list[SeriesVersion]) -> str:
             lines.append("    commits: " + clean(" ".join(v.landing.commits[:8])))
         for ev in v.landing.evidence[:3]:
             lines.append(f"    <{clean(ev.message_id)}>: {clean(ev.sentence, oneline=True)}")
+        lines.extend(_ledger_lines(v))
         for ln in v.lineage:
             lines.append(
                 f"  joined to <{clean(ln.earlier)}>: {ln.reason} ({ln.strength}"
@@ -234,6 +241,34 @@ def format_series(versions: list[SeriesVersion]) -> str:
                 + ")"
             )
     return "\n".join(lines)
+
+
+_LEDGER_LABEL = {
+    "given": "given in replies",
+    "carried": "carried in the patches",
+    "in-patch": "first in the patches",
+    "dropped": "DROPPED since",
+}
+
+
+def _ledger_lines(v: SeriesVersion) -> list[str]:
+    """The review ledger, one line per person, kind and status ("on 1,2,3")."""
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    for t in v.trailers:
+        key = (t.status, t.kind, t.who, t.earlier if t.status in ("carried", "dropped") else "")
+        groups.setdefault(key, []).append("all" if t.patch is None else str(t.patch))
+    out: list[str] = []
+    order = list(_LEDGER_LABEL)
+    for (status, kind, who, earlier), patches in sorted(
+        groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1], kv[0][2])
+    ):
+        where = f" ({clean(earlier, oneline=True)})" if earlier else ""
+        nums = ",".join(dict.fromkeys(patches))
+        out.append(
+            f"  {_LEDGER_LABEL[status]}: {kind.capitalize()} {clean(who, oneline=True)} "
+            f"on {nums}{where}"
+        )
+    return out
 
 
 def format_status(st: IndexStatus) -> str:

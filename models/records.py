@@ -218,6 +218,25 @@ class LineageLink:
 
 
 @dataclass(frozen=True, slots=True)
+class TrailerEntry:
+    """One review trailer of a version, in the review ledger."""
+
+    kind: str  # "reviewed-by", "acked-by", "tested-by", "reported-by", "suggested-by"
+    who: str  # "Name <addr>" as written
+    patch: int | None  # the patch number; None for the whole version (a cover reply)
+    #: the reply that gave it (Message-ID), or "" when it is in the patch's own body
+    source: str
+    #: "given" (in a reply to this version), "in-patch" (in the body, first seen here),
+    #: "carried" (in the body, given on an earlier version: see ``earlier``),
+    #: "dropped" (given on the previous version, gone from this one's body)
+    status: str
+    #: where the carried or dropped trailer was given: "vN <Message-ID>" ("vN in-patch")
+    earlier: str = ""
+    #: for carried and dropped ones: did the patch change since (its patch id differs)
+    changed: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesVersion:
     """One posting of a series: a cover with its patches, a coverless set, or one patch."""
 
@@ -246,6 +265,8 @@ class SeriesVersion:
     landing: Landing = Landing()
     #: the links that joined this version to earlier ones of its family
     lineage: tuple[LineageLink, ...] = ()
+    #: the review ledger: trailers given, carried forward and dropped
+    trailers: tuple[TrailerEntry, ...] = ()
     #: root Message-ID of its series within the family: the versions joined by an
     #: explicit link or the same title (see indexer.series.families.SERIES_REASONS);
     #: one search hit each. "" for records made before it existed (then: the family)
@@ -311,6 +332,11 @@ class ParseReport:
     problems: list[Skip] = field(default_factory=list)
     #: archives that broke off part-way (the mails before the break were read)
     source_errors: list[SourceFailure] = field(default_factory=list)
+    #: replies attached to the series version (and patch) they answer
+    replies_attached: int = 0
+    #: replies not attached, by reason: "thread outside the archive" (no message they
+    #: name was read), "discussion" (they answer mail that is no series)
+    replies_unattached: dict[str, int] = field(default_factory=dict)
 
     def skip_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -23,6 +23,7 @@ from .records import (
     LineageLink,
     PatchInfo,
     SeriesVersion,
+    TrailerEntry,
 )
 
 
@@ -96,6 +97,7 @@ def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> JsonObje
         "landing": landing_to_dict(v.landing),
         "lineage": [to_json(link) for link in v.lineage],
         "series": v.series or v.family,
+        "trailers": [to_json(t) for t in v.trailers],
     }
     if with_patches:
         out["patches"] = [
@@ -202,6 +204,18 @@ def version_from_dict(d: JsonObject) -> SeriesVersion:
         complete=d.get("complete", True),
         landing=_landing_from(d.get("landing")),
         series=d.get("series", ""),
+        trailers=tuple(
+            TrailerEntry(
+                t["kind"],
+                t["who"],
+                t["patch"],
+                t["source"],
+                t["status"],
+                t.get("earlier", ""),
+                t.get("changed"),
+            )
+            for t in d.get("trailers", ())
+        ),
         lineage=tuple(
             LineageLink(
                 link["earlier"], link["later"], link["reason"], link["strength"], link["detail"]

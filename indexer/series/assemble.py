@@ -25,10 +25,12 @@ from datetime import timedelta
 from kvmsearch.indexer.series.cover import parse_cover, parse_patch_notes
 from kvmsearch.indexer.series.families import build_families, earlier_version_ids, pull_tag
 from kvmsearch.indexer.series.landing import ReplyTo, landing_of
+from kvmsearch.indexer.series.review import given_trailers, ledger
 from kvmsearch.indexer.text.diffs import commit_message
 from kvmsearch.indexer.text.subjects import parse_subject
 from kvmsearch.models.records import (
     CoverFields,
+    Family,
     Message,
     ParseReport,
     ParseResult,
@@ -132,6 +134,8 @@ class _Assembler:
         self.orphans: dict[tuple, _Group] = {}
         self.replies = 0
         self.other: dict[str, int] = {}
+        self.attached = 0
+        self.unattached: dict[str, int] = {}
 
     # ------------------------------------------------------------------ passes
 
@@ -445,11 +449,33 @@ def _replies_by_group(asm: _Assembler, groups: Sequence[_Group]) -> list[list[Re
     for mail in asm.mails:
         if mail.group is not None or not (mail.msg.in_reply_to or mail.msg.references):
             continue
-        for mid in _ancestors(mail.msg):
+        ancestors = _ancestors(mail.msg)
+        for mid in ancestors:
             hit = owner.get(mid)
             if hit is not None:
                 out[hit[0]].append(ReplyTo(mail.msg, hit[1]))
+                asm.attached += 1
                 break
+        else:
+            why = (
+                "discussion"
+                if any(mid in asm.by_id for mid in ancestors)
+                else "thread outside the archive"
+            )
+            asm.unattached[why] = asm.unattached.get(why, 0) + 1
+    return out
+
+
+def _with_ledgers(versions: list[SeriesVersion], families: Sequence[Family]) -> list[SeriesVersion]:
+    """Each version's review ledger, worked out along its family, oldest first."""
+    index = {v.message_id: i for i, v in enumerate(versions)}
+    out = list(versions)
+    for fam in families:
+        if len(fam.version_ids) < 2:
+            continue
+        members = [versions[index[mid]] for mid in fam.version_ids]
+        for v, entries in zip(members, ledger(members), strict=True):
+            out[index[v.message_id]] = replace(v, trailers=entries)
     return out
 
 
@@ -469,10 +495,11 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
             v,
             landing=landing_of(
                 replies[i], version=v.version, n_patches=v.n_patches, standalone=g.standalone
-            ),
+            )
+            if replies[i]
+            else v.landing,
+            trailers=tuple(given_trailers(v, replies[i])),
         )
-        if replies[i]
-        else v
         for i, (g, v) in enumerate(zip(groups, versions, strict=True))
     ]
     threads = [tuple(_ancestors(g.root().msg)) for g in groups]
@@ -485,10 +512,13 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
         for g, v in zip(groups, versions, strict=True)
     ]
     versions, families = build_families(versions, threads, priors, tags)
+    versions = _with_ledgers(versions, families)
 
     report = ParseReport()
     report.messages_read = len(asm.mails) + len(skips)
     report.replies = asm.replies
+    report.replies_attached = asm.attached
+    report.replies_unattached = dict(asm.unattached)
     report.other = dict(asm.other)
     report.in_series = sum(
         (1 if g.cover is not None else 0) + (1 if g.standalone else len(g.patches)) for g in groups

@@ -20,8 +20,8 @@ _GENERIC = frozenset({"root", "admin", "info", "kernel test robot", "patchwork b
 
 
 def person_key(name: str) -> str | None:
-    """One person's name folded (accents, case, punctuation, middle initials), or None
-    when it cannot identify anyone: a single word, a role account."""
+    """One person's name folded (accents, case, punctuation, initials, word order), or
+    None when it cannot identify anyone: a single word, a role account."""
     folded = unicodedata.normalize("NFKD", name)
     folded = "".join(c for c in folded if not unicodedata.combining(c)).lower()
     # "Paolo Bonzini (Red Hat)", "Marc Zyngier via kvmarm"
@@ -30,7 +30,10 @@ def person_key(name: str) -> str | None:
     if len(words) < 2:
         return None
     key = " ".join(words)
-    return None if key in _GENERIC else key
+    if key in _GENERIC:
+        return None
+    # "Auger Eric" and "Eric Auger" are one person: the key is the words in order
+    return " ".join(sorted(words))
 
 
 def inbody_author(commit_message: str) -> tuple[str, str] | None:

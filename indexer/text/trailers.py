@@ -55,8 +55,30 @@ def strip_trailer_block(message: str) -> str:
     return "\n".join(lines)
 
 
+#: the trailers that record a review, test or credit (the review ledger's kinds)
+REVIEW_TRAILERS = ("reviewed-by", "acked-by", "tested-by", "reported-by", "suggested-by")
+_REVIEW = re.compile(
+    r"^[ \t]*(reviewed-by|acked-by|tested-by|reported-by|suggested-by)[ \t]*:[ \t]*"
+    r"(?P<who>[^\n<]*?(?:<[^<>\n]+>)?)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def review_trailers(text: str) -> list[tuple[str, str]]:
+    """(kind, "Name <addr>") of every review trailer line in ``text``, in order (the
+    caller passes only what its author wrote: a reply's quotes are already gone)."""
+    out: list[tuple[str, str]] = []
+    for m in _REVIEW.finditer(text):
+        who = " ".join(m.group("who").split())
+        if who:
+            out.append((m.group(1).lower(), who))
+    return out
+
+
 __all__ = [
     "REFERENCE_TRAILERS",
+    "REVIEW_TRAILERS",
+    "review_trailers",
     "drop_trailer_lines",
     "is_trailer",
     "strip_trailer_block",

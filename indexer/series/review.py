@@ -1,0 +1,163 @@
+"""The review ledger: who reviewed, acked, tested or is credited on each patch, where
+they said so, and what became of it in the next version.
+
+Trailers come from two places: the patch's own body (the author collected them) and
+the replies in the version's thread (what the reviewer wrote; quotes are gone, see
+``indexer.text.quotes``). Across the versions of a family, oldest first, a trailer in a
+patch body is *carried* when the same person gave the same kind on an earlier version
+of that patch (matched by patch id, else by patch title), else it first appears *in
+the patch*; one given on the previous version and missing from this version's body is
+*dropped*, with whether the patch changed in between (its patch id differs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from kvmsearch.indexer.series.landing import ReplyTo
+from kvmsearch.indexer.text.people import person_key
+from kvmsearch.indexer.text.subjects import normalise_title, parse_subject
+from kvmsearch.indexer.text.trailers import review_trailers
+from kvmsearch.models.records import PatchInfo, SeriesVersion, TrailerEntry
+
+__all__ = ["given_trailers", "ledger"]
+
+#: kinds whose disappearance means something (a credit is not withdrawn by omission)
+_DROPPABLE = ("reviewed-by", "acked-by", "tested-by")
+_ADDR = re.compile(r"<([^<>\s]+)>")
+
+
+def _person(who: str) -> str:
+    m = _ADDR.search(who)
+    name = who[: m.start()] if m else who
+    return person_key(name) or (m.group(1).lower() if m else who.strip().lower())
+
+
+def _number(p: PatchInfo) -> int:
+    return p.index or 1
+
+
+def given_trailers(v: SeriesVersion, replies: Sequence[ReplyTo]) -> list[TrailerEntry]:
+    """The trailers of one version: in its patches' bodies, and given in its replies."""
+    out: list[TrailerEntry] = []
+    for p in v.patches:
+        for kind, who in review_trailers(p.commit_message):
+            out.append(TrailerEntry(kind, who, _number(p), "", "in-patch"))
+    for r in replies:
+        for kind, who in review_trailers(r.msg.body):
+            out.append(TrailerEntry(kind, who, r.index, r.msg.message_id, "given"))
+    return out
+
+
+def _patch_key(p: PatchInfo) -> str:
+    return normalise_title(parse_subject(p.subject).title)
+
+
+def _matching(p: PatchInfo, w: SeriesVersion) -> PatchInfo | None:
+    """The patch of ``w`` that ``p`` is a later version of."""
+    if p.patch_id:
+        for q in w.patches:
+            if q.patch_id == p.patch_id:
+                return q
+    key = _patch_key(p)
+    same = next((q for q in w.patches if _patch_key(q) == key), None)
+    if same is not None:
+        return same
+    # a retitled patch ("Fix X" -> "Fix X for Y"): the one with most title words shared
+    words = set(key.split())
+    best, score = None, 0.5
+    for q in w.patches:
+        other = set(_patch_key(q).split())
+        if words and other:
+            j = len(words & other) / len(words | other)
+            if j >= score:
+                best, score = q, j
+    return best
+
+
+def _on(entries: Sequence[TrailerEntry], patch: int | None) -> list[TrailerEntry]:
+    """Entries that apply to ``patch``: given on it, or on the whole version."""
+    return [e for e in entries if e.patch is None or e.patch == patch]
+
+
+def ledger(family: Sequence[SeriesVersion]) -> list[tuple[TrailerEntry, ...]]:
+    """Each version's ledger (same order as ``family``, which is oldest first), from the
+    entries :func:`given_trailers` put on each version."""
+    out: list[tuple[TrailerEntry, ...]] = []
+    for k, v in enumerate(family):
+        own = [e for e in v.trailers if e.status in ("in-patch", "given")]
+        if k == 0:
+            out.append(tuple(own))
+            continue
+        earlier = family[:k]
+        entries: list[TrailerEntry] = []
+        for e in own:
+            if e.status != "in-patch":
+                entries.append(e)
+                continue
+            p = next((q for q in v.patches if _number(q) == e.patch), None)
+            found = _given_before(e, p, earlier) if p is not None else None
+            if found is None:
+                entries.append(e)
+            else:
+                where, changed = found
+                entries.append(TrailerEntry(e.kind, e.who, e.patch, "", "carried", where, changed))
+        entries.extend(_dropped(v, family[k - 1], own))
+        out.append(tuple(entries))
+    return out
+
+
+def _given_before(
+    e: TrailerEntry, p: PatchInfo, earlier: Sequence[SeriesVersion]
+) -> tuple[str, bool | None] | None:
+    """Where the same person gave the same kind on an earlier version of patch ``p``
+    (the latest such version; a reply beats the earlier body), and whether the patch
+    changed since."""
+    who = _person(e.who)
+    for w in reversed(earlier):
+        q = _matching(p, w)
+        if q is None:
+            continue
+        hits = [
+            x
+            for x in _on([x for x in w.trailers if x.status in ("in-patch", "given")], _number(q))
+            if x.kind == e.kind and _person(x.who) == who
+        ]
+        if hits:
+            best = next((x for x in hits if x.source), hits[0])
+            changed = None if not (p.patch_id and q.patch_id) else p.patch_id != q.patch_id
+            return f"v{w.version} {best.source or 'in-patch'}", changed
+    return None
+
+
+def _dropped(
+    v: SeriesVersion, prev: SeriesVersion, own: Sequence[TrailerEntry]
+) -> list[TrailerEntry]:
+    """Trailers given on ``prev`` that ``v``'s patch bodies no longer carry."""
+    out: list[TrailerEntry] = []
+    have = {(e.kind, _person(e.who), e.patch) for e in own if e.status == "in-patch"}
+    given_prev = [x for x in prev.trailers if x.status in ("in-patch", "given")]
+    seen: set[tuple[str, str, int]] = set()
+    for p in v.patches:
+        q = _matching(p, prev)
+        if q is None:
+            continue
+        for x in _on(given_prev, _number(q)):
+            key = (x.kind, _person(x.who), _number(p))
+            if x.kind not in _DROPPABLE or key in have or key in seen:
+                continue
+            seen.add(key)
+            changed = None if not (p.patch_id and q.patch_id) else p.patch_id != q.patch_id
+            out.append(
+                TrailerEntry(
+                    x.kind,
+                    x.who,
+                    _number(p),
+                    "",
+                    "dropped",
+                    f"v{prev.version} {x.source or 'in-patch'}",
+                    changed,
+                )
+            )
+    return out
