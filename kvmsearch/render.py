@@ -138,6 +138,21 @@ def _highlight(text: str, terms: tuple[str, ...], color: bool) -> str:
     return "".join(out)
 
 
+#: where a Message-ID is looked up; KVMSEARCH_LORE_URL points at a mirror
+LORE_URL = "https://lore.kernel.org/r/"
+
+
+def lore_url(message_id: str) -> str:
+    """The lore link of a message (Message-ID percent-encoded, as lore expects)."""
+    import os
+    from urllib.parse import quote
+
+    base = os.environ.get("KVMSEARCH_LORE_URL") or LORE_URL
+    if not base.endswith("/"):
+        base += "/"
+    return base + quote(message_id.strip("<>"), safe="@!$&'()*+,;=:~")
+
+
 def _ref(v: VersionRef) -> str:
     label = ("RFC " if v.rfc else "") + f"v{v.version}" + (" RESEND" if v.resend else "")
     date = v.date.strftime("%Y-%m-%d") if v.date else "????-??-??"
@@ -158,9 +173,14 @@ def format_hits(
         if h.lists:
             meta.append(", ".join(clean(x, oneline=True) for x in h.lists))
         lines.append(f"    {d}{' | '.join(meta)}{r}")
-        shown = h.versions[:4]
-        more = f" (+{len(h.versions) - 4} older)" if len(h.versions) > 4 else ""
-        lines.append(f"    {c}" + "; ".join(_ref(v) for v in shown) + f"{more}{r}")
+        # the newest four, and always any version the question named
+        shown = [v for i, v in enumerate(h.versions) if i < 4 or v.version in h.asked_versions]
+        for v in shown:
+            lines.append(f"    {c}{_ref(v)}  {lore_url(v.message_id)}{r}")
+        if len(h.versions) > len(shown):
+            lines.append(f"    {d}(+{len(h.versions) - len(shown)} older){r}")
+        if h.reviewers:
+            lines.append(f"    {d}reviewed or acked by {h.reviewers}{r}")
         if h.landing.status != "none":
             label = next(
                 (_ref(v).split(" ", 1)[0] for v in h.versions if v.message_id == h.landing_version),

@@ -400,6 +400,10 @@ class Hit:
     #: postings in the whole family, this series' and those under other titles
     #: (more than ``len(versions)`` when the series was renamed or split off)
     family_versions: int = 0
+    #: version numbers the query named; output always shows those versions
+    asked_versions: tuple[int, ...] = ()
+    #: people who gave Reviewed-by or Acked-by on any of the versions
+    reviewers: int = 0
 
 
 # --------------------------------------------------------------------------- index

@@ -235,6 +235,15 @@ def build_hit(
         landing_patches=landed.n_patches if landed is not None else None,
         series=newest.series or newest.family,
         family_versions=len(versions),
+        asked_versions=tuple(n for n in plan.versions if any(v.version == n for v in versions)),
+        reviewers=len(
+            {
+                t.who.lower()
+                for v in versions
+                for t in v.trailers
+                if t.kind in ("reviewed-by", "acked-by") and t.status != "dropped"
+            }
+        ),
     )
 
 

@@ -39,6 +39,8 @@ _FILTER_EXAMPLES = {
     "status": "applied",
 }
 _PHRASE = re.compile(r'"([^"]+)"')
+# "v3", "V3", "v10": a version the question asks about (not "v5.10", a kernel release)
+_VERSION_NAMED = re.compile(r"(?<![\w.])[vV](\d{1,2})(?![\w.])")
 _TREE_HINT = re.compile(r"[\(\[]\s*(qemu|kvm-unit-tests?|kvmtool|kut)\s*[\)\]]", re.IGNORECASE)
 _WORD = re.compile(r"[\w./+-]+(?:\(\))?")
 
@@ -77,6 +79,8 @@ class QueryPlan:
     lex_text: str = ""
     #: what the query model embeds
     dense_text: str = ""
+    #: versions the question names ("v3 of ...", "between v2 and v4"): always shown
+    versions: tuple[int, ...] = ()
 
 
 def _norm_tree(t: str) -> str:
@@ -173,6 +177,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         filters=filters,
         lex_text=_unframed(text),
         dense_text=text,
+        versions=tuple(dict.fromkeys(int(n) for n in _VERSION_NAMED.findall(text))),
     )
 
 

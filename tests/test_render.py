@@ -92,16 +92,17 @@ def test_format_hits_layout() -> None:
     lines = out.splitlines()
     assert lines[0] == " 1. KVM: arm64: Support HW dirty log based on DBM"
     assert lines[1] == "    Keqian Zhu <zhukeqian1@huawei.com> | kvm.vger.kernel.org"
-    assert lines[2] == "    v2 2020-07-02 <v2@x>; RFC v1 ????-??-?? <v1@x>"
-    assert lines[3] == "    files: arch/arm64/kvm/"
-    assert lines[4].startswith("    why: ")
-    assert lines[5] == "    v2: Add parallel *dirty* *log* sync."
+    assert lines[2] == "    v2 2020-07-02 <v2@x>  https://lore.kernel.org/r/v2@x"
+    assert lines[3] == "    RFC v1 ????-??-?? <v1@x>  https://lore.kernel.org/r/v1@x"
+    assert lines[4] == "    files: arch/arm64/kvm/"
+    assert lines[5].startswith("    why: ")
+    assert lines[6] == "    v2: Add parallel *dirty* *log* sync."
     assert "\n\n 2. second\n" in out
     assert not SGR.search(out)
 
 
 def test_highlight_marks_whole_words_by_stem() -> None:
-    why = format_hits([_hit()]).splitlines()[4]
+    why = next(x for x in format_hits([_hit()]).splitlines() if x.startswith("    why:"))
     assert "*dirty* *log* support" in why and "HW *DBM*" in why
     assert "*logs*" in why  # same stem
     assert "catalog" in why and "*catalog*" not in why and "cata*log*" not in why
@@ -129,8 +130,24 @@ def test_colour_only_on_request_and_only_ours() -> None:
 
 def test_long_why_is_shortened() -> None:
     out = format_hits([_hit(why=("dirty " * 500,))], width=80)
-    why = out.splitlines()[4]
+    why = next(x for x in out.splitlines() if x.startswith("    why:"))
     assert len(why) < 260 and why.endswith("…")
+
+
+def test_version_lines_keep_a_named_version_and_link_to_lore(monkeypatch) -> None:
+    from dataclasses import replace as dc_replace
+
+    from kvmsearch.models.records import VersionRef
+
+    refs = tuple(
+        VersionRef(n, False, False, f"v{n}@x/y z", None, f"[PATCH v{n}] x") for n in range(6, 0, -1)
+    )
+    h = dc_replace(_hit(), versions=refs, asked_versions=(1,))
+    out = format_hits([h])
+    assert "v1 ????-??-?? <v1@x/y z>  https://lore.kernel.org/r/v1@x%2Fy%20z" in out
+    assert "v2 ????" not in out and "(+1 older)" in out
+    monkeypatch.setenv("KVMSEARCH_LORE_URL", "https://lore.example.org/kvm")
+    assert "https://lore.example.org/kvm/v6@x" in format_hits([h])
 
 
 def test_explain_line() -> None:

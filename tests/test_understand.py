@@ -76,3 +76,11 @@ def test_odd_input_never_raises(q):
 def test_a_filter_without_a_value_is_a_query_error(q):
     with pytest.raises(QueryError, match="needs a value"):
         understand(q)
+
+
+def test_versions_the_question_names() -> None:
+    from kvmsearch.query.understand import understand
+
+    assert understand("what did v3 of the vgic series change").versions == (3,)
+    assert understand("between v2 and V4, and v2 again").versions == (2, 4)
+    assert understand("linux v5.10 regression, kvm-v2x").versions == ()
