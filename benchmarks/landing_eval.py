@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from judged_source import add_source_args, versions
+
 HERE = Path(__file__).resolve().parent
 DEFAULT = HERE / "judged" / "landing.jsonl"
 
@@ -23,28 +25,6 @@ DEFAULT = HERE / "judged" / "landing.jsonl"
 def _addr(by: str) -> str:
     m = re.search(r"<([^>]+)>", by)
     return (m.group(1) if m else by).strip().lower()
-
-
-def landings_from_index(home: Path) -> dict[str, dict]:
-    from kvmsearch.indexer.index.docs import DocStore
-    from kvmsearch.indexer.index.generations import IndexHome
-    from kvmsearch.models.serialize import landing_to_dict
-
-    gen = IndexHome(home).open_current()
-    docs = DocStore(gen.docs_path)
-    try:
-        return {v.message_id: landing_to_dict(v.landing) for v in docs.iter_versions()}
-    finally:
-        docs.close()
-
-
-def landings_from_parse(path: Path) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    with path.open() as f:
-        for line in f:
-            d = json.loads(line)
-            out[d["message_id"]] = d["landing"]
-    return out
 
 
 def score(judged: list[dict], got: dict[str, dict]) -> dict:
@@ -82,14 +62,12 @@ def score(judged: list[dict], got: dict[str, dict]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--index", type=Path)
-    src.add_argument("--parsed", type=Path)
+    add_source_args(ap)
     ap.add_argument("--judged", type=Path, default=DEFAULT)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     judged = [json.loads(x) for x in args.judged.read_text().splitlines() if x.strip()]
-    got = landings_from_index(args.index) if args.index else landings_from_parse(args.parsed)
+    got = {d["message_id"]: d["landing"] for d in versions(args)}
     out = score(judged, got)
     if args.json:
         print(json.dumps(out, indent=2))

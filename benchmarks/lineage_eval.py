@@ -15,29 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+from judged_source import add_source_args, versions
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_PAIRS = HERE / "judged" / "lineage_pairs.jsonl"
-
-
-def families_from_index(home: Path) -> dict[str, str]:
-    from kvmsearch.indexer.index.docs import DocStore
-    from kvmsearch.indexer.index.generations import IndexHome
-
-    gen = IndexHome(home).open_current()
-    docs = DocStore(gen.docs_path)
-    try:
-        return {v.message_id: v.family for v in docs.iter_versions()}
-    finally:
-        docs.close()
-
-
-def families_from_parse(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    with path.open() as f:
-        for line in f:
-            d = json.loads(line)
-            out[d["message_id"]] = d["family"]
-    return out
 
 
 def score(pairs: list[dict], fam: dict[str, str]) -> dict:
@@ -82,14 +63,12 @@ def score(pairs: list[dict], fam: dict[str, str]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--index", type=Path)
-    src.add_argument("--parsed", type=Path)
+    add_source_args(ap)
     ap.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     pairs = [json.loads(x) for x in args.pairs.read_text().splitlines() if x.strip()]
-    fam = families_from_index(args.index) if args.index else families_from_parse(args.parsed)
+    fam = {d["message_id"]: d["family"] for d in versions(args)}
     out = score(pairs, fam)
     if args.json:
         print(json.dumps(out, indent=2))
