@@ -65,7 +65,8 @@ class Bench:
         self.rows = np.asarray(rows)
         self.versions: list[str] = list(dense.meta["versions"])
         self.fields: list[str] = list(dense.meta["fields"])
-        fam = s.docs.families_of(self.versions)
+        # grouped as the product groups hits: per series
+        fam = s.docs.series_of(self.versions)
         self.vfam = [fam.get(v) or v for v in self.versions]
         allowed = s.filters.allowed(Filters())
         self.allowed = np.array([allowed is None or v in allowed for v in self.versions])

@@ -176,10 +176,6 @@ class DocStore:
             marks = ",".join("?" * len(part))
             yield from self.db.execute(f"{select} WHERE message_id IN ({marks})", part)
 
-    def families_of(self, version_ids: Sequence[str]) -> dict[str, str]:
-        """The family of each known version id."""
-        return dict(self._in("SELECT message_id, family FROM versions", version_ids))
-
     def series_of(self, version_ids: Sequence[str]) -> dict[str, str]:
         """The series (within its family) of each known version id: what a search
         collapses into one hit."""
