@@ -455,6 +455,16 @@ def search(
             metavar="KIND",
         ),
     ] = None,
+    reviewer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reviewer",
+            help="Someone who gave Reviewed-by or Acked-by on it (name or address contains "
+            "this; repeatable). Inline: reviewer:maz.",
+            show_default=False,
+            metavar="WHO",
+        ),
+    ] = None,
     status: Annotated[
         list[str] | None,
         typer.Option(
@@ -498,6 +508,7 @@ def search(
         all_versions=all_versions,
         kind=kind,
         status=status,
+        reviewer=reviewer,
     )
     idx = Index.open(index)
     if queries is not None:

@@ -233,10 +233,11 @@ class Index:
         since: str | date | None = None,
         until: str | date | None = None,
         status: str | Sequence[str] | None = None,
+        reviewer: str | Sequence[str] | None = None,
     ) -> list[Hit]:
         """Rank series families for ``query``: a :class:`SearchRequest`, or its text with
         the request's fields as keywords (filters: author, list, tree, file, kind,
-        since, until, status; also accepted inside the text, e.g. ``author:maz``)."""
+        since, until, status, reviewer; also accepted inside the text, e.g. ``author:maz``)."""
         if isinstance(query, SearchRequest):
             request = query
         else:
@@ -254,6 +255,7 @@ class Index:
                 until=until,
                 all_versions=all_versions,
                 status=status,
+                reviewer=reviewer,
             )
         return self.searcher().search(request)
 

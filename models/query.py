@@ -84,7 +84,8 @@ class Filters:
     a list id, ``trees`` a substring of the tree name (all case-insensitive); ``files``
     a path, a directory prefix or a bare file name; ``kinds`` defaults to ordinary
     series (an empty tuple allows every kind); ``statuses`` are :data:`STATUSES` of the
-    series' landing; ``since``/``until`` are inclusive days.
+    series' landing; ``reviewers`` match who gave a Reviewed-by or Acked-by on the
+    version; ``since``/``until`` are inclusive days.
     Several values in one category are alternatives; categories combine with AND.
     ``all_versions`` asks for one hit per version instead of one per family.
     """
@@ -98,6 +99,8 @@ class Filters:
     until: date | None = None
     all_versions: bool = False
     statuses: tuple[str, ...] = ()
+    #: someone who gave Reviewed-by or Acked-by (substring of "Name <addr>")
+    reviewers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for k in self.kinds:
@@ -124,6 +127,7 @@ class Filters:
         until: str | date | None = None,
         all_versions: bool = False,
         status: str | Iterable[str] | None = None,
+        reviewer: str | Iterable[str] | None = None,
     ) -> Filters:
         """Filters from option values as users give them (a string or several, dates
         as ``YYYY[-MM[-DD]]``)."""
@@ -138,6 +142,7 @@ class Filters:
             until=_day(until, "until"),
             all_versions=all_versions,
             statuses=tuple(x.lower() for x in _strings(status)),
+            reviewers=_strings(reviewer),
         )
 
     def merged(self, other: Filters) -> Filters:
@@ -153,6 +158,7 @@ class Filters:
             until=other.until or self.until,
             all_versions=self.all_versions or other.all_versions,
             statuses=other.statuses or self.statuses,
+            reviewers=self.reviewers + other.reviewers,
         )
 
     def restriction(self) -> Filters:
@@ -196,6 +202,7 @@ class SearchRequest:
         until: str | date | None = None,
         all_versions: bool = False,
         status: str | Iterable[str] | None = None,
+        reviewer: str | Iterable[str] | None = None,
     ) -> SearchRequest:
         """A request from option values as users give them (see
         :meth:`Filters.from_options`)."""
@@ -209,6 +216,7 @@ class SearchRequest:
             until=until,
             all_versions=all_versions,
             status=status,
+            reviewer=reviewer,
         )
         return cls(text=text, filters=filters, limit=limit, mode=mode, explain=explain)
 

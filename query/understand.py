@@ -16,12 +16,12 @@ from kvmsearch.models.errors import QueryError
 from kvmsearch.models.query import DEFAULT_KINDS, Filters, parse_date
 
 _FILTER = re.compile(
-    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status):"
+    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status|reviewer):"
     r'("([^"]*)"|\S+)',
     re.IGNORECASE,
 )
 _EMPTY_FILTER = re.compile(
-    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status):(?=\s|$)",
+    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status|reviewer):(?=\s|$)",
     re.IGNORECASE,
 )
 _FILTER_EXAMPLES = {
@@ -37,6 +37,7 @@ _FILTER_EXAMPLES = {
     "after": "2021-06",
     "kind": "pull",
     "status": "applied",
+    "reviewer": "maz",
 }
 _PHRASE = re.compile(r'"([^"]+)"')
 # "v3", "V3", "v10": a version the question asks about (not "v5.10", a kernel release)
@@ -97,6 +98,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     since = until = None
     kinds: tuple[str, ...] = DEFAULT_KINDS
     statuses: tuple[str, ...] = ()
+    reviewers: list[str] = []
 
     def take(m: re.Match[str]) -> str:
         nonlocal since, until, kinds, statuses
@@ -117,6 +119,8 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             kinds = tuple(k for k in val.lower().split(",") if k)
         elif key == "status":
             statuses = tuple(k for k in val.lower().split(",") if k)
+        elif key == "reviewer":
+            reviewers.append(val)
         return " "
 
     text = _FILTER.sub(take, query)
@@ -163,6 +167,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         since=since,
         until=until,
         statuses=statuses,
+        reviewers=tuple(reviewers),
     )
     if base is not None:
         filters = base.merged(filters)

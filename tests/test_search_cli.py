@@ -685,3 +685,14 @@ def test_index_option_before_the_command_belongs_to_it(index_dir: Path) -> None:
     assert r.exit_code == 0 and "landed: applied" in r.stdout
     r = CliRunner().invoke(app, [f"--index={index_dir}", "show", ACTLR, "--json"])
     assert r.exit_code == 0 and json_lines(r.stdout)[0]["message_id"] == ACTLR
+
+
+def test_reviewer_filter(index_dir: Path) -> None:
+    hits = json_lines(
+        run("vdpa", "--reviewer", "witu@nvidia", "--json", "-n", "20", index=index_dir).stdout
+    )
+    assert hits and all(h.get("reviewers", 0) >= 1 for h in hits)
+    inline = json_lines(run("vdpa reviewer:William", "--json", "-n", "20", index=index_dir).stdout)
+    assert [h["series"] for h in inline] == [h["series"] for h in hits]
+    none = json_lines(run("vdpa", "--reviewer", "nobody-at-all", "--json", index=index_dir).stdout)
+    assert none == [{"no_match": True, "query": "vdpa"}]

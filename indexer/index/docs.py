@@ -33,9 +33,10 @@ CREATE INDEX versions_family ON versions(family);
 -- What filters select on, lower-cased once (see DocStore.versions_matching): the
 -- author's "Name <addr>", the list ids one per line, the tree, the UTC date.
 -- status: the family's landing, its best version's (applied > partial > none).
+-- reviewers: who gave Reviewed-by/Acked-by on the version, "Name <addr>" per line.
 CREATE TABLE facets (message_id TEXT PRIMARY KEY, author TEXT NOT NULL,
                      lists TEXT NOT NULL, tree TEXT NOT NULL, kind TEXT NOT NULL,
-                     date_utc TEXT, status TEXT NOT NULL);
+                     date_utc TEXT, status TEXT NOT NULL, reviewers TEXT NOT NULL);
 -- Every file of a version as the terms a file filter matches (path_forms: the path,
 -- each directory prefix, the bare name).
 CREATE TABLE file_terms (term TEXT NOT NULL, message_id TEXT NOT NULL);
@@ -55,7 +56,12 @@ def _utc(v: SeriesVersion) -> str | None:
     return d.isoformat()
 
 
-def _facets(v: SeriesVersion, status: str) -> tuple[str, str, str, str, str, str | None, str]:
+def _facets(v: SeriesVersion, status: str) -> tuple[str, str, str, str, str, str | None, str, str]:
+    reviewers = dict.fromkeys(
+        t.who.lower()
+        for t in v.trailers
+        if t.kind in ("reviewed-by", "acked-by") and t.status != "dropped"
+    )
     return (
         v.message_id,
         (v.author or v.author_addr or "").lower(),
@@ -64,6 +70,7 @@ def _facets(v: SeriesVersion, status: str) -> tuple[str, str, str, str, str, str
         (v.kind or "series").lower(),
         _utc(v),
         status,
+        "\n".join(reviewers),
     )
 
 
@@ -128,7 +135,7 @@ class DocStore:
             db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?,?)", rows)
             fam_status = family_statuses(result.versions)
             db.executemany(
-                "INSERT INTO facets VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO facets VALUES (?,?,?,?,?,?,?,?)",
                 (_facets(v, fam_status[v.family]) for v in result.versions),
             )
             db.executemany(
@@ -226,7 +233,12 @@ class DocStore:
             where.append("(" + " OR ".join([template] * len(values)) + ")")
             args.extend(values)
 
-        for column, values in (("author", f.authors), ("lists", f.lists), ("tree", f.trees)):
+        for column, values in (
+            ("author", f.authors),
+            ("lists", f.lists),
+            ("tree", f.trees),
+            ("reviewers", f.reviewers),
+        ):
             needles = [n.strip().lower() for n in values if n and n.strip()]
             if needles:
                 any_of(f"instr({column}, ?) > 0", needles)
