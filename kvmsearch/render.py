@@ -219,8 +219,9 @@ def format_hits(
 
 
 def format_series(versions: list[SeriesVersion]) -> str:
-    """`kvmsearch show`: every version, newest first, with changelog, files, links,
-    where it landed (with the reply that says so) and the lineage links that joined it."""
+    """`kvmsearch show`: every version, newest first, with its lore link, patch list,
+    its own changelog delta, files, links, where it landed (with the reply that says
+    so), the review ledger and the lineage links that joined it."""
     if not versions:
         return ""
     newest = versions[0]
@@ -228,7 +229,10 @@ def format_series(versions: list[SeriesVersion]) -> str:
         clean(newest.title, oneline=True),
         f"  family <{clean(newest.family)}>  {clean(newest.author, oneline=True)}",
     ]
-    for v in versions:
+    from kvmsearch.indexer.series.changelog import own_entries
+    from kvmsearch.indexer.text.subjects import strip_markers
+
+    for k, v in enumerate(versions):
         date = v.date.strftime("%Y-%m-%d") if v.date else "????-??-??"
         lines.append("")
         lines.append(f"{version_label(v)}  {date}  <{clean(v.message_id)}>")
@@ -238,7 +242,13 @@ def format_series(versions: list[SeriesVersion]) -> str:
             f"  {'cover, ' if v.has_cover else ''}{npatch} patches; lists: "
             + ", ".join(clean(x) for x in v.lists)
         )
-        for e in v.cover.changelog:
+        lines.append(f"  lore: {lore_url(v.message_id)}")
+        for p in v.patches:
+            num = f"{p.index}/{v.n_patches}" if p.index and v.n_patches else "-"
+            lines.append(f"    {num} {clean(strip_markers(p.subject), oneline=True)}")
+        # each version's own delta: later covers repeat every earlier entry
+        earlier = versions[k + 1].cover.changelog if k + 1 < len(versions) else ()
+        for e in own_entries(v.cover.changelog, earlier):
             lines.append(f"  changes {clean(e.version) or '(notes)'}:")
             for item in e.items or (e.text,):
                 lines.append("    - " + clean(item, oneline=True))

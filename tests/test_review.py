@@ -113,3 +113,18 @@ def test_show_prints_the_ledger_one_line_per_person() -> None:
     text = format_series(versions)
     assert "carried in the patches: Reviewed-by Marc Zyngier <maz@kernel.org> on 1,2 (v1 r)" in text
     assert "given in replies: Reviewed-by Marc Zyngier <maz@kernel.org> on all" in text
+
+
+def test_each_version_shows_only_its_own_changes() -> None:
+    from kvmsearch.indexer.series.changelog import own_entries
+    from kvmsearch.models.records import ChangelogEntry
+
+    v2 = (ChangelogEntry("v2", "", ("Fix the race", "Rename foo")),)
+    v3 = (
+        ChangelogEntry("v3", "", ("Don't use interrupt but cond_resched()",)),
+        ChangelogEntry("v2", "", ("Fix the race.", "Rename foo")),
+    )
+    assert own_entries(v3, v2) == [v3[0]]
+    assert own_entries(v2, ()) == list(v2)
+    notes = (ChangelogEntry("", "Rebased on -rc1, no other change"),)
+    assert own_entries(notes, notes) == []

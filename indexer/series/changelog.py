@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kvmsearch.models.records import ChangelogEntry
 
-__all__ = ["Header", "parse_header", "build_entry", "credits_in", "is_bullet"]
+__all__ = ["Header", "parse_header", "build_entry", "credits_in", "is_bullet", "own_entries"]
 
 # -- header grammar ----------------------------------------------------------------------
 
@@ -373,3 +373,25 @@ def _dedent(lines: Sequence[str], *, inline: bool) -> str:
     if inline:
         out.insert(0, lines[0].strip())
     return "\n".join(out).strip("\n")
+
+
+def _key(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+
+
+def own_entries(
+    entries: Sequence[ChangelogEntry], earlier: Sequence[ChangelogEntry]
+) -> list[ChangelogEntry]:
+    """What a version's changelog adds to the previous version's: covers repeat every
+    earlier entry ("v2: ..." again in v3, v4 ...), so an entry or bullet whose text the
+    previous cover already had is left out. A version's own delta, for display."""
+    seen = {_key(x) for e in earlier for x in (e.items or (e.text,))}
+    out: list[ChangelogEntry] = []
+    for e in entries:
+        if e.items:
+            items = tuple(x for x in e.items if _key(x) not in seen)
+            if items:
+                out.append(replace(e, items=items) if items != e.items else e)
+        elif _key(e.text) not in seen:
+            out.append(e)
+    return out
