@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from urllib.parse import quote
 
@@ -228,6 +228,26 @@ def _own_address_first(ids: set[tuple[str, str]], addr: str) -> list[tuple[str, 
     return sorted(ids, key=lambda x: (x != ("addr", addr), x))
 
 
+def _overlaps(
+    keys: Sequence[set[str]],
+    index: dict[str, list[int]],
+    ages: Sequence[tuple[float, int, int]],
+    *,
+    least: int = 1,
+) -> Iterator[tuple[int, list[tuple[int, int]]]]:
+    """For each version (oldest first) with at least ``least`` keys: the earlier
+    versions sharing keys with it, with how many, nearest earlier first."""
+    for i in sorted(range(len(keys)), key=lambda k: ages[k]):
+        if len(keys[i]) < least:
+            continue
+        shared: dict[int, int] = {}
+        for key in keys[i]:
+            for j in index[key]:
+                if j != i and ages[j] < ages[i]:
+                    shared[j] = shared.get(j, 0) + 1
+        yield i, sorted(shared.items(), key=lambda jk: ages[jk[0]], reverse=True)
+
+
 def _title_words(title: str) -> set[str]:
     return {w for w in normalise_title(title).split() if len(w) > 2}
 
@@ -316,25 +336,17 @@ def build_families(
         pids.append(mine)
         for pid in mine:
             by_pid.setdefault(pid, []).append(i)
-    for i in sorted(range(n), key=lambda k: ages[k]):
-        if not pids[i]:
-            continue
-        shared: dict[int, int] = {}
-        for pid in pids[i]:
-            for j in by_pid[pid]:
-                if j != i and ages[j] < ages[i]:
-                    shared[j] = shared.get(j, 0) + 1
+    for i, shared in _overlaps(pids, by_pid, ages):
         # nearest earlier version first, so v3 links to v2 rather than v1.
         # More than half of the larger version's patches: a series that carries some
         # patches of another (prerequisites it was split from, a fix it builds on) is
         # not a version of it. Two people posting the same one-line-ish fix on their
         # own are not one series either: one patch in common counts only from the same
         # person (or an in-body author) or under the same title.
-        for j, k in sorted(shared.items(), key=lambda jk: ages[jk[0]], reverse=True):
+        for j, k in shared:
             big = max(len(pids[i]), len(pids[j]))
             if k / big <= 0.5:
                 continue
-            w = versions[j]
             if k >= 2 or idents[i] & idents[j] or titles[i] == titles[j]:
                 lk.link(j, i, "patch-id", "content", f"{k} of {big} patches identical")
 
@@ -349,15 +361,8 @@ def build_families(
         ptitles.append(mine)
         for t in mine:
             by_ptitle.setdefault(t, []).append(i)
-    for i in sorted(range(n), key=lambda k: ages[k]):
-        if len(ptitles[i]) < 2:
-            continue
-        counts: dict[int, int] = {}
-        for t in ptitles[i]:
-            for j in by_ptitle[t]:
-                if j != i and ages[j] < ages[i]:
-                    counts[j] = counts.get(j, 0) + 1
-        for j, k in sorted(counts.items(), key=lambda jk: ages[jk[0]], reverse=True):
+    for i, shared in _overlaps(ptitles, by_ptitle, ages, least=2):
+        for j, k in shared:
             big = max(len(ptitles[i]), len(ptitles[j]))
             if k >= 2 and k / big >= 0.5 and idents[i] & idents[j]:
                 lk.link(j, i, "shortlog", "content", f"{k} of {big} patch titles shared")
