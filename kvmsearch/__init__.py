@@ -1,51 +1,93 @@
 """kvmsearch: which KVM patch series touched X, and why.
 
 The library never prints or exits; it raises :class:`KvmsearchError` subclasses.
+
+The names below load on first use (PEP 562): ``import kvmsearch`` costs nothing, so the
+CLI's fast path to a running server (``kvmsearch.client``) starts in milliseconds.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from kvmsearch.models.errors import (
-    DiskFullError,
-    FileSystemError,
-    IndexFormatError,
-    IndexNotFoundError,
-    IndexPathError,
-    KvmsearchError,
-    LockHeldError,
-    MailParseError,
-    ModelError,
-    NotFoundError,
-    QueryError,
-    SourceError,
-    SourceGoneError,
-)
-from kvmsearch.models.query import MODES, Filters, SearchRequest
-from kvmsearch.models.records import (
-    BuildOutcome,
-    ChangelogEntry,
-    CoverFields,
-    Family,
-    Hit,
-    IndexStatus,
-    Message,
-    ParseReport,
-    ParseResult,
-    PatchInfo,
-    SeriesVersion,
-    Skip,
-    SourceFailure,
-    SourceStatus,
-    VerifyProblem,
-    VerifyReport,
-    VersionRef,
-)
+if TYPE_CHECKING:
+    from kvmsearch.models.errors import (
+        DiskFullError,
+        FileSystemError,
+        IndexFormatError,
+        IndexNotFoundError,
+        IndexPathError,
+        KvmsearchError,
+        LockHeldError,
+        MailParseError,
+        ModelError,
+        NotFoundError,
+        QueryError,
+        SourceError,
+        SourceGoneError,
+    )
+    from kvmsearch.models.query import MODES, Filters, SearchRequest
+    from kvmsearch.models.records import (
+        BuildOutcome,
+        ChangelogEntry,
+        CoverFields,
+        Family,
+        Hit,
+        IndexStatus,
+        Message,
+        ParseReport,
+        ParseResult,
+        PatchInfo,
+        SeriesVersion,
+        Skip,
+        SourceFailure,
+        SourceStatus,
+        VerifyProblem,
+        VerifyReport,
+        VersionRef,
+    )
 
-# The Index facade imports nothing heavy at module level: search parts load on first use.
-from .index import Index
+    from .index import Index
+
+#: public name -> the module that defines it
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "DiskFullError FileSystemError IndexFormatError IndexNotFoundError IndexPathError "
+            "KvmsearchError LockHeldError MailParseError ModelError NotFoundError QueryError "
+            "SourceError SourceGoneError"
+        ).split(),
+        "kvmsearch.models.errors",
+    ),
+    **dict.fromkeys(("MODES", "Filters", "SearchRequest"), "kvmsearch.models.query"),
+    **dict.fromkeys(
+        (
+            "BuildOutcome ChangelogEntry CoverFields Family Hit IndexStatus Message "
+            "ParseReport ParseResult PatchInfo SeriesVersion Skip SourceFailure SourceStatus "
+            "VerifyProblem VerifyReport VersionRef"
+        ).split(),
+        "kvmsearch.models.records",
+    ),
+    "Index": "kvmsearch.index",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kvmsearch' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -10,14 +10,14 @@ import errno
 import functools
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
-from kvmsearch.models.errors import KvmsearchError, QueryError
+from kvmsearch.models.errors import KvmsearchError
 from kvmsearch.models.query import MAX_LIMIT, MODES
+from kvmsearch.models.service import CliReply
 
 if TYPE_CHECKING:
     from kvmsearch.index import Index
@@ -33,23 +33,23 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
 _GROUP_WORDS = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
 
 
+def route_args(args: list[str], commands: object) -> list[str]:
+    """The words as the group parses them: `--index DIR` before a command moves after
+    it, and an unknown first word means `search <words>`. The server routes a
+    forwarded call the same way."""
+    lead = 2 if args[:1] == ["--index"] else 1 if args[:1] and args[0].startswith("--index=") else 0
+    if lead and len(args) > lead and args[lead] in commands:  # type: ignore[operator]
+        args = [args[lead], *args[:lead], *args[lead + 1 :]]
+    if args and args[0] not in commands and args[0] not in _GROUP_WORDS:  # type: ignore[operator]
+        args = ["search", *args]
+    return args
+
+
 class DefaultSearchGroup(TyperGroup):
     """A group whose unknown first word means `search <words>`."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]  # typer's stubs name its vendored click Context
-        # `kvmsearch --index DIR show ID`: the option belongs to the command after it
-        lead = (
-            2
-            if args[:1] == ["--index"]
-            else 1
-            if args[:1] and args[0].startswith("--index=")
-            else 0
-        )
-        if lead and len(args) > lead and args[lead] in self.commands:
-            args = [args[lead], *args[:lead], *args[lead + 1 :]]
-        if args and args[0] not in self.commands and args[0] not in _GROUP_WORDS:
-            args = ["search", *args]
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, route_args(args, self.commands))
 
 
 app = typer.Typer(
@@ -84,10 +84,9 @@ def _root(
 
 
 def err(msg: str) -> None:
-    from .render import clean
+    from .commands import error_line
 
-    # Error messages can quote mail (a Message-ID, a source's complaint): clean them too.
-    typer.echo(f"kvmsearch: {clean(msg, oneline=True)}", err=True)
+    sys.stderr.write(error_line(msg))
 
 
 def use_color() -> bool:
@@ -134,6 +133,15 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(FileSystemError.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def deliver(reply: CliReply) -> None:
+    """Print a command's reply and exit with its code."""
+    sys.stdout.write(reply.stdout)
+    sys.stdout.flush()
+    sys.stderr.write(reply.stderr)
+    if reply.exit_code:
+        raise typer.Exit(reply.exit_code)
 
 
 def emit_json(obj: object, *, with_patches: bool = False) -> None:
@@ -366,6 +374,13 @@ def status(
 
 # --------------------------------------------------------------------------- search
 
+NoServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-server",
+        help="Answer in this process even when `kvmsearch serve` runs for this index.",
+    ),
+]
 ModeOpt = Annotated[
     str, typer.Option("--mode", help="hybrid, lexical or semantic.", metavar="MODE")
 ]
@@ -487,54 +502,35 @@ def search(
         ),
     ] = None,
     index: IndexOpt = None,
+    no_server: NoServerOpt = False,
 ) -> None:
     """Which series touched X, and why. The default command: kvmsearch "dirty log DBM"."""
     from kvmsearch.index import Index
-    from kvmsearch.models.query import SearchRequest
 
-    if queries is not None and query:
-        raise QueryError("give either a query or --queries FILE, not both")
-    request = SearchRequest.from_options(
-        " ".join(query or []),
-        limit=limit,
-        mode=mode,
-        explain=explain,
-        author=author,
-        list_=list_,
-        tree=tree,
-        file=file,
-        since=since,
-        until=until,
-        all_versions=all_versions,
-        kind=kind,
-        status=status,
-        reviewer=reviewer,
+    from .commands import run_search
+
+    deliver(
+        run_search(
+            lambda: Index.open(index),
+            query=query,
+            limit=limit,
+            as_json=as_json,
+            mode=mode,
+            explain=explain,
+            author=author,
+            list_=list_,
+            tree=tree,
+            file=file,
+            since=since,
+            until=until,
+            all_versions=all_versions,
+            kind=kind,
+            reviewer=reviewer,
+            status=status,
+            queries=queries,
+            color=use_color(),
+        )
     )
-    idx = Index.open(index)
-    if queries is not None:
-        from kvmsearch.query.evaluate import load_queries
-
-        for q in load_queries(queries):
-            hits = idx.search(replace(request, text=q.query))
-            emit_json({"qid": q.qid, "query": q.query, "hits": hits})
-        return
-    if not request.text.strip() and request.filters.is_empty():
-        raise QueryError('nothing to search for; try kvmsearch "dirty log DBM"')
-    hits = idx.search(request)
-    if not hits:
-        # exit 1, as grep does; with --json one line that says so, which no hit line
-        # can be mistaken for (hits always carry "family")
-        if as_json:
-            emit_json({"no_match": True, "query": request.text})
-        err("no matching series")
-        raise typer.Exit(1)
-    if as_json:
-        for h in hits:
-            emit_json(h)
-        return
-    from . import render
-
-    typer.echo(render.format_hits(hits, color=use_color(), explain=explain))
 
 
 @app.command()
@@ -551,19 +547,89 @@ def show(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per version.")] = False,
     index: IndexOpt = None,
+    no_server: NoServerOpt = False,
 ) -> None:
     """A series with every version: per-version changelog, files and links."""
     from kvmsearch.index import Index
-    from kvmsearch.indexer.text.links import message_id_from_user
 
-    versions = Index.open(index).show(message_id_from_user(message_id))
-    if as_json:
-        for v in versions:
-            emit_json(v)
-        return
-    from . import render
+    from .commands import run_show
 
-    typer.echo(render.format_series(versions))
+    deliver(run_show(lambda: Index.open(index), message_id=message_id, as_json=as_json))
+
+
+@app.command()
+@handle_errors
+def serve(
+    index: IndexOpt = None,
+    host: Annotated[
+        str,
+        typer.Option("--host", help="Address for the web UI and JSON API.", metavar="ADDR"),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", "-p", min=0, max=65535, help="TCP port; 0 picks a free one.", metavar="N"
+        ),
+    ] = 8737,
+    no_http: Annotated[
+        bool, typer.Option("--no-http", help="Only the Unix socket (for the CLI); no TCP port.")
+    ] = False,
+    socket_file: Annotated[
+        str | None,
+        typer.Option(
+            "--socket",
+            help="Unix socket path (default: one per index under $XDG_RUNTIME_DIR/kvmsearch, "
+            "which the CLI finds by itself).",
+            show_default=False,
+            metavar="PATH",
+        ),
+    ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a --host that is not loopback. There is no authentication: anyone "
+            "who reaches the port can search the index.",
+        ),
+    ] = False,
+) -> None:
+    """Keep the index and the query model loaded and answer the CLI, a JSON API and a
+    local web UI (http://127.0.0.1:8737/).
+
+    While it runs, `kvmsearch "..."` and `kvmsearch show` for the same index are answered
+    by it (same output, in milliseconds). It never writes the index and follows updates:
+    the next request after `kvmsearch update` uses the new generation.
+    """
+    from kvmsearch.index import Index
+
+    from .client import resolve_index, socket_path
+    from .serve import check_host, run_server
+
+    check_host(host, allow_remote)
+    if allow_remote and host not in ("127.0.0.1", "::1", "localhost"):
+        err(f"warning: serving {host} without authentication")
+    idx = Index.open(index)
+    sock = socket_file or socket_path(resolve_index(str(idx.path)))
+    run_server(
+        idx,
+        host=host,
+        port=None if no_http else port,
+        socket_file=sock,
+        on_ready=lambda where: err(f"serving {idx.path} on {where}"),
+    )
+
+
+@app.command()
+@handle_errors
+def mcp(index: IndexOpt = None) -> None:
+    """A Model Context Protocol server on stdin/stdout for AI agents: tools search,
+    show_series and index_status. Register it with a client as the command
+    `kvmsearch mcp --index DIR`."""
+    from kvmsearch.index import Index
+
+    from .mcp_server import run_mcp
+
+    run_mcp(Index.open(index))
 
 
 @app.command("eval")
@@ -610,7 +676,8 @@ def eval_(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """The full CLI (the console script is ``kvmsearch.client:main``, which tries a
+    running server first)."""
     app()
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 import textwrap
 
-from kvmsearch.models.records import Hit, IndexStatus, ParseReport, SeriesVersion, VersionRef
+from kvmsearch.models.records import (
+    ChangelogEntry,
+    Hit,
+    IndexStatus,
+    ParseReport,
+    SeriesVersion,
+    VersionRef,
+)
+from kvmsearch.models.service import LedgerLine
 
 # C0 controls except \t and \n, DEL, C1 controls (incl. the 8-bit CSI 0x9b); the bidi
 # marks, embeddings, overrides and isolates that can visually reorder a line ("Trojan
@@ -218,6 +226,15 @@ def format_hits(
     return "\n\n".join(out)
 
 
+def own_changes(versions: list[SeriesVersion], k: int) -> list[ChangelogEntry]:
+    """Version ``k``'s own changelog delta (``versions`` newest first): later covers
+    repeat every earlier entry."""
+    from kvmsearch.indexer.series.changelog import own_entries
+
+    earlier = versions[k + 1].cover.changelog if k + 1 < len(versions) else ()
+    return list(own_entries(versions[k].cover.changelog, earlier))
+
+
 def format_series(versions: list[SeriesVersion]) -> str:
     """`kvmsearch show`: every version, newest first, with its lore link, patch list,
     its own changelog delta, files, links, where it landed (with the reply that says
@@ -229,7 +246,6 @@ def format_series(versions: list[SeriesVersion]) -> str:
         clean(newest.title, oneline=True),
         f"  family <{clean(newest.family)}>  {clean(newest.author, oneline=True)}",
     ]
-    from kvmsearch.indexer.series.changelog import own_entries
     from kvmsearch.indexer.text.subjects import strip_markers
 
     for k, v in enumerate(versions):
@@ -246,9 +262,7 @@ def format_series(versions: list[SeriesVersion]) -> str:
         for p in v.patches:
             num = f"{p.index}/{v.n_patches}" if p.index and v.n_patches else "-"
             lines.append(f"    {num} {clean(strip_markers(p.subject), oneline=True)}")
-        # each version's own delta: later covers repeat every earlier entry
-        earlier = versions[k + 1].cover.changelog if k + 1 < len(versions) else ()
-        for e in own_entries(v.cover.changelog, earlier):
+        for e in own_changes(versions, k):
             lines.append(f"  changes {clean(e.version) or '(notes)'}:")
             for item in e.items or (e.text,):
                 lines.append("    - " + clean(item, oneline=True))
@@ -281,22 +295,29 @@ _LEDGER_LABEL = {
 }
 
 
-def _ledger_lines(v: SeriesVersion) -> list[str]:
-    """The review ledger, one line per person, kind and status ("on 1,2,3")."""
+def ledger_lines(v: SeriesVersion) -> list[LedgerLine]:
+    """The review ledger grouped: one line per person, kind and status ("on 1,2,3"),
+    given first, dropped last. Text and HTML output both print these."""
     groups: dict[tuple[str, str, str, str], list[str]] = {}
     for t in v.trailers:
         key = (t.status, t.kind, t.who, t.earlier if t.status in ("carried", "dropped") else "")
         groups.setdefault(key, []).append("all" if t.patch is None else str(t.patch))
-    out: list[str] = []
     order = list(_LEDGER_LABEL)
-    for (status, kind, who, earlier), patches in sorted(
-        groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1], kv[0][2])
-    ):
-        where = f" ({clean(earlier, oneline=True)})" if earlier else ""
-        nums = ",".join(dict.fromkeys(patches))
+    return [
+        LedgerLine(status, _LEDGER_LABEL[status], kind, who, ",".join(dict.fromkeys(p)), earlier)
+        for (status, kind, who, earlier), p in sorted(
+            groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1], kv[0][2])
+        )
+    ]
+
+
+def _ledger_lines(v: SeriesVersion) -> list[str]:
+    out: list[str] = []
+    for ln in ledger_lines(v):
+        where = f" ({clean(ln.earlier, oneline=True)})" if ln.earlier else ""
         out.append(
-            f"  {_LEDGER_LABEL[status]}: {kind.capitalize()} {clean(who, oneline=True)} "
-            f"on {nums}{where}"
+            f"  {ln.label}: {ln.kind.capitalize()} {clean(ln.who, oneline=True)} "
+            f"on {ln.patches}{where}"
         )
     return out
 

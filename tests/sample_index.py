@@ -120,3 +120,58 @@ def build_hostile_index(tmp: Path) -> Path:
     mbox = tmp / "hostile.mbox"
     mbox.write_bytes(hostile_mbox())
     return build_index(tmp / "index", [mbox])
+
+
+# --------------------------------------------------------------------------- hostile HTML
+
+#: a subject that is markup and terminal control at once: the web UI must show it as
+#: text, run nothing, load nothing
+XSS_TITLE = (
+    'zorkmid <script>alert("xss")</script> <img src=x onerror=alert(1)> '
+    '"><svg onload=alert(2)> \x1b[2J\x1b]8;;http://evil.example\x07link\x1b]8;;\x07'
+)
+XSS_COVER = "xss-0@example.org"
+XSS_PATCH = "xss-1@example.org"
+
+
+def xss_mbox() -> bytes:
+    """A cover and a patch whose subject, author and body are HTML and escapes."""
+    subject = _encoded_word(f"[PATCH 0/1] KVM: x86: {XSS_TITLE}")
+    author = _encoded_word('Eve <b onmouseover="alert(3)">"Evil"</b>')
+    cover = (
+        b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
+        b"From: " + author + b" <eve@example.org>\n"
+        b"To: kvm@vger.kernel.org\n"
+        b"Subject: " + subject + b"\n"
+        b"Date: Wed, 12 Aug 2020 10:57:09 +0800\n"
+        b"Message-Id: <" + XSS_COVER.encode() + b">\n"
+        b"List-Id: <kvm.vger.kernel.org>\n"
+        b"MIME-Version: 1.0\n"
+        b"Content-Type: text/plain; charset=utf-8\n"
+        b"Content-Transfer-Encoding: 8bit\n\n"
+        b"This series makes the zorkmid emulation <script>alert(4)</script> faster by "
+        b"caching the <iframe src=javascript:alert(5)> zorkmid state.\n"
+        b"Without it the zorkmid exit costs \x1b[31m every time\x1b[0m.\n\n"
+        b"Changes since v1:\n- zorkmid <a href=javascript:alert(6)>link</a>\n\n"
+        b"Eve (1):\n  KVM: x86: zorkmid\n\n"
+        b" arch/x86/kvm/zorkmid.c | 2 +-\n"
+        b" 1 file changed, 1 insertion(+), 1 deletion(-)\n\n"
+    )
+    patch = (
+        b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
+        b"From: Eve <eve@example.org>\n"
+        b"To: kvm@vger.kernel.org\n"
+        b"Subject: [PATCH 1/1] KVM: x86: zorkmid <img src=x onerror=alert(7)>\n"
+        b"Date: Wed, 12 Aug 2020 10:57:10 +0800\n"
+        b"Message-Id: <" + XSS_PATCH.encode() + b">\n"
+        b"In-Reply-To: <" + XSS_COVER.encode() + b">\n"
+        b"References: <" + XSS_COVER.encode() + b">\n"
+        b"List-Id: <kvm.vger.kernel.org>\n\n"
+        b"Cache the zorkmid state <script>alert(8)</script>.\n\n"
+        b"Signed-off-by: Eve <eve@example.org>\n---\n"
+        b" arch/x86/kvm/zorkmid.c | 2 +-\n\n"
+        b"diff --git a/arch/x86/kvm/zorkmid.c b/arch/x86/kvm/zorkmid.c\n"
+        b"--- a/arch/x86/kvm/zorkmid.c\n+++ b/arch/x86/kvm/zorkmid.c\n"
+        b"@@ -1 +1 @@\n-a\n+b\n\n"
+    )
+    return cover + patch

@@ -1,0 +1,205 @@
+"""`kvmsearch mcp`: the index as Model Context Protocol tools, over stdio.
+
+Built on the official SDK (``mcp``). Each tool returns a compact structured result an
+agent can cite: Message-IDs and lore links for every version, never whole mails. A
+library error comes back as a tool error (``is_error``) with the CLI's message; the
+agent reads it, the server goes on.
+
+Tools: ``search``, ``show_series``, ``index_status``. (``diff_versions`` comes with
+`kvmsearch diff`.)
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Annotated, Any
+
+# Imported here, not in the tools: the SDK evaluates the tools' annotations
+# (``Annotated[str, Field(...)]``) in this module's namespace. This module loads only
+# for `kvmsearch mcp`.
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from kvmsearch.models.errors import KvmsearchError
+from kvmsearch.models.query import MODES, SearchRequest
+
+if TYPE_CHECKING:
+    from kvmsearch.index import Index
+    from kvmsearch.models.records import Hit, SeriesVersion
+
+#: hits one search tool call may return: an agent's context is the scarce thing
+MAX_TOOL_LIMIT = 50
+
+_INSTRUCTIONS = (
+    "Search KVM mailing-list patch series (kvm, kvmarm, virtualization, kvm-ppc, QEMU, "
+    "kvm-unit-tests, kvmtool): which series touched a file, identifier or topic, why, "
+    "its versions, reviews and where it landed. Cite the lore links."
+)
+
+
+def _day(d: Any) -> str | None:
+    return d.strftime("%Y-%m-%d") if d else None
+
+
+def hit_record(h: Hit) -> dict[str, Any]:
+    """One hit, compactly: the fields an agent quotes."""
+    from kvmsearch.render import lore_url
+
+    return {
+        "title": h.title,
+        "series": h.series or h.family,
+        "score": h.score,
+        "author": h.author,
+        "lists": list(h.lists),
+        "tree": h.tree,
+        "versions": [
+            {
+                "version": v.version,
+                "rfc": v.rfc,
+                "date": _day(v.date),
+                "message_id": v.message_id,
+                "lore": lore_url(v.message_id),
+                "landing": v.landing,
+            }
+            for v in h.versions
+        ],
+        "files": list(h.files),
+        "why": list(h.why),
+        "changelog": [
+            {"version": e.version, "text": " / ".join(e.items) if e.items else e.text}
+            for e in h.changelog
+        ],
+        "landed": h.landing.summary(h.landing_patches) if h.landing.status != "none" else None,
+        "reviewers": h.reviewers,
+    }
+
+
+def series_record(versions: list[SeriesVersion]) -> dict[str, Any]:
+    """The `show` timeline as data: newest version first."""
+    from kvmsearch.indexer.text.subjects import strip_markers
+    from kvmsearch.render import ledger_lines, lore_url, own_changes
+
+    return {
+        "title": versions[0].title,
+        "family": versions[0].family,
+        "versions": [
+            {
+                "version": v.version,
+                "rfc": v.rfc,
+                "date": _day(v.date),
+                "message_id": v.message_id,
+                "lore": lore_url(v.message_id),
+                "subject": v.subject,
+                "author": v.author,
+                "patches": [
+                    {"n": p.index, "subject": strip_markers(p.subject), "message_id": p.message_id}
+                    for p in v.patches
+                ],
+                "changes": [
+                    {"version": e.version, "items": list(e.items) or [e.text]}
+                    for e in own_changes(versions, k)
+                ],
+                "motivation": v.cover.motivation[:1500],
+                "files": list(v.cover.files),
+                "landed": v.landing.summary(v.n_patches),
+                "landing_evidence": [
+                    {
+                        "message_id": ev.message_id,
+                        "lore": lore_url(ev.message_id),
+                        "sentence": ev.sentence,
+                    }
+                    for ev in v.landing.evidence[:3]
+                ],
+                "trailers": [
+                    {"kind": ln.kind, "who": ln.who, "status": ln.status, "patches": ln.patches}
+                    for ln in ledger_lines(v)
+                ],
+                "lineage": [
+                    {"earlier": ln.earlier, "reason": ln.reason, "strength": ln.strength}
+                    for ln in v.lineage
+                ],
+            }
+            for k, v in enumerate(versions)
+        ],
+    }
+
+
+def build_server(index: Index) -> Any:
+    """The MCP server with its tools over ``index`` (one call at a time)."""
+    from kvmsearch import __version__
+
+    server = MCPServer("kvmsearch", version=__version__, instructions=_INSTRUCTIONS)
+    lock = threading.Lock()
+
+    def guarded(fn: Any) -> Any:
+        with lock:
+            try:
+                return fn()
+            except KvmsearchError as e:
+                raise ToolError(str(e)) from None
+
+    @server.tool()
+    def search(
+        query: Annotated[
+            str,
+            Field(
+                description="What to look for: words, a path (arch/arm64/kvm/pvtime.c), an "
+                'identifier (KVM_CAP_ARM_MTE), "phrases", and inline filters author:, '
+                "list:, tree:, file:, since:YYYY[-MM[-DD]], until:, kind:pull|stable, "
+                "status:applied|partial|landed|none, reviewer:"
+            ),
+        ],
+        limit: Annotated[int, Field(ge=1, le=MAX_TOOL_LIMIT, description="Series to return.")] = 10,
+        mode: Annotated[
+            str, Field(description="hybrid (default), lexical or semantic.")
+        ] = "hybrid",
+    ) -> dict[str, Any]:
+        """Find KVM patch series: ranked series with every version's Message-ID and lore
+        link, the files, the sentences that say why it matches, changelog entries and
+        where it landed."""
+        if mode not in MODES:
+            raise ToolError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        req = SearchRequest.from_options(query, limit=limit, mode=mode)
+        hits = guarded(lambda: index.search(req))
+        return {"query": query, "hits": [hit_record(h) for h in hits]}
+
+    @server.tool()
+    def show_series(
+        message_id: Annotated[
+            str,
+            Field(
+                description="Any Message-ID of the series (cover or patch), its family id, "
+                "or a lore link to one of its messages."
+            ),
+        ],
+    ) -> dict[str, Any]:
+        """Every version of a series, newest first: date, lore link, patch list, that
+        version's own changelog, files, review trailers (given, carried, dropped), where
+        it landed and why versions were joined."""
+        from kvmsearch.indexer.text.links import message_id_from_user
+
+        mid = message_id_from_user(message_id)
+        return series_record(guarded(lambda: index.show(mid)))
+
+    @server.tool()
+    def index_status() -> dict[str, Any]:
+        """The index: generation, when it was built, counts of messages, series versions
+        and families, and each source with its read position."""
+        st = guarded(index.status)
+        return {
+            "generation": st.generation,
+            "built_at": st.built_at,
+            "counts": dict(st.counts),
+            "sources": [
+                {"source": s.path, "kind": s.kind, "present": s.exists} for s in st.sources
+            ],
+            "damaged": [f"{p.part} {p.path}: {p.what}" for p in st.damaged],
+        }
+
+    return server
+
+
+def run_mcp(index: Index) -> None:
+    """Serve MCP over stdin/stdout until the client closes it."""
+    build_server(index).run("stdio")
