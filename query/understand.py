@@ -150,6 +150,14 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         elif tok.lower() not in FILLER:
             words.append(tok)
 
+    if not (paths or idents or words or phrases):
+        # Only common words ("kvm", "kvm support"): they are the question, so search for
+        # them rather than answer nothing.
+        words = [
+            t
+            for raw in _WORD.findall(text.replace('"', " "))
+            if (t := raw.strip(".,;:!?'`()[]")) and t.lower() not in FRAMING
+        ]
     if paths:
         kind = "path"
     elif idents and len(words) <= 1:

@@ -84,3 +84,12 @@ def test_versions_the_question_names() -> None:
     assert understand("what did v3 of the vgic series change").versions == (3,)
     assert understand("between v2 and V4, and v2 again").versions == (2, 4)
     assert understand("linux v5.10 regression, kvm-v2x").versions == ()
+
+
+@pytest.mark.parametrize("q", ["kvm", "KVM support", "kvm?"])
+def test_a_query_of_common_words_searches_for_them(q: str) -> None:
+    # every word is filler elsewhere ("kvm" frames most questions); alone it is the
+    # question, and answering nothing would be wrong
+    plan = understand(q, None)
+    terms = plan.words + plan.idents
+    assert terms and all(w.lower() in ("kvm", "support") for w in terms)
