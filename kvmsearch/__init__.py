@@ -9,10 +9,12 @@ CLI's fast path to a running server (``kvmsearch.client``) starts in millisecond
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+# typing alone costs 2 ms of the CLI's fast path; mypy reads this name as True
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kvmsearch.models.errors import (
         DiskFullError,
         FileSystemError,

@@ -82,16 +82,18 @@ _NOISE_LINE = re.compile(
 )
 
 
-def sentences(text: str) -> list[str]:
+@lru_cache(maxsize=1 << 14)
+def sentences(text: str) -> tuple[str, ...]:
     """The sentences of ``text`` long enough to say something, without trailers,
-    diffstat lines or quoted replies."""
+    diffstat lines or quoted replies. Cached: the same covers come back query after
+    query in a long-lived reader."""
     text = "\n".join(ln for ln in (text or "").splitlines() if not _NOISE_LINE.match(ln))
     out = []
     for s in _SENT.split(text):
         s = " ".join(s.split())
         if len(s) > 20:
             out.append(s)
-    return out
+    return tuple(out)
 
 
 def _overlap(sentence: str, keys: dict[str, str]) -> tuple[int, set[str]]:
@@ -187,9 +189,9 @@ def build_hit(
         if dense_text:
             # The chunk text carries a title prefix for the model; drop it for display.
             body = dense_text.split("\n", 1)[1] if "\n" in dense_text else dense_text
-            why = sentences(body)[:2]
+            why = list(sentences(body)[:2])
         if not why:
-            why = sentences(best.cover.motivation)[:2]
+            why = list(sentences(best.cover.motivation)[:2])
 
     changelog: list[ChangelogEntry] = []
     seen_text: set[str] = set()

@@ -51,7 +51,7 @@ def test_sentences_skip_bookkeeping_lines() -> None:
         " arch/arm64/kvm/dirty_log.c | 12 ++++++------\n"
         " 3 files changed, 20 insertions(+), 5 deletions(-)\n"
     )
-    assert sentences(text) == ["This series adds dirty logging based on the hardware DBM bit."]
+    assert sentences(text) == ("This series adds dirty logging based on the hardware DBM bit.",)
 
 
 def test_best_sentences_rank_by_distinct_terms_keep_reading_order() -> None:

@@ -93,11 +93,16 @@ def version_digest(v: SeriesVersion) -> str:
     return hashlib.sha256(_canonical(v).encode("utf-8")).hexdigest()
 
 
+#: series whose decoded versions a DocStore keeps (a few MB)
+_SERIES_CACHE = 2048
+
+
 class DocStore:
     """Read access to a generation's docs.sqlite."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._series_cache: dict[str, list[SeriesVersion]] = {}
         try:
             # Read-only URI: a reader must never create or lock a generation's files.
             self.db = sqlite3.connect(
@@ -189,10 +194,23 @@ class DocStore:
         return dict(self._in("SELECT message_id, series FROM versions", version_ids))
 
     def series_versions(self, series_id: str) -> list[SeriesVersion]:
-        """The versions of one series, oldest first."""
-        rows = self.db.execute("SELECT json FROM versions WHERE series = ?", (series_id,))
-        got = [version_from_dict(json.loads(js)) for (js,) in rows]
-        return sorted(got, key=lambda v: (v.date is None, v.date.timestamp() if v.date else 0))
+        """The versions of one series, oldest first.
+
+        Kept for the next queries (a generation never changes): decoding a version's
+        JSON is a tenth of a search, and a long-lived reader (`kvmsearch serve`) meets
+        the same series again and again. Bounded, least recently used out first.
+        """
+        hit = self._series_cache.pop(series_id, None)
+        if hit is None:
+            rows = self.db.execute("SELECT json FROM versions WHERE series = ?", (series_id,))
+            got = [version_from_dict(json.loads(js)) for (js,) in rows]
+            hit = sorted(
+                got, key=lambda v: (v.date is None, v.date.timestamp() if v.date else 0)
+            )
+            if len(self._series_cache) >= _SERIES_CACHE:
+                self._series_cache.pop(next(iter(self._series_cache)))
+        self._series_cache[series_id] = hit
+        return list(hit)
 
     def family_size(self, family_id: str) -> int:
         row = self.db.execute(
