@@ -49,6 +49,8 @@ from kvmsearch.query.lexclauses import (
 from kvmsearch.query.retrievers import LexHit
 
 if TYPE_CHECKING:
+    from array import array
+
     # whoosh ships no type information: these names document, mypy sees Any
     from whoosh.query import Query
 
@@ -66,6 +68,9 @@ _MAX_SELECTING = 6
 _FEW_EXCLUDED = 500
 # See LexicalSearcher._tier.
 _RESCORE_POOL = 2
+# Clauses whose scores on every document a searcher keeps (see _common_scores): one
+# array of doubles each, 8 bytes per document (~200 KB on the full corpus).
+_CLAUSE_CACHE = 192
 
 #: builds the clauses of one search for the given fields
 _Build = Callable[[list[str]], list["Clause"]]
@@ -85,6 +90,9 @@ class LexicalSearcher:
         self._ids_col: list[str] | None = None
         self._filter_cache: dict[frozenset[str], set[int]] = {}
         self._acronyms: list[tuple[str, frozenset[str]]] | None = None
+        # see _common_scores
+        self._clause_scores: dict[Query, array[float]] = {}
+        self._clause_seen: dict[Query, int] = {}
 
     # ----------------------------------------------------------------- public
 
@@ -365,10 +373,60 @@ class LexicalSearcher:
         if not common:
             return self._collect(required, limit, filt)
         pool = self._collect(required, limit * _RESCORE_POOL, filt)
-        extra = self._scores_on(_or(common), sorted(d for d, _s, _k in pool))
+        extra = self._common_scores(common, sorted(d for d, _s, _k in pool))
         pool = [(d, s + extra.get(d, 0.0), k) for d, s, k in pool]
         pool.sort(key=lambda h: -h[1])
         return pool[:limit]
+
+    def _common_scores(self, common: list[Query], docs: list[int]) -> dict[int, float]:
+        """The summed score of the ``common`` clauses on ``docs`` (sorted), as
+        ``_scores_on(Or(common))`` gives it.
+
+        A common word is common across questions too ("kvm", "guest", "memory"): a
+        clause met a second time is scored once on every document it matches and kept
+        (one array of doubles per clause, the least recently used dropped first), so a
+        long-lived reader (`kvmsearch serve`, a library user) adds it by lookup instead
+        of skipping through its postings again, about half of a prose query. A one-shot
+        process meets each clause once and keeps skipping.
+        """
+        if len(self._clause_seen) > 64 * _CLAUSE_CACHE:
+            self._clause_seen.clear()  # a count only; forgetting it costs one more skip
+        out: dict[int, float] = {}
+        todo: list[Query] = []
+        for c in common:
+            arr = self._clause_scores.pop(c, None)
+            if arr is None:
+                self._clause_seen[c] = seen = self._clause_seen.get(c, 0) + 1
+                if seen >= 2:
+                    arr = self._score_everywhere(c)
+            if arr is None:
+                todo.append(c)
+                continue
+            self._clause_scores[c] = arr  # most recently used last
+            while len(self._clause_scores) > _CLAUSE_CACHE:
+                self._clause_scores.pop(next(iter(self._clause_scores)))
+            for d in docs:
+                v = arr[d]
+                if v:
+                    out[d] = out.get(d, 0.0) + v
+        if todo:
+            for d, v in self._scores_on(_or(todo), docs).items():
+                out[d] = out.get(d, 0.0) + v
+        return out
+
+    def _score_everywhere(self, q: Query) -> array[float]:
+        """``q``'s score on every document (0.0 where it does not match)."""
+        from array import array
+
+        _lazy(q)
+        arr = array("d", bytes(8 * self._searcher.doc_count_all()))
+        context = self._searcher.context()
+        for sub, offset in self._searcher.leaf_searchers():
+            m = q.matcher(sub, context)
+            while m.is_active():
+                arr[m.id() + offset] = m.score()
+                m.next()
+        return arr
 
     def _scores_on(self, q: Query, docs: list[int]) -> dict[int, float]:
         """Scores of ``q`` on the given (sorted) documents only, skipping through its
