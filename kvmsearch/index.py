@@ -203,18 +203,22 @@ class Index:
         serves; after an update switched ``current`` the next call opens the new one, so
         a long-lived reader follows updates instead of holding a generation that the
         cleanup removes."""
+        earlier = None
         if self._searcher is not None:
             now = self.home.current_name()
             if now is not None and now != self._searcher.gen.name:
-                self._searcher.close()
-                self._searcher = None
+                earlier, self._searcher = self._searcher, None
         if self._searcher is None:
             from kvmsearch.query.hybrid import HybridSearcher
 
             gen = self.home.open_current()
-            self._searcher = HybridSearcher(
-                self.home.path, gen, embedder_factory=self.embedder_factory
-            )
+            searcher = HybridSearcher(self.home.path, gen, embedder_factory=self.embedder_factory)
+            if earlier is not None:
+                try:
+                    searcher.adopt_query_model(earlier)
+                finally:
+                    earlier.close()
+            self._searcher = searcher
         return self._searcher
 
     def search(
