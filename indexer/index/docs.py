@@ -204,9 +204,7 @@ class DocStore:
         if hit is None:
             rows = self.db.execute("SELECT json FROM versions WHERE series = ?", (series_id,))
             got = [version_from_dict(json.loads(js)) for (js,) in rows]
-            hit = sorted(
-                got, key=lambda v: (v.date is None, v.date.timestamp() if v.date else 0)
-            )
+            hit = sorted(got, key=lambda v: (v.date is None, v.date.timestamp() if v.date else 0))
             if len(self._series_cache) >= _SERIES_CACHE:
                 self._series_cache.pop(next(iter(self._series_cache)))
         self._series_cache[series_id] = hit
