@@ -91,14 +91,9 @@ def err(msg: str) -> None:
 
 def use_color() -> bool:
     """Colour on a terminal, unless NO_COLOR (https://no-color.org) or TERM=dumb says no."""
-    import os
+    from .client import stdout_takes_color
 
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return stdout_takes_color()
 
 
 def handle_errors(fn: F) -> F:

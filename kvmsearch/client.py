@@ -155,8 +155,9 @@ def _unchunk(data: bytes) -> bytes:
         pos = end + 2 + size + 2
 
 
-def _color() -> bool:
-    # the same rule as kvmsearch.cli.use_color, for the caller's own terminal
+def stdout_takes_color() -> bool:
+    """Colour on a terminal, unless NO_COLOR (https://no-color.org) or TERM=dumb says
+    no (the CLI's rule; a forwarded call carries the caller's answer)."""
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     try:
@@ -177,7 +178,7 @@ def try_server(args: list[str]) -> int | None:
     call = {
         "argv": args,
         "index": index,
-        "color": _color(),
+        "color": stdout_takes_color(),
         "lore_url": os.environ.get("KVMSEARCH_LORE_URL", ""),
     }
     try:

@@ -26,7 +26,7 @@ from kvmsearch.models.query import MODES, SearchRequest
 
 if TYPE_CHECKING:
     from kvmsearch.index import Index
-    from kvmsearch.models.records import Hit, SeriesVersion
+    from kvmsearch.models.records import Hit, SeriesVersion, VersionRef
 
 #: hits one search tool call may return: an agent's context is the scarce thing
 MAX_TOOL_LIMIT = 50
@@ -42,9 +42,21 @@ def _day(d: Any) -> str | None:
     return d.strftime("%Y-%m-%d") if d else None
 
 
+def _version_ref(v: VersionRef | SeriesVersion) -> dict[str, Any]:
+    """A version as an agent cites it: number, date, Message-ID and lore link."""
+    from kvmsearch.render import lore_url
+
+    return {
+        "version": v.version,
+        "rfc": v.rfc,
+        "date": _day(v.date),
+        "message_id": v.message_id,
+        "lore": lore_url(v.message_id),
+    }
+
+
 def hit_record(h: Hit) -> dict[str, Any]:
     """One hit, compactly: the fields an agent quotes."""
-    from kvmsearch.render import lore_url
 
     return {
         "title": h.title,
@@ -53,17 +65,7 @@ def hit_record(h: Hit) -> dict[str, Any]:
         "author": h.author,
         "lists": list(h.lists),
         "tree": h.tree,
-        "versions": [
-            {
-                "version": v.version,
-                "rfc": v.rfc,
-                "date": _day(v.date),
-                "message_id": v.message_id,
-                "lore": lore_url(v.message_id),
-                "landing": v.landing,
-            }
-            for v in h.versions
-        ],
+        "versions": [{**_version_ref(v), "landing": v.landing} for v in h.versions],
         "files": list(h.files),
         "why": list(h.why),
         "changelog": [
@@ -85,11 +87,7 @@ def series_record(versions: list[SeriesVersion]) -> dict[str, Any]:
         "family": versions[0].family,
         "versions": [
             {
-                "version": v.version,
-                "rfc": v.rfc,
-                "date": _day(v.date),
-                "message_id": v.message_id,
-                "lore": lore_url(v.message_id),
+                **_version_ref(v),
                 "subject": v.subject,
                 "author": v.author,
                 "patches": [

@@ -360,12 +360,17 @@ def create_app(serving: ServingIndex) -> Starlette:
             }
         )
 
-    def api_series(request: Request) -> Response:
+    def show(request: Request) -> list[SeriesVersion]:
+        """The series the path's ID (a Message-ID or lore link) belongs to."""
         from kvmsearch.indexer.text.links import message_id_from_user
 
+        mid = message_id_from_user(request.path_params["mid"])
+        versions: list[SeriesVersion] = serving.run(lambda idx: idx.show(mid))
+        return versions
+
+    def api_series(request: Request) -> Response:
         try:
-            mid = message_id_from_user(request.path_params["mid"])
-            versions = serving.run(lambda idx: idx.show(mid))
+            versions = show(request)
         except KvmsearchError as e:
             return api_error(e)
         return api_json({"versions": [to_json(v) for v in versions]})
@@ -429,11 +434,8 @@ def create_app(serving: ServingIndex) -> Starlette:
         )
 
     def series(request: Request) -> Response:
-        from kvmsearch.indexer.text.links import message_id_from_user
-
         try:
-            mid = message_id_from_user(request.path_params["mid"])
-            versions = serving.run(lambda idx: idx.show(mid))
+            versions = show(request)
         except KvmsearchError as e:
             return page_error(e)
         return page(
