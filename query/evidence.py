@@ -102,8 +102,15 @@ def _overlap(sentence: str, keys: dict[str, str]) -> tuple[int, set[str]]:
     low = sentence.lower()
     if not any(k in low for k in keys):
         return 0, set()
-    found = {_key(w) for w in _WORD.findall(sentence)} & keys.keys()
+    found = set(_sentence_keys(sentence) & keys.keys())
     return len(found), found
+
+
+@lru_cache(maxsize=1 << 15)
+def _sentence_keys(sentence: str) -> frozenset[str]:
+    """The stem keys of a sentence's words (cached: the same covers' sentences come
+    back query after query in a long-lived reader)."""
+    return frozenset(_key(w) for w in _WORD.findall(sentence))
 
 
 def best_sentences(
