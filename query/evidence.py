@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from kvmsearch.indexer.text.boilerplate import explains as _explains
 from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
 from kvmsearch.models.records import (
     ChangelogEntry,
@@ -113,10 +114,17 @@ def _sentence_keys(sentence: str) -> frozenset[str]:
     return frozenset(_key(w) for w in _WORD.findall(sentence))
 
 
+def _near_duplicate(a: str, b: str) -> bool:
+    wa, wb = _sentence_keys(a), _sentence_keys(b)
+    return bool(wa and wb) and len(wa & wb) >= 0.6 * len(wa | wb)
+
+
 def best_sentences(
-    texts: list[str], keys: dict[str, str], n: int = 3
+    texts: list[str], keys: dict[str, str], n: int = 3, *, title: str = ""
 ) -> tuple[list[str], set[str]]:
-    """Up to ``n`` sentences with the most distinct query terms, in reading order."""
+    """Up to ``n`` sentences with the most distinct query terms, in reading order;
+    only sentences that explain (``indexer.text.boilerplate.explains``): no greetings,
+    version talk, base lines, references, tables or the title again."""
     scored = []
     seen: set[str] = set()
     pos = 0
@@ -127,12 +135,19 @@ def best_sentences(
         for s in sentences(text):
             k, found = _overlap(s, keys)
             # A one-patch series often repeats its cover letter word for word.
-            if k and s not in seen:
+            if k and s not in seen and _explains(s, title):
                 seen.add(s)
                 scored.append((k, -pos, s, found))
             pos += 1
     scored.sort(reverse=True)
-    top = scored[:n]
+    top: list[tuple[int, int, str, set[str]]] = []
+    for t in scored:
+        if len(top) == n:
+            break
+        # Versions repeat their covers with small edits (a typo fixed, a word added):
+        # say each thing once.
+        if not any(_near_duplicate(t[2], u[2]) for u in top):
+            top.append(t)
     top.sort(key=lambda t: -t[1])
     matched: set[str] = set()
     for t in top:
@@ -190,15 +205,29 @@ def build_hit(
     if not shown:
         shown = top_dirs(files)
 
-    texts = [best.cover.motivation] + [p.commit_message for p in best.patches]
-    why, matched = best_sentences(texts, keys)
+    # The best-matching version speaks first (ties go to it); the other versions'
+    # covers next, the fullest first: v4 may say only "updated with everybody's
+    # feedback" where v1 explained the series.
+    others = sorted(
+        (v for v in versions if v is not best and v.cover.motivation),
+        key=lambda v: -len(v.cover.motivation),
+    )
+    texts = (
+        [best.cover.motivation]
+        + [p.commit_message for p in best.patches]
+        + [v.cover.motivation for v in others]
+    )
+    title = newest.title
+    why, matched = best_sentences(texts, keys, title=title)
     if not why:
         if dense_text:
             # The chunk text carries a title prefix for the model; drop it for display.
             body = dense_text.split("\n", 1)[1] if "\n" in dense_text else dense_text
-            why = list(sentences(body)[:2])
-        if not why:
-            why = list(sentences(best.cover.motivation)[:2])
+            why = [x for x in sentences(body) if _explains(x, title)][:2]
+        for v in [best, *others]:
+            if why:
+                break
+            why = [x for x in sentences(v.cover.motivation) if _explains(x, title)][:2]
 
     changelog: list[ChangelogEntry] = []
     seen_text: set[str] = set()

@@ -1,0 +1,78 @@
+"""Sentences of a cover letter or commit message that explain nothing.
+
+A *why* line should say what a series changes and why. Covers also carry greetings and
+thanks, "Here's version four", "based on / applies on top of", changelog headers,
+reference lists ("[1] https://..."), tables and the title said again; this is the one
+rule that tells them apart (``explains``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|dear)\b|^(?:many |big |special )?thanks?\b|^thank you\b"
+    r"|\bthanks (?:to|for)\b|\b(?:grateful|kudos)\b",
+    re.IGNORECASE,
+)
+# "Here's v3", "This is the fourth version of ...", "Updated with everybody's feedback"
+_VERSION_LEAD = re.compile(
+    r"^(?:here(?:'s| is| are)|this is|these are|this (?:is )?(?:a |the )?)\s*(?:the |a |an |my )?"
+    r"(?:(?:rfc )?v\d+\b|version\s+\w+|(?:next|new|updated|latest|\w+(?:st|nd|rd|th)|"
+    r"second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|another|final)\s+"
+    r"(?:version|revision|iteration|spin|respin|round|posting|attempt|take))",
+    re.IGNORECASE,
+)
+_BOOKKEEPING = re.compile(
+    r"\bre-?bas(?:e|ed|es|ing)\b"
+    r"|^(?:this|the|these|my|it)\b[^.]{0,40}?\b(?:is|are|was|were)\s+based\s+(?:on|upon)\s+"
+    r"(?:v?\d|the (?:latest|current)|top of|linux|kvm\w*/|\w+/\w+|tip|next|master|mainline)"
+    r"|\bappl(?:y|ies)\s+(?:cleanly\s+)?(?:on|to|against|on top of)\b"
+    r"|\b(?:sits|goes|built|is|are)\s+on top of\b"
+    r"|^(?:changes|changelog|change log|history)\b|^v\d+\s*(?:->|to|vs\.?|\.\.)\s*v\d+"
+    r"|\bupdated with (?:everybody|everyone|all)'?s?\b|\baddress(?:ed|es)? (?:all |the )*"
+    r"(?:review )?(?:comments|feedback)\b"
+    r"|\b(?:can be found|is available|are available)\s+(?:at|in|on|here)\b"
+    r"|^(?:resolves|closes|link|bug|cc|to)\s*:"
+    # how it was tested, what it waits for: about the posting, not the change
+    r"|^(?:(?:this|it|the series|these patches|all)\s+(?:was|were|has been|have been)\s+)?"
+    r"(?:tested|testing was|build[- ]tested|compile[- ]tested)\b|^results?\s*:"
+    r"|\b(?:depends|dependent) on (?:the |my |his |her )?(?:series|patch|patches|patchset)\b"
+    r"|\bwaiting for\b|\bdetected by coccinelle\b",
+    re.IGNORECASE,
+)
+# reference lists, quoted patch subjects ("[PATCH v8 2/9] iommu: ..."), bare links
+_REFERENCE = re.compile(
+    r"^\s*\[\d+\]|^\s*references?\s*:|^\s*(?:https?|git)://\S+\s*$"
+    r"|\[(?:[\w-]+ )?(?:PATCH|RFC)\b",
+)
+_WORDS = re.compile(r"[a-z0-9_]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORDS.findall(text.lower())
+
+
+@lru_cache(maxsize=1 << 15)
+def explains(sentence: str, title: str = "") -> bool:
+    """Whether ``sentence`` can stand as a *why* line of a series titled ``title``."""
+    s = sentence.strip()
+    if _REFERENCE.search(s) or _GREETING.search(s) or _BOOKKEEPING.search(s):
+        return False
+    # tables and ASCII art: columns and rules, not prose
+    if s.count("|") >= 3 or "---" in s or "+--" in s or "===" in s:
+        return False
+    words = _words(s)
+    lead = _VERSION_LEAD.match(s)
+    if lead and len(_words(s[lead.end() :])) < 8:
+        # "Here's version four of the series." (with nothing else said)
+        return False
+    # mostly a link
+    if sum(len(u) for u in re.findall(r"\S+://\S+", s)) > len(s) / 2:
+        return False
+    # the title said again: every word of the sentence is in the title
+    tw = set(_words(title))
+    if tw and words and set(words) <= tw | {"this", "series", "patch", "patches", "the", "a"}:
+        return False
+    return True

@@ -1,0 +1,51 @@
+"""Which sentences can stand as a *why* line (indexer.text.boilerplate.explains)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvmsearch.indexer.text.boilerplate import explains
+
+TITLE = "KVM: arm64: Support chained PMU counters"
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Hi all,",
+        "Many thanks to Alex and Gavin for the reviews.",
+        "Here's version four of the series.",
+        "This is the third version of this series.",
+        "Updated with everybody's feedback.",
+        "This series is based on v5.10-rc1.",
+        "These patches are rebased on Nested Virtualization V6 patchset[1].",
+        "It applies on top of kvmarm/next.",
+        "Changes since v2: dropped the first patch.",
+        "[1] https://lore.kernel.org/r/20200702135556.36896-1-zhukeqian1@huawei.com",
+        "References: [1] [kvm-unit-tests RFC 00/15] arm/arm64: add ITS framework",
+        "It is better to review the original patch: [PATCH v8 2/9] iommu: Maintain a SID",
+        "Resolves: https://gitlab.com/kvm-unit-tests/kvm-unit-tests/-/issues/4",
+        "| #vCPU | dirty memory time (ms) | +-------+---------+",
+        "Testing was performed with the included selftest on an Ampere Altra machine.",
+        "This series depends on the patches from Xie.",
+        "Support chained PMU counters.",
+    ],
+)
+def test_boilerplate_does_not_explain(sentence: str) -> None:
+    assert not explains(sentence, TITLE)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "This patch series adds support for dirty log based on HW DBM.",
+        "Here is v3, which moves the PMU state into the vcpu so that migration keeps the "
+        "counters running across the switch.",
+        "ARMv8 provides support for chained PMU counters, where an odd counter increments "
+        "on each overflow of the preceding even counter.",
+        "Without this, a guest that enables interrupts sees a timer interrupt storm.",
+        "This is based on arm64 ASID allocator algorithm.",
+    ],
+)
+def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:
+    assert explains(sentence, TITLE)
