@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from kvmsearch.indexer.text.boilerplate import explains as _explains
@@ -231,14 +232,21 @@ def build_hit(
 
     changelog: list[ChangelogEntry] = []
     seen_text: set[str] = set()
+    # A question that names a version ("what changed in v3 of ...") is answered by
+    # that version's own changes first, whether or not they share its words.
+    asked = [n for n in plan.versions if any(v.version == n for v in versions)]
+    spanned = [n for n in plan.changed_between if any(v.version == n for v in versions)]
+    for e in asked_changes(versions, spanned or asked):
+        seen_text.add(_entry_key(e))
+        changelog.append(e)
     for v in versions:
         for e in v.cover.changelog:
             text = " ".join(e.items) if e.items else e.text
             k, found = _overlap(text, keys)
-            # Later versions often repeat earlier entries verbatim: show each once.
-            if k and text not in seen_text:
-                seen_text.add(text)
-                changelog.append(e)
+            # Later versions repeat earlier entries, sometimes recased: show each once.
+            if k and _entry_key(e) not in seen_text:
+                seen_text.add(_entry_key(e))
+                changelog.append(e if e.version else replace(e, version=f"v{v.version}"))
                 matched |= found
     lists = tuple(dict.fromkeys(lst for v in versions for lst in v.lists))
     refs = tuple(
@@ -265,7 +273,7 @@ def build_hit(
         tree=newest.tree,
         files=tuple(shown[:12]),
         why=tuple(why),
-        changelog=tuple(changelog[:3]),
+        changelog=tuple(changelog[: 3 + len(spanned or asked)]),
         terms=tuple(sorted(keys[k] for k in matched)),
         explain=explain,
         landing=landed.landing if landed is not None else Landing(),
@@ -273,7 +281,7 @@ def build_hit(
         landing_patches=landed.n_patches if landed is not None else None,
         series=newest.series or newest.family,
         family_versions=len(versions),
-        asked_versions=tuple(n for n in plan.versions if any(v.version == n for v in versions)),
+        asked_versions=tuple(dict.fromkeys(asked + spanned)),
         reviewers=len(
             {
                 t.who.lower()
@@ -283,6 +291,33 @@ def build_hit(
             }
         ),
     )
+
+
+def _entry_key(e: ChangelogEntry) -> str:
+    return " ".join((" ".join(e.items) if e.items else e.text).lower().split())
+
+
+def asked_changes(versions: Sequence[SeriesVersion], asked: Sequence[int]) -> list[ChangelogEntry]:
+    """The own changes of each asked version number (``versions`` newest first): what
+    its cover adds to the previous version's (``own_entries``); when its cover says
+    nothing of its own, the entries any cover labels with that number ("v3: ...")."""
+    from kvmsearch.indexer.series.changelog import own_entries
+
+    out: list[ChangelogEntry] = []
+    for n in asked:
+        k = next(i for i, v in enumerate(versions) if v.version == n)
+        earlier = next((v.cover.changelog for v in versions[k + 1 :] if v.version != n), ())
+        own = own_entries(versions[k].cover.changelog, earlier)
+        if not own:
+            labelled = {
+                _entry_key(e): e
+                for v in versions
+                for e in v.cover.changelog
+                if e.version.lower().strip(" :") == f"v{n}"
+            }
+            own = list(labelled.values())
+        out += [e if e.version else replace(e, version=f"v{n}") for e in own]
+    return out
 
 
 _RANK = {"applied": 2, "partial": 1}

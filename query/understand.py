@@ -42,6 +42,10 @@ _FILTER_EXAMPLES = {
 _PHRASE = re.compile(r'"([^"]+)"')
 # "v3", "V3", "v10": a version the question asks about (not "v5.10", a kernel release)
 _VERSION_NAMED = re.compile(r"(?<![\w.])[vV](\d{1,2})(?![\w.])")
+_VERSION_SPAN = re.compile(
+    r"(?:between|from)\s+[vV](\d{1,2})\s+(?:and|to)\s+[vV](\d{1,2})\b"
+    r"|(?<![\w.])[vV](\d{1,2})\s*(?:\.\.|->|→|to)\s*[vV](\d{1,2})\b"
+)
 _TREE_HINT = re.compile(r"[\(\[]\s*(qemu|kvm-unit-tests?|kvmtool|kut)\s*[\)\]]", re.IGNORECASE)
 _WORD = re.compile(r"[\w./+-]+(?:\(\))?")
 
@@ -82,6 +86,9 @@ class QueryPlan:
     dense_text: str = ""
     #: versions the question names ("v3 of ...", "between v2 and v4"): always shown
     versions: tuple[int, ...] = ()
+    #: "between v2 and v4", "from v2 to v4", "v2..v4", "v2 -> v4": the versions after
+    #: the first up to the second, whose own changes answer it (else empty)
+    changed_between: tuple[int, ...] = ()
 
 
 def _norm_tree(t: str) -> str:
@@ -191,7 +198,16 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         lex_text=_unframed(text),
         dense_text=text,
         versions=tuple(dict.fromkeys(int(n) for n in _VERSION_NAMED.findall(text))),
+        changed_between=_span(text),
     )
+
+
+def _span(text: str) -> tuple[int, ...]:
+    m = _VERSION_SPAN.search(text)
+    if not m:
+        return ()
+    a, b = sorted(int(g) for g in m.groups() if g)
+    return tuple(range(a + 1, b + 1))
 
 
 def _unframed(text: str) -> str:

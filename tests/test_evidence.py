@@ -127,3 +127,24 @@ def test_repeated_sentences_are_quoted_once() -> None:
     s = "Restoring a corrupted collection entry is being ignored and treated as success."
     why, _ = best_sentences([s, s + "\n\nSigned-off-by: X <x@y>"], keys)
     assert why == [s]
+
+
+def test_a_question_naming_a_version_gets_its_own_changes() -> None:
+    from kvmsearch.query.evidence import asked_changes, build_hit
+
+    e1 = ChangelogEntry("v2", "", ("use RTNL for the rx mode worker",))
+    e2 = ChangelogEntry("v3", "", ("don't use interrupt but cond_resched()",))
+    e3 = ChangelogEntry("v4", "", ("tweak the comments",))
+    v2 = _version("v2@x", 2, 2, changelog=(e1,))
+    v3 = _version("v3@x", 3, 3, changelog=(e2, e1))
+    v4 = _version("v4@x", 4, 4, changelog=(e3, e2, e1))
+    newest_first = [v4, v3, v2]
+    assert [e.items for e in asked_changes(newest_first, [3])] == [e2.items]
+    # a version whose cover says nothing new: the entries labelled with its number
+    bare = _version("v3b@x", 3, 3, changelog=())
+    assert [e.items for e in asked_changes([v4, bare, v2], [3])] == [e2.items]
+    # the own change is shown though it shares no word with the question
+    hit = build_hit(newest_first, v4, 1.0, understand("what did v3 of dirty log DBM change"))
+    assert hit.changelog[0].items == e2.items and hit.asked_versions == (3,)
+    span = build_hit(newest_first, v4, 1.0, understand("dirty log DBM between v2 and v4"))
+    assert [e.items for e in span.changelog[:2]] == [e2.items, e3.items]

@@ -93,3 +93,10 @@ def test_a_query_of_common_words_searches_for_them(q: str) -> None:
     plan = understand(q, None)
     terms = plan.words + plan.idents
     assert terms and all(w.lower() in ("kvm", "support") for w in terms)
+
+
+def test_a_version_span_names_the_versions_after_the_first() -> None:
+    assert understand("between v2 and v4 of the vgic series").changed_between == (3, 4)
+    assert understand("what changed from v3 to v5").changed_between == (4, 5)
+    assert understand("pmu v2..v4").changed_between == (3, 4)
+    assert understand("v2 of the pmu series").changed_between == ()
