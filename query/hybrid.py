@@ -101,6 +101,26 @@ class _Warmup(threading.Thread):
             raise self._error
 
 
+def display_scores(ranked: list[float]) -> list[float]:
+    """The scores answers carry, for ``ranked`` (the ranker's own scores, best hit
+    first): one scale for every kind of query, 0-1, the first hit 1.0, each hit's own
+    score relative to the first's, and never above the hit before it.
+
+    The ranker's scores are not comparable across queries (BM25 runs 20-100, fused
+    scores 0-1) and, for paths and identifiers, the match class ranks before the score,
+    so a hit of a better class can have a lower raw score than the one after it. The
+    raw score stays in ``explain`` (``fused``).
+    """
+    top = ranked[0] if ranked and ranked[0] > 0 else max(ranked, default=0.0)
+    out: list[float] = []
+    prev = 1.0
+    for raw in ranked:
+        s = min(prev, raw / top) if top > 0 else 0.0
+        out.append(round(s, 6))
+        prev = s
+    return out
+
+
 def fuse(
     lex: dict[str, float], dense: dict[str, float], w_dense: float, floor: float
 ) -> dict[str, float]:
@@ -264,9 +284,11 @@ class HybridSearcher:
             # More matching series may lie beyond the depth the retrievers were asked
             # for: look deeper rather than return fewer hits than asked.
             depth *= 4
+        shown = groups[:limit]
         with damaged_part("document store or chunk texts", self.gen.dir):
             return [
-                self._hit(g, cands, plan, request.explain, all_versions) for g in groups[:limit]
+                replace(self._hit(g, cands, plan, request.explain, all_versions), score=s)
+                for g, s in zip(shown, display_scores([g.score for g in shown]), strict=True)
             ]
 
     def depth_for(self, limit: int) -> int:
