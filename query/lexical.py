@@ -92,7 +92,6 @@ class LexicalSearcher:
         self._acronyms: list[tuple[str, frozenset[str]]] | None = None
         # see _common_scores
         self._clause_scores: dict[Query, array[float]] = {}
-        self._clause_seen: dict[Query, int] = {}
 
     # ----------------------------------------------------------------- public
 
@@ -382,26 +381,18 @@ class LexicalSearcher:
         """The summed score of the ``common`` clauses on ``docs`` (sorted), as
         ``_scores_on(Or(common))`` gives it.
 
-        A common word is common across questions too ("kvm", "guest", "memory"): a
-        clause met a second time is scored once on every document it matches and kept
-        (one array of doubles per clause, the least recently used dropped first), so a
-        long-lived reader (`kvmsearch serve`, a library user) adds it by lookup instead
-        of skipping through its postings again, about half of a prose query. A one-shot
-        process meets each clause once and keeps skipping.
+        A common word is common across questions too ("kvm", "guest", "memory"): each
+        clause is scored once on every document it matches and kept (one array of
+        doubles per clause, the least recently used dropped first), so later queries
+        add it by lookup instead of skipping through its postings again, about half of
+        a prose query in a long-lived reader. The first scan costs ~6 ms a clause, a
+        one-shot process pays that once (~2% of a cold query).
         """
-        if len(self._clause_seen) > 64 * _CLAUSE_CACHE:
-            self._clause_seen.clear()  # a count only; forgetting it costs one more skip
         out: dict[int, float] = {}
-        todo: list[Query] = []
         for c in common:
             arr = self._clause_scores.pop(c, None)
             if arr is None:
-                self._clause_seen[c] = seen = self._clause_seen.get(c, 0) + 1
-                if seen >= 2:
-                    arr = self._score_everywhere(c)
-            if arr is None:
-                todo.append(c)
-                continue
+                arr = self._score_everywhere(c)
             self._clause_scores[c] = arr  # most recently used last
             while len(self._clause_scores) > _CLAUSE_CACHE:
                 self._clause_scores.pop(next(iter(self._clause_scores)))
@@ -409,9 +400,6 @@ class LexicalSearcher:
                 v = arr[d]
                 if v:
                     out[d] = out.get(d, 0.0) + v
-        if todo:
-            for d, v in self._scores_on(_or(todo), docs).items():
-                out[d] = out.get(d, 0.0) + v
         return out
 
     def _score_everywhere(self, q: Query) -> array[float]:
