@@ -167,9 +167,11 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         ]
     if paths:
         kind = "path"
-    elif idents and len(words) <= 1:
-        # An identifier with at most one framing word ("LPA2 handling") is an ident query;
-        # with more words it is prose that happens to name an identifier.
+    elif idents and not words:
+        # The question is identifiers (and filler: "LPA2 handling", "series that mention
+        # user_mem_abort"): the identifier route. Any other word ("PMU tests", "SPE
+        # support for guests") makes it prose that names an identifier, which keeps
+        # both retrievers; the identifier still matches its exact spelling lexically.
         kind = "ident"
     else:
         kind = "prose"

@@ -100,3 +100,18 @@ def test_a_version_span_names_the_versions_after_the_first() -> None:
     assert understand("what changed from v3 to v5").changed_between == (4, 5)
     assert understand("pmu v2..v4").changed_between == (3, 4)
     assert understand("v2 of the pmu series").changed_between == ()
+
+
+@pytest.mark.parametrize(
+    ("q", "kind"),
+    [
+        ("KVM_CAP_ARM_MTE", "ident"),
+        ("LPA2 handling", "ident"),  # filler around an identifier
+        ("series that mention user_mem_abort", "ident"),
+        ("PMU tests", "prose"),  # an acronym in prose keeps both retrievers
+        ("SPE support for guests", "prose"),
+        ("vhost_task regressions", "prose"),
+    ],
+)
+def test_the_identifier_route_is_for_identifier_questions(q: str, kind: str) -> None:
+    assert understand(q).kind == kind
