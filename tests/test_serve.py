@@ -102,6 +102,22 @@ def test_a_dead_servers_socket_falls_back_to_local(
     assert r.returncode == 0 and "dirty log" in r.stdout
 
 
+def test_kvmsearch_server_names_a_server_over_tcp(served: Served, tmp_path: Path) -> None:
+    runtime = tmp_path / "empty-run"
+    runtime.mkdir(mode=0o700)
+    env = {**served.env, "XDG_RUNTIME_DIR": str(runtime), "KVMSEARCH_SERVER": served.url}
+    before = served.requests()
+    r = subprocess.run(
+        [KVMSEARCH, "--index", str(served.home), "KVM_CAP_STEAL_TIME", "-n", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and "STEAL_TIME" in r.stdout
+    assert served.requests() - before == 2
+
+
 def test_forwardable_words() -> None:
     assert forwardable(["dirty", "log"]) and forwardable(["show", "x@y"])
     assert forwardable(["--index", "/x", "show", "x@y"])
