@@ -554,6 +554,50 @@ def show(
 
 @app.command()
 @handle_errors
+def diff(
+    message_id: Annotated[
+        str,
+        typer.Argument(
+            help="Any Message-ID of the series (cover, a patch), its family id or a lore link.",
+            show_default=False,
+            metavar="ID",
+        ),
+    ],
+    old: Annotated[
+        str | None,
+        typer.Argument(help="The earlier version (3 or v3).", show_default=False, metavar="A"),
+    ] = None,
+    new: Annotated[
+        str | None,
+        typer.Argument(
+            help="The later version (default: the newest).", show_default=False, metavar="B"
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The comparison as one JSON object.")
+    ] = False,
+    index: IndexOpt = None,
+    no_server: NoServerOpt = False,
+) -> None:
+    """Compare two versions of a series without a git tree (default: the newest two).
+
+    Patches are matched by stable patch id, then by subject: unchanged (=), changed (~,
+    with the interdiff of the two diffs, index lines and hunk offsets masked), new (+)
+    or dropped (-); a summary line first.
+    """
+    from kvmsearch.index import Index
+
+    from .commands import run_diff
+
+    deliver(
+        run_diff(
+            lambda: Index.open(index), message_id=message_id, old=old, new=new, as_json=as_json
+        )
+    )
+
+
+@app.command()
+@handle_errors
 def serve(
     index: IndexOpt = None,
     host: Annotated[

@@ -26,7 +26,7 @@ import zlib
 ENV_SERVER = "KVMSEARCH_SERVER"
 
 #: commands a server answers; every other one (and an unknown word, which is a query)
-_FORWARDED = {"search", "show"}
+_FORWARDED = {"search", "show", "diff"}
 _LOCAL = {"parse", "index", "update", "rebuild", "status", "eval", "serve", "mcp"}
 _HELP = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
 

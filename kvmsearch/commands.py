@@ -115,3 +115,22 @@ def run_show(open_index: Callable[[], Index], *, message_id: str, as_json: bool)
     from . import render
 
     return CliReply(stdout=render.format_series(versions) + "\n")
+
+
+def run_diff(
+    open_index: Callable[[], Index],
+    *,
+    message_id: str,
+    old: str | None,
+    new: str | None,
+    as_json: bool,
+) -> CliReply:
+    """`kvmsearch diff`: two versions of a series, patch by patch."""
+    from kvmsearch.indexer.text.links import message_id_from_user
+
+    d = open_index().diff(message_id_from_user(message_id), old, new)
+    if as_json:
+        return CliReply(stdout=_json(d))
+    from . import render
+
+    return CliReply(stdout=render.format_diff(d) + "\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kvmsearch.config import index_home
-from kvmsearch.models.errors import IndexNotFoundError, IndexPathError, NotFoundError
+from kvmsearch.models.errors import IndexNotFoundError, IndexPathError, NotFoundError, QueryError
 from kvmsearch.models.query import DEFAULT_MODE, SearchRequest
 from kvmsearch.models.records import (
     Hit,
@@ -20,6 +20,7 @@ from kvmsearch.models.records import (
     SeriesVersion,
     SourceStatus,
     VerifyReport,
+    VersionDiff,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +43,13 @@ def _check_home(path: Path) -> None:
             f"cannot read the index directory {path} (permission denied); run as its "
             "owner or give another --index"
         )
+
+
+def _version_number(value: int | str | None, have: str) -> int:
+    text = str(value).strip().lower().removeprefix("v")
+    if not text.isdigit():
+        raise QueryError(f"{value!r} is not a version; give a number such as 3 or v3 ({have})")
+    return int(text)
 
 
 def _dir_size(path: Path) -> int:
@@ -275,6 +283,38 @@ class Index:
             )
         versions = docs.family_versions(fam)
         return sorted(versions, key=lambda v: (v.date is not None, v.date), reverse=True)
+
+    def diff(
+        self, any_id: str, old: int | str | None = None, new: int | str | None = None
+    ) -> VersionDiff:
+        """Two versions of the series ``any_id`` belongs to, patch by patch (default:
+        the newest two version numbers; ``old``/``new`` as 3 or "v3", the newest posting
+        of that number). Raises QueryError for a version the series does not have."""
+        from kvmsearch.indexer.mail.store import read_diffs
+        from kvmsearch.indexer.series.compare import compare_versions
+
+        versions = self.show(any_id)  # newest first
+        newest: dict[int, SeriesVersion] = {}
+        for v in versions:
+            newest.setdefault(v.version, v)
+        have = ", ".join(f"v{n}" for n in sorted(newest))
+        if old is None and new is None:
+            if len(newest) < 2:
+                raise QueryError(f"the series has only {have}; there is nothing to compare it with")
+            b, a = sorted(newest)[-1], sorted(newest)[-2]
+        else:
+            a = _version_number(old, have)
+            b = _version_number(new, have) if new is not None else max(newest)
+        for n in (a, b):
+            if n not in newest:
+                raise QueryError(f"the series has no v{n}; it has {have}")
+        if a == b:
+            raise QueryError(f"give two different versions (the series has {have})")
+        if a > b:
+            a, b = b, a
+        return compare_versions(
+            newest[a], newest[b], lambda ids: read_diffs(self.home.store_path, ids)
+        )
 
     def family_of(self, any_id: str) -> str | None:
         """The family (the whole lineage) that any Message-ID belongs to."""

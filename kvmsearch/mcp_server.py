@@ -5,8 +5,7 @@ agent can cite: Message-IDs and lore links for every version, never whole mails.
 library error comes back as a tool error (``is_error``) with the CLI's message; the
 agent reads it, the server goes on.
 
-Tools: ``search``, ``show_series``, ``index_status``. (``diff_versions`` comes with
-`kvmsearch diff`.)
+Tools: ``search``, ``show_series``, ``diff_versions``, ``index_status``.
 """
 
 from __future__ import annotations
@@ -179,6 +178,58 @@ def build_server(index: Index) -> Any:
 
         mid = message_id_from_user(message_id)
         return series_record(guarded(lambda: index.show(mid)))
+
+    @server.tool()
+    def diff_versions(
+        message_id: Annotated[
+            str, Field(description="Any Message-ID of the series, its family id or a lore link.")
+        ],
+        old: Annotated[
+            str | None,
+            Field(
+                description="The earlier version, e.g. 2 or v2 (default: the one before the "
+                "newest)."
+            ),
+        ] = None,
+        new: Annotated[
+            str | None, Field(description="The later version (default: the newest).")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Compare two versions of a series patch by patch, without a git tree:
+        unchanged (same stable patch id), changed (with the interdiff, offsets and
+        index lines masked), new or dropped, with both versions' lore links."""
+        from kvmsearch.indexer.text.links import message_id_from_user
+        from kvmsearch.render import lore_url
+
+        mid = message_id_from_user(message_id)
+        d = guarded(lambda: index.diff(mid, old, new))
+        return {
+            "title": d.title,
+            "old": {
+                "version": d.old_version,
+                "message_id": d.old_message_id,
+                "lore": lore_url(d.old_message_id),
+            },
+            "new": {
+                "version": d.new_version,
+                "message_id": d.new_message_id,
+                "lore": lore_url(d.new_message_id),
+            },
+            "counts": d.counts(),
+            "diffs_stored": d.diffs_stored,
+            "patches": [
+                {
+                    "status": p.status,
+                    "subject": p.subject,
+                    "old_index": p.old_index,
+                    "new_index": p.new_index,
+                    "message_id": p.new_message_id or p.old_message_id,
+                    # an agent's context is scarce: the first 80 lines of an interdiff
+                    "interdiff": "\n".join((p.interdiff or "").splitlines()[:80]) or None,
+                }
+                for p in d.patches
+            ],
+        }
 
     @server.tool()
     def index_status() -> dict[str, Any]:

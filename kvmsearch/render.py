@@ -11,6 +11,7 @@ from kvmsearch.models.records import (
     IndexStatus,
     ParseReport,
     SeriesVersion,
+    VersionDiff,
     VersionRef,
 )
 from kvmsearch.models.service import LedgerLine
@@ -348,4 +349,44 @@ def format_status(st: IndexStatus) -> str:
         )
         gone = "" if s.exists else "  (MISSING)"
         lines.append(f"  {clean(s.path)} [{s.kind}]{gone}" + (f"  {clean(pos)}" if pos else ""))
+    return "\n".join(lines)
+
+
+_MARK = {"unchanged": "=", "changed": "~", "new": "+", "dropped": "-"}
+
+
+def format_diff(d: VersionDiff, *, interdiff_lines: int = 60) -> str:
+    """`kvmsearch diff`: a summary line, then one line per patch (= unchanged, ~
+    changed with its interdiff, + new, - dropped)."""
+    c = d.counts()
+    n_new = sum(1 for p in d.patches if p.status != "dropped")
+    lines = [
+        f"v{d.old_version} -> v{d.new_version}  {clean(d.title, oneline=True)}: "
+        f"{n_new} patches in v{d.new_version}: {c['unchanged']} unchanged, "
+        f"{c['changed']} changed, {c['new']} new; {c['dropped']} dropped",
+        f"  v{d.old_version} <{clean(d.old_message_id)}>  {lore_url(d.old_message_id)}",
+        f"  v{d.new_version} <{clean(d.new_message_id)}>  {lore_url(d.new_message_id)}",
+    ]
+    if not d.diffs_stored:
+        lines.append(
+            "  (this index's message store predates stored diffs: changed patches show "
+            "no interdiff until `kvmsearch rebuild`)"
+        )
+    for p in d.patches:
+        num = p.new_index if p.status != "dropped" else p.old_index
+        where = f"{num}" if num is not None else "-"
+        extra = ""
+        if p.status == "changed":
+            extra = f"  (+{p.added} -{p.removed})" if p.interdiff is not None else ""
+            if p.interdiff is not None and not p.interdiff:
+                extra = "  (the diffs differ only in whitespace, offsets, index lines or signature)"
+        lines.append(f"  {_MARK[p.status]} {where:>3} {clean(p.subject, oneline=True)}{extra}")
+        if p.status == "changed" and p.interdiff:
+            body = p.interdiff.splitlines()[2:]  # the ---/+++ header names nothing
+            for ln in body[:interdiff_lines]:
+                lines.append("        " + clean(ln))
+            if len(body) > interdiff_lines:
+                lines.append(
+                    f"        ... {len(body) - interdiff_lines} more lines (--json has all)"
+                )
     return "\n".join(lines)

@@ -123,10 +123,12 @@ class ServingIndex:
 
         def answer(idx: Index) -> CliReply:
             try:
+                params.pop("index", None)
+                params.pop("no_server", None)
                 if name == "search":
-                    params.pop("index", None)
-                    params.pop("no_server", None)
                     return commands.run_search(lambda: idx, color=call.color, **params)
+                if name == "diff":
+                    return commands.run_diff(lambda: idx, **params)
                 return commands.run_show(
                     lambda: idx, message_id=params["message_id"], as_json=params["as_json"]
                 )
@@ -162,7 +164,7 @@ def parse_cli(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
     if group is None:
         return None
     args = route_args(argv, group.commands)
-    if not args or args[0] not in ("search", "show"):
+    if not args or args[0] not in ("search", "show", "diff"):
         return None
     cmd = group.commands[args[0]]
     try:
@@ -375,6 +377,17 @@ def create_app(serving: ServingIndex) -> Starlette:
             return api_error(e)
         return api_json({"versions": [to_json(v) for v in versions]})
 
+    def api_diff(request: Request) -> Response:
+        from kvmsearch.indexer.text.links import message_id_from_user
+
+        q = request.query_params
+        try:
+            mid = message_id_from_user(request.path_params["mid"])
+            d = serving.run(lambda idx: idx.diff(mid, q.get("a") or None, q.get("b") or None))
+        except KvmsearchError as e:
+            return api_error(e)
+        return api_json({"diff": to_json(d)})
+
     def api_status(request: Request) -> Response:
         try:
             st = serving.run(lambda idx: idx.status())
@@ -506,6 +519,7 @@ def create_app(serving: ServingIndex) -> Starlette:
         Route("/static/style.css", style),
         Route("/api/search", api_search),
         Route("/api/series/{mid:path}", api_series),
+        Route("/api/diff/{mid:path}", api_diff),
         Route("/api/status", api_status),
         Route("/api/cli", api_cli, methods=["POST"]),
     ]

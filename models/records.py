@@ -87,6 +87,11 @@ class Message:
     patch_id: str | None = None
     #: changed lines the patch id covers (a one-line diff proves little)
     patch_lines: int = 0
+    #: the diff itself, zlib-compressed (a patch's diff is a quarter of its size that
+    #: way, and a rebuild holds every read message at once); b"" without one. Kept by
+    #: the message store beside the record, never in it, so assembly never reads it:
+    #: `kvmsearch diff` does (``MessageStore.diffs``).
+    diff_z: bytes = b""
 
 
 # --------------------------------------------------------------------------- subjects
@@ -368,6 +373,47 @@ class VersionRef:
     n_patches: int | None = None
     #: this version's landing status (see :class:`Landing`)
     landing: str = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class PatchChange:
+    """One patch across two versions (``kvmsearch diff``): ``status`` is "unchanged"
+    (the same stable patch id), "changed" (matched by subject, another patch id),
+    "new" (only in the later version) or "dropped" (only in the earlier one)."""
+
+    status: str
+    subject: str
+    old_index: int | None = None
+    new_index: int | None = None
+    old_message_id: str = ""
+    new_message_id: str = ""
+    #: for "changed": the change between the two diffs, index lines and hunk offsets
+    #: masked; None when a diff is not in the message store
+    interdiff: str | None = None
+    #: lines the interdiff adds and removes
+    added: int = 0
+    removed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDiff:
+    """Two versions of a series compared patch by patch, the later one's order first."""
+
+    title: str
+    family: str
+    old_version: int
+    new_version: int
+    old_message_id: str
+    new_message_id: str
+    patches: tuple[PatchChange, ...]
+    #: False when the message store predates stored diffs (`kvmsearch rebuild` fixes it)
+    diffs_stored: bool = True
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in ("unchanged", "changed", "new", "dropped")}
+        for p in self.patches:
+            out[p.status] += 1
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -696,3 +696,28 @@ def test_reviewer_filter(index_dir: Path) -> None:
     assert [h["series"] for h in inline] == [h["series"] for h in hits]
     none = json_lines(run("vdpa", "--reviewer", "nobody-at-all", "--json", index=index_dir).stdout)
     assert none == [{"no_match": True, "query": "vdpa"}]
+
+
+def test_diff_compares_the_newest_two_versions(index_dir: Path) -> None:
+    r = run("diff", VIRTIO_BT_V2, index=index_dir)
+    assert r.exit_code == 0, r.output
+    head = r.stdout.splitlines()[0]
+    assert head.startswith("v3 -> v4") and "1 changed" in head and "0 dropped" in head
+    j = json.loads(run("diff", "--json", VIRTIO_BT_FAMILY, "v3", "4", index=index_dir).stdout)
+    assert (j["old_version"], j["new_version"]) == (3, 4)
+    assert [p["status"] for p in j["patches"]] == ["changed"]
+    assert j["diffs_stored"] is True and j["patches"][0]["interdiff"] is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(["v9"], "has no v9"), (["three"], "not a version"), (["3", "3"], "two different")],
+)
+def test_diff_bad_versions_are_one_line(index_dir: Path, args: list[str], words: str) -> None:
+    r = run("diff", VIRTIO_BT_V2, *args, index=index_dir)
+    assert r.exit_code == 2 and words in one_line(r.stderr) and "Traceback" not in r.output
+
+
+def test_diff_of_a_single_version_says_so(index_dir: Path) -> None:
+    r = run("diff", DBM, index=index_dir)
+    assert r.exit_code == 2 and "nothing to compare" in one_line(r.stderr)

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sample_index import DBM, PTP_V13, XSS_COVER
+from sample_index import DBM, PTP_V13, VIRTIO_BT_V2, XSS_COVER
 from served import KVMSEARCH, Served
 
 from kvmsearch.client import forwardable, resolve_index, socket_path
@@ -32,6 +32,9 @@ FORWARDED = [
     ["show", DBM],
     ["show", "--json", PTP_V13],
     ["show", "nosuchmessage@example.org"],  # exit 1
+    ["diff", VIRTIO_BT_V2],
+    ["diff", "--json", VIRTIO_BT_V2, "v3"],
+    ["diff", VIRTIO_BT_V2, "v9"],  # exit 2
 ]
 
 #: calls it must leave to the CLI (click's usage errors, help, local files)
@@ -268,7 +271,7 @@ def test_mcp_lists_its_tools_and_answers_a_search(served: Served) -> None:
         tools = _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
         assert tools
         by_name = {t["name"]: t for t in tools["result"]["tools"]}
-        assert {"search", "show_series", "index_status"} <= set(by_name)
+        assert {"search", "show_series", "diff_versions", "index_status"} <= set(by_name)
         assert "query" in by_name["search"]["inputSchema"]["properties"]
         assert by_name["search"]["description"]
         call = _rpc(

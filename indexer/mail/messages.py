@@ -17,6 +17,7 @@ import codecs
 import hashlib
 import multiprocessing
 import re
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -38,6 +39,9 @@ __all__ = ["parse_message", "decode_all", "is_reply_subject", "MAX_BODY_CHARS", 
 
 #: a cover letter of a 100-patch series fits; a mail larger than this is cut (with a warning)
 MAX_BODY_CHARS = 256 * 1024
+#: the most of a patch's diff kept for `kvmsearch diff` (a treewide rename can run to
+#: megabytes; its first 4 MB say what it does)
+MAX_DIFF_CHARS = 4 * 1024 * 1024
 #: a raw mail larger than this is reported as skipped, not decoded (the corpus's largest
 #: mail is under 2 MB; one crafted 400 MB mail cost 74 s and 1.3 GB to parse)
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
@@ -121,6 +125,7 @@ def parse_message(raw: RawMail) -> Message:
     from_name, from_addr = _sender(hdrs, lists, warnings)
 
     text, has_diff = "", False
+    diff_z = b""
     files: tuple[str, ...] = ()
     pid: PatchId | None = None
     reply = is_reply_subject(subject)
@@ -138,6 +143,7 @@ def parse_message(raw: RawMail) -> Message:
         text, diff = split_at_diff(text)
         if diff:
             has_diff, files = True, diff_files(diff)
+            diff_z = zlib.compress(diff[:MAX_DIFF_CHARS].encode("utf-8", "surrogateescape"), 1)
             pid = diff_patch_id(diff)
             if pid is None:
                 # a mangled diff (or a mode/binary-only change): lineage cannot match
@@ -165,6 +171,7 @@ def parse_message(raw: RawMail) -> Message:
         source=raw.source,
         position=raw.position,
         warnings=tuple(warnings),
+        diff_z=diff_z,
     )
 
 

@@ -37,7 +37,7 @@ STORE_FORMAT = 2  # 2: replies keep their own text, patches their patch id
 DEFAULT_BATCH = 2000
 
 # Kept out of the blob: the key, and ``lists`` which merges rewrite without decoding.
-_OUTSIDE_BLOB = ("message_id", "lists")
+_OUTSIDE_BLOB = ("message_id", "lists", "diff_z")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +49,12 @@ CREATE TABLE IF NOT EXISTS messages (
     record BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_touched ON messages (touched);
+-- a patch's diff, zlib-compressed (Message.diff_z): only `kvmsearch diff` reads it, so
+-- it stays out of the record that every build decodes
+CREATE TABLE IF NOT EXISTS diffs (
+    message_id TEXT PRIMARY KEY,
+    diff BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS skips (
     source TEXT NOT NULL,               -- "" when Skip.where names the source itself
     at TEXT NOT NULL,                   -- Skip.where: Message-ID, or "source @ position"
@@ -234,6 +240,10 @@ class MessageStore:
                 "INSERT INTO messages (message_id, lists, touched, record) VALUES (?, ?, ?, ?)",
                 (msg.message_id, json.dumps(list(msg.lists)), clock, self._encode(msg)),
             )
+            if msg.diff_z:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO diffs VALUES (?, ?)", (msg.message_id, msg.diff_z)
+                )
             return True
         old = tuple(json.loads(row[0]))
         new = _merge_lists(old, msg.lists)
@@ -268,6 +278,11 @@ class MessageStore:
             ):
                 out[mid] = self._decode(mid, lists, blob)
         return out
+
+    def has_diffs(self) -> bool:
+        """Whether this store keeps diffs at all (stores written before they were kept
+        have none until `kvmsearch rebuild`)."""
+        return self._db.execute("SELECT 1 FROM diffs LIMIT 1").fetchone() is not None
 
     def iter_all(self) -> Iterator[Message]:
         """Every message, in first-seen order."""
@@ -317,6 +332,35 @@ class MessageStore:
     def skip_counts(self) -> dict[str, int]:
         """How many messages were skipped, by reason."""
         return dict(self._db.execute("SELECT reason, count(*) FROM skips GROUP BY reason"))
+
+
+def read_diffs(path: str | os.PathLike[str], message_ids: Iterable[str]) -> dict[str, str] | None:
+    """The stored diffs of ``message_ids`` read without writing anything (a query
+    command on a read-only index); None when the store keeps no diffs (written before
+    they were kept) or is missing."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    db = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    try:
+        try:
+            db.execute("SELECT 1 FROM diffs LIMIT 1").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        ids = list(dict.fromkeys(message_ids))
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for mid, blob in db.execute(
+                f"SELECT message_id, diff FROM diffs WHERE message_id IN ({marks})", chunk
+            ):
+                out[mid] = zlib.decompress(blob).decode("utf-8", "surrogateescape")
+        if not out and not db.execute("SELECT 1 FROM diffs LIMIT 1").fetchone():
+            return None
+        return out
+    finally:
+        db.close()
 
 
 def delete_store(path: str | os.PathLike[str]) -> None:
