@@ -274,6 +274,8 @@ def _series_view(versions: list[SeriesVersion]) -> list[dict[str, Any]]:
             "changes": own_changes(versions, k),
             "ledger": ledger_lines(v),
             "landing": v.landing.summary(v.n_patches),
+            # the next older version number, for the "diff" link
+            "previous": next((w.version for w in versions[k + 1 :] if w.version < v.version), None),
         }
         for k, v in enumerate(versions)
     ]
@@ -459,6 +461,17 @@ def create_app(serving: ServingIndex) -> Starlette:
             family=versions[0].family,
         )
 
+    def diff_page(request: Request) -> Response:
+        from kvmsearch.indexer.text.links import message_id_from_user
+
+        q = request.query_params
+        try:
+            mid = message_id_from_user(request.path_params["mid"])
+            d = serving.run(lambda idx: idx.diff(mid, q.get("a") or None, q.get("b") or None))
+        except KvmsearchError as e:
+            return page_error(e)
+        return page("diff.html", q="", d=d)
+
     def style(request: Request) -> Response:
         return FileResponse(_WEB / "static" / "style.css", media_type="text/css")
 
@@ -516,6 +529,7 @@ def create_app(serving: ServingIndex) -> Starlette:
     routes = [
         Route("/", home),
         Route("/series/{mid:path}", series),
+        Route("/diff/{mid:path}", diff_page),
         Route("/static/style.css", style),
         Route("/api/search", api_search),
         Route("/api/series/{mid:path}", api_series),

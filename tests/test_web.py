@@ -118,3 +118,14 @@ def test_an_error_is_a_page_not_a_traceback(served: Served, page: Any) -> None:
     assert "since" in page.locator(".error").inner_text()
     resp = page.goto(served.url + "/series/nosuch@example.org")
     assert resp.status == 404 and "no series" in page.locator(".error").inner_text()
+
+
+def test_a_series_page_links_each_version_to_its_diff(served: Served, page: Any) -> None:
+    from sample_index import VIRTIO_BT_V2
+
+    page.goto(served.url + f"/series/{VIRTIO_BT_V2}")
+    page.wait_for_selector("section.version")
+    page.locator("section.version h2 a", has_text="diff v3→v4").first.click()
+    page.wait_for_selector("ol.patches")
+    assert "v3 → v4" in page.locator("p.meta").first.inner_text()
+    assert "1 changed" in page.locator("p.meta").first.inner_text()
