@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from kvmsearch.models.errors import KvmsearchError, QueryError
 from kvmsearch.models.query import MAX_QUERY_CHARS, MODES, SearchRequest
-from kvmsearch.models.records import Hit, SeriesVersion
+from kvmsearch.models.records import Hit, SeriesVersion, VersionDiff
 from kvmsearch.models.service import API_FORMAT, MAX_BODY_BYTES, CliCall, CliReply
 
 if TYPE_CHECKING:
@@ -379,13 +379,20 @@ def create_app(serving: ServingIndex) -> Starlette:
             return api_error(e)
         return api_json({"versions": [to_json(v) for v in versions]})
 
-    def api_diff(request: Request) -> Response:
+    def compare(request: Request) -> VersionDiff:
+        """The path's series, versions ``a`` and ``b`` of the query (default: newest two)."""
         from kvmsearch.indexer.text.links import message_id_from_user
 
         q = request.query_params
+        mid = message_id_from_user(request.path_params["mid"])
+        d: VersionDiff = serving.run(
+            lambda idx: idx.diff(mid, q.get("a") or None, q.get("b") or None)
+        )
+        return d
+
+    def api_diff(request: Request) -> Response:
         try:
-            mid = message_id_from_user(request.path_params["mid"])
-            d = serving.run(lambda idx: idx.diff(mid, q.get("a") or None, q.get("b") or None))
+            d = compare(request)
         except KvmsearchError as e:
             return api_error(e)
         return api_json({"diff": to_json(d)})
@@ -462,12 +469,8 @@ def create_app(serving: ServingIndex) -> Starlette:
         )
 
     def diff_page(request: Request) -> Response:
-        from kvmsearch.indexer.text.links import message_id_from_user
-
-        q = request.query_params
         try:
-            mid = message_id_from_user(request.path_params["mid"])
-            d = serving.run(lambda idx: idx.diff(mid, q.get("a") or None, q.get("b") or None))
+            d = compare(request)
         except KvmsearchError as e:
             return page_error(e)
         return page("diff.html", q="", d=d)
