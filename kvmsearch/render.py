@@ -207,6 +207,8 @@ def format_hits(
                 "address or sender; "
                 f"kvmsearch show {clean(h.family)}{r}"
             )
+        for vd in h.version_diffs:
+            lines.append(f"    {d}diff {clean(vd, oneline=True)}{r}")
         if h.files:
             lines.append("    files: " + clean(", ".join(h.files)))
         for s in h.why:

@@ -450,6 +450,9 @@ class Hit:
     asked_versions: tuple[int, ...] = ()
     #: people who gave Reviewed-by or Acked-by on any of the versions
     reviewers: int = 0
+    #: for a question that names versions: each asked version against the one before,
+    #: patch by patch ("v2 -> v3: 4 patches: 2 unchanged, 1 changed, 1 new; 0 dropped")
+    version_diffs: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- index

@@ -282,6 +282,7 @@ def build_hit(
         series=newest.series or newest.family,
         family_versions=len(versions),
         asked_versions=tuple(dict.fromkeys(asked + spanned)),
+        version_diffs=tuple(_version_diffs(versions, spanned or asked)),
         reviewers=len(
             {
                 t.who.lower()
@@ -291,6 +292,29 @@ def build_hit(
             }
         ),
     )
+
+
+def _version_diffs(versions: Sequence[SeriesVersion], asked: Sequence[int]) -> list[str]:
+    """Each asked version against the version before it, counted patch by patch by
+    patch id and subject (``indexer.series.compare``; no diff is read)."""
+    from kvmsearch.indexer.series.compare import compare_versions
+
+    newest: dict[int, SeriesVersion] = {}
+    for v in versions:  # newest first
+        newest.setdefault(v.version, v)
+    out = []
+    for n in asked:
+        before = [m for m in newest if m < n]
+        if n not in newest or not before:
+            continue
+        d = compare_versions(newest[max(before)], newest[n], lambda ids: {})
+        c = d.counts()
+        out.append(
+            f"v{d.old_version} -> v{d.new_version}: {len(newest[n].patches)} patches: "
+            f"{c['unchanged']} unchanged, {c['changed']} changed, {c['new']} new; "
+            f"{c['dropped']} dropped"
+        )
+    return out
 
 
 def _entry_key(e: ChangelogEntry) -> str:

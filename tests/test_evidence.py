@@ -148,3 +148,6 @@ def test_a_question_naming_a_version_gets_its_own_changes() -> None:
     assert hit.changelog[0].items == e2.items and hit.asked_versions == (3,)
     span = build_hit(newest_first, v4, 1.0, understand("dirty log DBM between v2 and v4"))
     assert [e.items for e in span.changelog[:2]] == [e2.items, e3.items]
+    # and each asked version against the one before, patch by patch
+    assert hit.version_diffs == ("v2 -> v3: 0 patches: 0 unchanged, 0 changed, 0 new; 0 dropped",)
+    assert len(span.version_diffs) == 2
