@@ -11,7 +11,7 @@ Tools: ``search``, ``show_series``, ``diff_versions``, ``index_status``.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 # Imported here, not in the tools: the SDK evaluates the tools' annotations
 # (``Annotated[str, Field(...)]``) in this module's namespace. This module loads only
@@ -24,8 +24,15 @@ from kvmsearch.models.errors import KvmsearchError
 from kvmsearch.models.query import MODES, SearchRequest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
     from kvmsearch.index import Index
     from kvmsearch.models.records import Hit, SeriesVersion, VersionRef
+
+# The tools return dict[str, Any]: the SDK turns a tool's return annotation into its
+# output schema, and these are JSON objects of mixed values (it reads no recursive alias).
+T = TypeVar("T")
 
 #: hits one search tool call may return: an agent's context is the scarce thing
 MAX_TOOL_LIMIT = 50
@@ -37,7 +44,7 @@ _INSTRUCTIONS = (
 )
 
 
-def _day(d: Any) -> str | None:
+def _day(d: datetime | None) -> str | None:
     return d.strftime("%Y-%m-%d") if d else None
 
 
@@ -122,14 +129,14 @@ def series_record(versions: list[SeriesVersion]) -> dict[str, Any]:
     }
 
 
-def build_server(index: Index) -> Any:
+def build_server(index: Index) -> MCPServer[Any]:
     """The MCP server with its tools over ``index`` (one call at a time)."""
     from kvmsearch import __version__
 
     server = MCPServer("kvmsearch", version=__version__, instructions=_INSTRUCTIONS)
     lock = threading.Lock()
 
-    def guarded(fn: Any) -> Any:
+    def guarded(fn: Callable[[], T]) -> T:
         with lock:
             try:
                 return fn()

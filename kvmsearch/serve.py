@@ -27,16 +27,21 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kvmsearch.models.errors import KvmsearchError, QueryError
 from kvmsearch.models.query import MAX_QUERY_CHARS, MODES, SearchRequest
-from kvmsearch.models.records import Hit, SeriesVersion, VersionDiff
+from kvmsearch.models.records import Hit, JsonObject, SeriesVersion, VersionDiff
 from kvmsearch.models.service import API_FORMAT, MAX_BODY_BYTES, CliCall, CliReply
 
 if TYPE_CHECKING:
+    import socket
+
+    import jinja2
     from starlette.applications import Starlette
+    from starlette.datastructures import QueryParams
     from starlette.requests import Request
+    from typer.core import TyperGroup
 
     from kvmsearch.index import Index
 
@@ -64,6 +69,8 @@ _SECURITY_HEADERS = {
 
 _STATUS_HTTP = {1: 404, 2: 400, 3: 503, 4: 503, 5: 503, 7: 503}
 
+T = TypeVar("T")
+
 
 @dataclass
 class ServerStats:
@@ -88,7 +95,7 @@ class ServingIndex:
     def path(self) -> str:
         return str(self.index.path.resolve())
 
-    def run(self, fn: Callable[[Index], Any]) -> Any:
+    def run(self, fn: Callable[[Index], T]) -> T:
         """Call ``fn`` with the index, one request at a time; counts generation switches."""
         with self.lock:
             self.stats.requests += 1
@@ -140,7 +147,7 @@ class ServingIndex:
 
 
 @functools.cache
-def _cli_group() -> Any:
+def _cli_group() -> TyperGroup | None:
     """The CLI's click group, built once (typer builds it anew on every call: ~10 ms)."""
     import typer.core
     import typer.main
@@ -152,6 +159,8 @@ def _cli_group() -> Any:
 
 
 def parse_cli(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
+    # Any: click's parameters of one command, of as many types as it has options; they
+    # go straight back into that command's own typed function (kvmsearch.commands)
     """The CLI's own parser on ``argv``: (command, its parameters), or None when it is
     not a search or show or does not parse (the caller then runs it, and prints the
     usage error itself)."""
@@ -235,7 +244,7 @@ def facets(hits: list[Hit]) -> dict[str, list[Facet]]:
     }
 
 
-def _env() -> Any:
+def _env() -> jinja2.Environment:
     import jinja2
 
     from kvmsearch.render import clean, lore_url, version_label
@@ -258,6 +267,7 @@ def _env() -> Any:
 
 
 def _series_view(versions: list[SeriesVersion]) -> list[dict[str, Any]]:
+    # Any: a template's context, one mapping of records and strings per version
     from kvmsearch.indexer.text.subjects import strip_markers
     from kvmsearch.render import ledger_lines, own_changes
 
@@ -284,7 +294,7 @@ def _series_view(versions: list[SeriesVersion]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- the app
 
 
-def _request_from_query(params: Any) -> SearchRequest:
+def _request_from_query(params: QueryParams) -> SearchRequest:
     """A search request from URL parameters: ``q`` (with inline filters), ``limit``,
     ``mode``, ``explain``, ``all_versions``."""
     q = params.get("q", "")
@@ -327,7 +337,7 @@ def create_app(serving: ServingIndex) -> Starlette:
 
     env = _env()
 
-    def api_json(payload: dict[str, Any], status: int = 200) -> Response:
+    def api_json(payload: JsonObject, status: int = 200) -> Response:
         # 7-bit, as the CLI's --json: no byte of mail reaches a client raw
         body = json.dumps({"format": API_FORMAT, **payload}, ensure_ascii=True)
         return Response(body, status_code=status, media_type="application/json")
@@ -339,7 +349,7 @@ def create_app(serving: ServingIndex) -> Starlette:
             _STATUS_HTTP.get(e.exit_code, 500),
         )
 
-    def page(name: str, status: int = 200, **ctx: Any) -> Response:
+    def page(name: str, status: int = 200, **ctx: object) -> Response:
         html = env.get_template(name).render(index_path=serving.path, **ctx)
         return HTMLResponse(html, status_code=status)
 
@@ -556,7 +566,7 @@ def check_host(host: str, allow_remote: bool) -> None:
         )
 
 
-def bind_socket(path: str) -> Any:
+def bind_socket(path: str) -> socket.socket:
     """A Unix socket at ``path`` (its directory private), replacing a stale one; raises
     QueryError when a live server already holds it."""
     import os
@@ -584,7 +594,7 @@ def bind_socket(path: str) -> Any:
     return s
 
 
-def bind_tcp(host: str, port: int) -> Any:
+def bind_tcp(host: str, port: int) -> socket.socket:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
