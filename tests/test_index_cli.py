@@ -281,3 +281,23 @@ def test_index_add_with_the_real_model(tmp_path: Path) -> None:
     assert r.exit_code == 0 and r.stdout.strip()
     r = run("update", index=h)
     assert r.exit_code == 0 and "nothing new" in r.stderr
+
+
+@pytest.mark.usefixtures("fake_model")
+def test_an_archive_dropped_into_a_registered_folder_is_read_by_update(tmp_path: Path) -> None:
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    series = sorted((TESTS / "samples" / "series").glob("*.mbox"))
+    shutil.copy(series[0], feed / series[0].name)
+    h = tmp_path / "home"
+    assert run("index", "add", "--quiet", str(feed), index=h).exit_code == 0
+    first = IndexHome(h).open_current()
+    # the nightly fetch drops a new month's archive into the folder
+    shutil.copy(series[1], feed / series[1].name)
+    r = run("update", "--json", index=h)
+    assert r.exit_code == 0, r.output
+    now = IndexHome(h).open_current()
+    assert now.name != first.name
+    assert {Path(s.source).name for s in now.manifest.sources} == {series[0].name, series[1].name}
+    # nothing new: nothing written
+    assert "nothing new" in run("update", index=h).stderr

@@ -150,7 +150,7 @@ def run_build(
     update.
     """
     from kvmsearch.indexer.index.generations import resolve_source
-    from kvmsearch.indexer.mail.sources import expand_paths
+    from kvmsearch.indexer.mail.sources import expand_paths, plain_folders
 
     new_sources = expand_paths(add_paths) if add_paths else []
     with home.lock(command):
@@ -181,6 +181,17 @@ def run_build(
                         f"the serving generation is damaged ({damaged[0].path}: "
                         f"{damaged[0].what}{more}); run `kvmsearch rebuild`"
                     )
+        # A plain folder given to `index add` is looked in again on every run: an
+        # archive dropped into it since is a new source (a nightly cron that fetches
+        # a new month's mbox into the folder needs no `index add`). A folder that
+        # vanished adds nothing; its archives report themselves.
+        folders = home.registered_folders()
+        for folder in folders:
+            try:
+                new_sources += expand_paths([folder])
+            except SourceError:
+                pass
+        home.register_folders([resolve_source(f) for f in plain_folders(add_paths)])
         known = {p.source for p in registered}
         added: list[Source] = []
         for src in new_sources:

@@ -55,6 +55,8 @@ FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 #: the home's copy of the registered sources (the manifests hold them with positions)
 REGISTRY_NAME = "sources.json"
+#: plain folders given to `index add`: every update looks in them for new archives
+FOLDERS_NAME = "folders.json"
 DOCS_FILE = "docs.sqlite"
 LEXICAL_DIR = "lexical"
 EMBEDDING_CACHE_FILE = "embeddings.sqlite"
@@ -612,6 +614,25 @@ class IndexHome:
             tmp, json.dumps([{"path": p.source, "kind": p.kind} for p in sources], indent=1) + "\n"
         )
         os.replace(tmp, self.registry_path)
+
+    def registered_folders(self) -> list[str]:
+        """Plain folders `index add` was given (resolved paths): an archive that
+        appears in one later is a new source for the next update."""
+        try:
+            raw = json.loads((self.path / FOLDERS_NAME).read_text("utf-8"))
+            return [str(x) for x in raw]
+        except (OSError, ValueError, TypeError):
+            return []
+
+    def register_folders(self, folders: list[str]) -> None:
+        """Add ``folders`` (resolved paths) to :meth:`registered_folders`."""
+        have = self.registered_folders()
+        merged = have + [f for f in folders if f not in have]
+        if merged == have:
+            return
+        tmp = self.path / f".{FOLDERS_NAME}.tmp-{os.getpid()}"
+        _write_synced(tmp, json.dumps(merged, indent=1) + "\n")
+        os.replace(tmp, self.path / FOLDERS_NAME)
 
     def current_name(self) -> str | None:
         """The serving generation's name, from the pointer alone (cheap: readers check

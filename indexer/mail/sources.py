@@ -39,6 +39,7 @@ __all__ = [
     "PublicInboxSource",
     "open_source",
     "expand_paths",
+    "plain_folders",
     "guess_list_id",
     "SUPPORTED_FORMATS",
 ]
@@ -170,6 +171,14 @@ def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Source]:
                 "in it, or point at the archive itself"
             )
     return out
+
+
+def plain_folders(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Those of ``paths`` that are plain folders of archives (not a Maildir or a
+    public-inbox, which are one source each): the folders an update looks in again."""
+    return [
+        os.fspath(p) for p in paths if Path(p).is_dir() and _open_dir(Path(p), os.fspath(p)) is None
+    ]
 
 
 def guess_list_id(name: str) -> str | None:
