@@ -642,10 +642,10 @@ def serve(
     from kvmsearch.index import Index
 
     from .client import resolve_index, socket_path
-    from .serve import check_host, run_server
+    from .serve import LOOPBACK, check_host, run_server
 
     check_host(host, allow_remote)
-    if allow_remote and host not in ("127.0.0.1", "::1", "localhost"):
+    if allow_remote and host not in LOOPBACK:
         err(f"warning: serving {host} without authentication")
     idx = Index.open(index)
     sock = socket_file or socket_path(resolve_index(str(idx.path)))

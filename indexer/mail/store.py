@@ -279,11 +279,6 @@ class MessageStore:
                 out[mid] = self._decode(mid, lists, blob)
         return out
 
-    def has_diffs(self) -> bool:
-        """Whether this store keeps diffs at all (stores written before they were kept
-        have none until `kvmsearch rebuild`)."""
-        return self._db.execute("SELECT 1 FROM diffs LIMIT 1").fetchone() is not None
-
     def iter_all(self) -> Iterator[Message]:
         """Every message, in first-seen order."""
         return self._iter("SELECT message_id, lists, record FROM messages ORDER BY seq", ())
