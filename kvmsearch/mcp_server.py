@@ -85,46 +85,44 @@ def hit_record(h: Hit) -> dict[str, Any]:
 
 def series_record(versions: list[SeriesVersion]) -> dict[str, Any]:
     """The `show` timeline as data: newest version first."""
-    from kvmsearch.indexer.text.subjects import strip_markers
-    from kvmsearch.render import ledger_lines, lore_url, own_changes
+    from kvmsearch.render import lore_url, version_views
 
     return {
         "title": versions[0].title,
         "family": versions[0].family,
         "versions": [
             {
-                **_version_ref(v),
-                "subject": v.subject,
-                "author": v.author,
+                **_version_ref(view.version),
+                "subject": view.version.subject,
+                "author": view.version.author,
                 "patches": [
-                    {"n": p.index, "subject": strip_markers(p.subject), "message_id": p.message_id}
-                    for p in v.patches
+                    {"n": p.index, "subject": subject, "message_id": p.message_id}
+                    for p, (_num, subject) in zip(view.version.patches, view.patches, strict=True)
                 ],
                 "changes": [
-                    {"version": e.version, "items": list(e.items) or [e.text]}
-                    for e in own_changes(versions, k)
+                    {"version": e.version, "items": list(e.items) or [e.text]} for e in view.changes
                 ],
-                "motivation": v.cover.motivation[:1500],
-                "files": list(v.cover.files),
-                "landed": v.landing.summary(v.n_patches),
+                "motivation": view.version.cover.motivation[:1500],
+                "files": list(view.version.cover.files),
+                "landed": view.landing,
                 "landing_evidence": [
                     {
                         "message_id": ev.message_id,
                         "lore": lore_url(ev.message_id),
                         "sentence": ev.sentence,
                     }
-                    for ev in v.landing.evidence[:3]
+                    for ev in view.version.landing.evidence[:3]
                 ],
                 "trailers": [
                     {"kind": ln.kind, "who": ln.who, "status": ln.status, "patches": ln.patches}
-                    for ln in ledger_lines(v)
+                    for ln in view.ledger
                 ],
                 "lineage": [
                     {"earlier": ln.earlier, "reason": ln.reason, "strength": ln.strength}
-                    for ln in v.lineage
+                    for ln in view.version.lineage
                 ],
             }
-            for k, v in enumerate(versions)
+            for view in version_views(versions)
         ],
     }
 

@@ -14,7 +14,7 @@ from kvmsearch.models.records import (
     VersionDiff,
     VersionRef,
 )
-from kvmsearch.models.service import LedgerLine
+from kvmsearch.models.service import LedgerLine, VersionView
 
 # C0 controls except \t and \n, DEL, C1 controls (incl. the 8-bit CSI 0x9b); the bidi
 # marks, embeddings, overrides and isolates that can visually reorder a line ("Trojan
@@ -238,6 +238,29 @@ def own_changes(versions: list[SeriesVersion], k: int) -> list[ChangelogEntry]:
     return list(own_entries(versions[k].cover.changelog, earlier))
 
 
+def version_views(versions: list[SeriesVersion]) -> list[VersionView]:
+    """The `show` timeline (``versions`` newest first), one view per version."""
+    from kvmsearch.indexer.text.subjects import strip_markers
+
+    return [
+        VersionView(
+            version=v,
+            patches=tuple(
+                (
+                    f"{p.index}/{v.n_patches}" if p.index and v.n_patches else "-",
+                    strip_markers(p.subject),
+                )
+                for p in v.patches
+            ),
+            changes=tuple(own_changes(versions, k)),
+            ledger=tuple(ledger_lines(v)),
+            landing=v.landing.summary(v.n_patches),
+            previous=next((w.version for w in versions[k + 1 :] if w.version < v.version), None),
+        )
+        for k, v in enumerate(versions)
+    ]
+
+
 def format_series(versions: list[SeriesVersion]) -> str:
     """`kvmsearch show`: every version, newest first, with its lore link, patch list,
     its own changelog delta, files, links, where it landed (with the reply that says
@@ -249,9 +272,8 @@ def format_series(versions: list[SeriesVersion]) -> str:
         clean(newest.title, oneline=True),
         f"  family <{clean(newest.family)}>  {clean(newest.author, oneline=True)}",
     ]
-    from kvmsearch.indexer.text.subjects import strip_markers
-
-    for k, v in enumerate(versions):
+    for view in version_views(versions):
+        v = view.version
         date = v.date.strftime("%Y-%m-%d") if v.date else "????-??-??"
         lines.append("")
         lines.append(f"{version_label(v)}  {date}  <{clean(v.message_id)}>")
@@ -262,10 +284,9 @@ def format_series(versions: list[SeriesVersion]) -> str:
             + ", ".join(clean(x) for x in v.lists)
         )
         lines.append(f"  lore: {lore_url(v.message_id)}")
-        for p in v.patches:
-            num = f"{p.index}/{v.n_patches}" if p.index and v.n_patches else "-"
-            lines.append(f"    {num} {clean(strip_markers(p.subject), oneline=True)}")
-        for e in own_changes(versions, k):
+        for num, subject in view.patches:
+            lines.append(f"    {num} {clean(subject, oneline=True)}")
+        for e in view.changes:
             lines.append(f"  changes {clean(e.version) or '(notes)'}:")
             for item in e.items or (e.text,):
                 lines.append("    - " + clean(item, oneline=True))
@@ -275,12 +296,12 @@ def format_series(versions: list[SeriesVersion]) -> str:
                 lines.append("    " + clean(f))
         for link in v.cover.links:
             lines.append("  link: " + clean(link))
-        lines.append("  landed: " + clean(v.landing.summary(v.n_patches), oneline=True))
+        lines.append("  landed: " + clean(view.landing, oneline=True))
         if v.landing.commits:
             lines.append("    commits: " + clean(" ".join(v.landing.commits[:8])))
         for ev in v.landing.evidence[:3]:
             lines.append(f"    <{clean(ev.message_id)}>: {clean(ev.sentence, oneline=True)}")
-        lines.extend(_ledger_lines(v))
+        lines.extend(_ledger_lines(view.ledger))
         for ln in v.lineage:
             lines.append(
                 f"  joined to <{clean(ln.earlier)}>: {ln.reason} ({ln.strength}"
@@ -314,9 +335,9 @@ def ledger_lines(v: SeriesVersion) -> list[LedgerLine]:
     ]
 
 
-def _ledger_lines(v: SeriesVersion) -> list[str]:
+def _ledger_lines(ledger: tuple[LedgerLine, ...]) -> list[str]:
     out: list[str] = []
-    for ln in ledger_lines(v):
+    for ln in ledger:
         where = f" ({clean(ln.earlier, oneline=True)})" if ln.earlier else ""
         out.append(
             f"  {ln.label}: {ln.kind.capitalize()} {clean(ln.who, oneline=True)} "

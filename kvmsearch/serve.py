@@ -266,31 +266,6 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _series_view(versions: list[SeriesVersion]) -> list[dict[str, Any]]:
-    # Any: a template's context, one mapping of records and strings per version
-    from kvmsearch.indexer.text.subjects import strip_markers
-    from kvmsearch.render import ledger_lines, own_changes
-
-    return [
-        {
-            "v": v,
-            "patches": [
-                (
-                    f"{p.index}/{v.n_patches}" if p.index and v.n_patches else "-",
-                    strip_markers(p.subject),
-                )
-                for p in v.patches
-            ],
-            "changes": own_changes(versions, k),
-            "ledger": ledger_lines(v),
-            "landing": v.landing.summary(v.n_patches),
-            # the next older version number, for the "diff" link
-            "previous": next((w.version for w in versions[k + 1 :] if w.version < v.version), None),
-        }
-        for k, v in enumerate(versions)
-    ]
-
-
 # --------------------------------------------------------------------------- the app
 
 
@@ -466,6 +441,8 @@ def create_app(serving: ServingIndex) -> Starlette:
         )
 
     def series(request: Request) -> Response:
+        from kvmsearch.render import version_views
+
         try:
             versions = show(request)
         except KvmsearchError as e:
@@ -474,7 +451,7 @@ def create_app(serving: ServingIndex) -> Starlette:
             "series.html",
             q="",
             title=versions[0].title,
-            view=_series_view(versions),
+            view=version_views(versions),
             family=versions[0].family,
         )
 

@@ -9,6 +9,10 @@ JSON shape fixed here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .records import ChangelogEntry, SeriesVersion
 
 #: version of every JSON envelope the server writes (``{"format": 1, ...}``); bumped
 #: when a field changes meaning or goes away, not when one is added
@@ -55,3 +59,18 @@ class LedgerLine:
     who: str
     patches: str
     earlier: str = ""
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One version of the `show` timeline as every front end prints it (text, the
+    web page, the MCP tool): its patch list numbered ``n/M``, its own changelog
+    delta, its review ledger, its landing line, and the next older version number
+    (for a diff link)."""
+
+    version: SeriesVersion
+    patches: tuple[tuple[str, str], ...]  # ("2/5", subject without markers)
+    changes: tuple[ChangelogEntry, ...]
+    ledger: tuple[LedgerLine, ...]
+    landing: str
+    previous: int | None = None
