@@ -24,7 +24,7 @@ from dataclasses import MISSING, fields
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kvmsearch.models.errors import IndexFormatError
 from kvmsearch.models.records import JsonObject, JsonValue, Message, Skip
@@ -266,18 +266,12 @@ class MessageStore:
 
     def get_many(self, message_ids: Iterable[str]) -> dict[str, Message]:
         """The stored messages among ``message_ids``, by Message-ID (unknown ids are absent)."""
-        ids = list(dict.fromkeys(message_ids))
-        out: dict[str, Message] = {}
-        # Stay below sqlite's host-parameter limit.
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for mid, lists, blob in self._db.execute(
-                f"SELECT message_id, lists, record FROM messages WHERE message_id IN ({marks})",
-                chunk,
-            ):
-                out[mid] = self._decode(mid, lists, blob)
-        return out
+        return {
+            mid: self._decode(mid, lists, blob)
+            for mid, lists, blob in _rows_in(
+                self._db, "SELECT message_id, lists, record FROM messages", message_ids
+            )
+        }
 
     def iter_all(self) -> Iterator[Message]:
         """Every message, in first-seen order."""
@@ -329,6 +323,19 @@ class MessageStore:
         return dict(self._db.execute("SELECT reason, count(*) FROM skips GROUP BY reason"))
 
 
+def _rows_in(
+    db: sqlite3.Connection, select: str, message_ids: Iterable[str]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``select`` whose ``message_id`` is one of ``message_ids``, asked in
+    chunks below sqlite's host-parameter limit (rows are sqlite's untyped tuples: each
+    caller unpacks the columns it selected)."""
+    ids = list(dict.fromkeys(message_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        yield from db.execute(f"{select} WHERE message_id IN ({marks})", chunk)
+
+
 def read_diffs(path: str | os.PathLike[str], message_ids: Iterable[str]) -> dict[str, str] | None:
     """The stored diffs of ``message_ids`` read without writing anything (a query
     command on a read-only index); None when the store keeps no diffs (written before
@@ -342,15 +349,10 @@ def read_diffs(path: str | os.PathLike[str], message_ids: Iterable[str]) -> dict
             db.execute("SELECT 1 FROM diffs LIMIT 1").fetchone()
         except sqlite3.OperationalError:
             return None
-        ids = list(dict.fromkeys(message_ids))
-        out: dict[str, str] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for mid, blob in db.execute(
-                f"SELECT message_id, diff FROM diffs WHERE message_id IN ({marks})", chunk
-            ):
-                out[mid] = zlib.decompress(blob).decode("utf-8", "surrogateescape")
+        out = {
+            mid: zlib.decompress(blob).decode("utf-8", "surrogateescape")
+            for mid, blob in _rows_in(db, "SELECT message_id, diff FROM diffs", message_ids)
+        }
         if not out and not db.execute("SELECT 1 FROM diffs LIMIT 1").fetchone():
             return None
         return out
