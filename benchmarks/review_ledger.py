@@ -9,7 +9,12 @@ Parses the archives in this process and reports:
 - for every ``Reviewed-by`` in the body of a patch of a version numbered 2 or more whose
   family holds an earlier version: the share the ledger explains (the same person gave
   it on an earlier version, in a reply or that version's body), the rest "first in the
-  patch" (given off the archived lists, or on a version the archive lacks).
+  patch" (given off the archived lists, or on a version the archive lacks);
+- a check of that rest against every reply in the archive, read independently of the
+  threading the ledger relies on: a reply sent before the version, whose own (unquoted)
+  text has a ``Reviewed-by`` from the same person, on a mail titled like the patch or
+  like a cover of its family. Where there is none, "first in the patch" is the right
+  answer; where there is one, the ledger missed it (listed).
 """
 
 from __future__ import annotations
@@ -31,16 +36,38 @@ def main() -> int:
     args = ap.parse_args()
     paths = args.paths or sorted(str(p) for p in (SHARED / "corpus").glob("*.mbox.xz"))
 
-    from kvmsearch.indexer.series.pipeline import parse_paths
+    from kvmsearch.indexer.mail.sources import expand_paths
+    from kvmsearch.indexer.series.pipeline import assemble_read, read_sources
+    from kvmsearch.indexer.series.review import person_of
+    from kvmsearch.indexer.text.quotes import own_text
+    from kvmsearch.indexer.text.subjects import normalise_title, parse_subject
+    from kvmsearch.indexer.text.trailers import review_trailers
 
     t0 = time.monotonic()
-    result = parse_paths(paths)
+    rr = read_sources(expand_paths(paths))
+    result = assemble_read(rr)
     seconds = time.monotonic() - t0
+
+    def title(subject: str) -> str:
+        return normalise_title(parse_subject(subject).title)
+
+    # (person, title) -> dates of replies giving a Reviewed-by, from the raw mail
+    replied: dict[tuple[str, str], list] = defaultdict(list)
+    for m in rr.messages.values():
+        ps = parse_subject(m.subject)
+        if not ps.is_reply or m.date is None:
+            continue
+        t = normalise_title(ps.title)
+        for kind, who in review_trailers(own_text(m.body)):
+            if kind == "reviewed-by":
+                replied[(person_of(who), t)].append((m.date, m.message_id))
     r = result.report
     fam: dict[str, list] = defaultdict(list)
     for v in result.versions:
         fam[v.family].append(v)
-    total = carried = no_earlier = 0
+    covers = {f: {title(v.subject) for v in vs} for f, vs in fam.items()}
+    total = carried = no_earlier = verified = 0
+    missed: list[dict[str, str]] = []
     statuses: dict[str, int] = defaultdict(int)
     for v in result.versions:
         for t in v.trailers:
@@ -55,7 +82,22 @@ def main() -> int:
                 no_earlier += 1
                 continue
             total += 1
-            carried += t.status == "carried"
+            if t.status == "carried":
+                carried += 1
+                continue
+            p = next((q for q in v.patches if (q.index or 1) == t.patch), None)
+            titles = covers[v.family] | ({title(p.subject)} if p else set())
+            who = person_of(t.who)
+            before = [
+                mid
+                for tt in titles
+                for d, mid in replied.get((who, tt), ())
+                if v.date is not None and d < v.date
+            ]
+            if before:
+                missed.append({"version": v.message_id, "patch": str(t.patch), "reply": before[0]})
+            else:
+                verified += 1
     out = {
         "paths": paths,
         "parse_seconds": round(seconds, 1),
@@ -66,6 +108,9 @@ def main() -> int:
         "reviewed_by_in_v2plus_bodies": total,
         "explained_by_an_earlier_version": carried,
         "explained_share": round(carried / total, 4) if total else None,
+        "first_in_the_patch_verified": verified,
+        "answered_right_share": round((carried + verified) / total, 4) if total else None,
+        "missed": missed,
         "without_an_earlier_version_in_the_archive": no_earlier,
     }
     print(json.dumps(out, indent=2))

@@ -128,3 +128,36 @@ def test_each_version_shows_only_its_own_changes() -> None:
     assert own_entries(v2, ()) == list(v2)
     notes = (ChangelogEntry("", "Rebased on -rc1, no other change"),)
     assert own_entries(notes, notes) == []
+
+
+def test_a_patch_taken_into_another_series_carries_its_review() -> None:
+    # Marc reviewed a fix posted alone; Oliver later took the same patch (same patch
+    # id) into his own, larger series with the R-b in its body: carried, from there.
+    msgs = [
+        patch("fix", "[PATCH] KVM: arm64: Fix the vgic", pid="f1"),
+        reply("r", "fix", "Reviewed-by: Marc Zyngier <maz@kernel.org>\n", at=60),
+        cover(
+            "big",
+            "[PATCH 0/3] KVM: arm64: Rework interrupt injection",
+            at=3 * DAY,
+            sender="oliver@example.org",
+            name="Oliver",
+        ),
+        *(
+            patch(
+                f"big.{n}",
+                f"[PATCH {n}/3] KVM: arm64: Part {n}",
+                at=3 * DAY,
+                irt="big",
+                sender="oliver@example.org",
+                name="Oliver",
+                pid=pid,
+                body=body("Reviewed-by: Marc Zyngier <maz@kernel.org>") if n == 1 else body(),
+            )
+            for n, pid in ((1, "f1"), (2, "p2"), (3, "p3"))
+        ),
+    ]
+    by = {v.message_id: v for v in assemble(msgs).versions}
+    (marc,) = [t for t in by["big"].trailers if t.status != "given"]
+    assert (marc.status, marc.patch, marc.changed) == ("carried", 1, False)
+    assert marc.earlier == "v1 r, in another series <fix>"

@@ -25,7 +25,7 @@ from datetime import timedelta
 from kvmsearch.indexer.series.cover import parse_cover, parse_patch_notes
 from kvmsearch.indexer.series.families import build_families, earlier_version_ids, pull_tag
 from kvmsearch.indexer.series.landing import ReplyTo, landing_of
-from kvmsearch.indexer.series.review import given_trailers, ledger
+from kvmsearch.indexer.series.review import given_trailers, ledger, patch_postings
 from kvmsearch.indexer.text.diffs import commit_message
 from kvmsearch.indexer.text.subjects import parse_subject
 from kvmsearch.models.records import (
@@ -470,11 +470,10 @@ def _with_ledgers(versions: list[SeriesVersion], families: Sequence[Family]) -> 
     """Each version's review ledger, worked out along its family, oldest first."""
     index = {v.message_id: i for i, v in enumerate(versions)}
     out = list(versions)
+    elsewhere = patch_postings(versions)
     for fam in families:
-        if len(fam.version_ids) < 2:
-            continue
         members = [versions[index[mid]] for mid in fam.version_ids]
-        for v, entries in zip(members, ledger(members), strict=True):
+        for v, entries in zip(members, ledger(members, elsewhere), strict=True):
             out[index[v.message_id]] = replace(v, trailers=entries)
     return out
 

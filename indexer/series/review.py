@@ -8,12 +8,16 @@ patch body is *carried* when the same person gave the same kind on an earlier ve
 of that patch (matched by patch id, else by patch title), else it first appears *in
 the patch*; one given on the previous version and missing from this version's body is
 *dropped*, with whether the patch changed in between (its patch id differs).
+
+Patches also move between series (a fix picked into a larger series, a series split or
+taken over by someone else under a new title). A trailer not found along the family is
+looked for on the same patch (the same patch id) posted earlier in another series.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kvmsearch.indexer.series.landing import ReplyTo
 from kvmsearch.indexer.text.people import person_key
@@ -21,14 +25,18 @@ from kvmsearch.indexer.text.subjects import normalise_title, parse_subject
 from kvmsearch.indexer.text.trailers import review_trailers
 from kvmsearch.models.records import PatchInfo, SeriesVersion, TrailerEntry
 
-__all__ = ["given_trailers", "ledger"]
+__all__ = ["PatchPostings", "given_trailers", "person_of", "ledger", "patch_postings"]
+
+#: patch id -> every (version, patch) that posted it, for trailers carried across series
+PatchPostings = Mapping[str, Sequence[tuple[SeriesVersion, PatchInfo]]]
 
 #: kinds whose disappearance means something (a credit is not withdrawn by omission)
 _DROPPABLE = ("reviewed-by", "acked-by", "tested-by")
 _ADDR = re.compile(r"<([^<>\s]+)>")
 
 
-def _person(who: str) -> str:
+def person_of(who: str) -> str:
+    """The key two trailers' people are compared by (the name, else the address)."""
     m = _ADDR.search(who)
     name = who[: m.start()] if m else who
     return person_key(name) or (m.group(1).lower() if m else who.strip().lower())
@@ -81,15 +89,28 @@ def _on(entries: Sequence[TrailerEntry], patch: int | None) -> list[TrailerEntry
     return [e for e in entries if e.patch is None or e.patch == patch]
 
 
-def ledger(family: Sequence[SeriesVersion]) -> list[tuple[TrailerEntry, ...]]:
+def patch_postings(
+    versions: Sequence[SeriesVersion],
+) -> dict[str, list[tuple[SeriesVersion, PatchInfo]]]:
+    """Where each patch id was posted, for :func:`ledger`'s look into other series."""
+    out: dict[str, list[tuple[SeriesVersion, PatchInfo]]] = {}
+    for v in versions:
+        for p in v.patches:
+            if p.patch_id:
+                out.setdefault(p.patch_id, []).append((v, p))
+    return out
+
+
+def ledger(
+    family: Sequence[SeriesVersion], elsewhere: PatchPostings | None = None
+) -> list[tuple[TrailerEntry, ...]]:
     """Each version's ledger (same order as ``family``, which is oldest first), from the
-    entries :func:`given_trailers` put on each version."""
+    entries :func:`given_trailers` put on each version; ``elsewhere`` (from
+    :func:`patch_postings`) lets a trailer be traced to the same patch in another series."""
     out: list[tuple[TrailerEntry, ...]] = []
+    fam_ids = {v.message_id for v in family}
     for k, v in enumerate(family):
         own = [e for e in v.trailers if e.status in ("in-patch", "given")]
-        if k == 0:
-            out.append(tuple(own))
-            continue
         earlier = family[:k]
         entries: list[TrailerEntry] = []
         for e in own:
@@ -97,15 +118,49 @@ def ledger(family: Sequence[SeriesVersion]) -> list[tuple[TrailerEntry, ...]]:
                 entries.append(e)
                 continue
             p = next((q for q in v.patches if _number(q) == e.patch), None)
-            found = _given_before(e, p, earlier) if p is not None else None
+            found = _given_before(e, p, earlier) if p is not None and earlier else None
+            if found is None and p is not None and elsewhere:
+                found = _given_elsewhere(e, p, v, elsewhere, fam_ids)
             if found is None:
                 entries.append(e)
             else:
                 where, changed = found
                 entries.append(TrailerEntry(e.kind, e.who, e.patch, "", "carried", where, changed))
-        entries.extend(_dropped(v, family[k - 1], own))
+        if k:
+            entries.extend(_dropped(v, family[k - 1], own))
         out.append(tuple(entries))
     return out
+
+
+def _given_elsewhere(
+    e: TrailerEntry,
+    p: PatchInfo,
+    v: SeriesVersion,
+    elsewhere: PatchPostings,
+    fam_ids: set[str],
+) -> tuple[str, bool | None] | None:
+    """The same person's same trailer on this very patch (same patch id), posted before
+    ``v`` in another series: the latest such posting."""
+    if not p.patch_id or v.date is None:
+        return None
+    who = person_of(e.who)
+    best: tuple[SeriesVersion, TrailerEntry] | None = None
+    for w, q in elsewhere.get(p.patch_id, ()):
+        if w.message_id in fam_ids or w.date is None or w.date >= v.date:
+            continue
+        if best is not None and best[0].date is not None and w.date <= best[0].date:
+            continue
+        hits = [
+            x
+            for x in _on([x for x in w.trailers if x.status in ("in-patch", "given")], _number(q))
+            if x.kind == e.kind and person_of(x.who) == who
+        ]
+        if hits:
+            best = (w, next((x for x in hits if x.source), hits[0]))
+    if best is None:
+        return None
+    w, x = best
+    return f"v{w.version} {x.source or 'in-patch'}, in another series <{w.message_id}>", False
 
 
 def _given_before(
@@ -114,7 +169,7 @@ def _given_before(
     """Where the same person gave the same kind on an earlier version of patch ``p``
     (the latest such version; a reply beats the earlier body), and whether the patch
     changed since."""
-    who = _person(e.who)
+    who = person_of(e.who)
     for w in reversed(earlier):
         q = _matching(p, w)
         if q is None:
@@ -122,7 +177,7 @@ def _given_before(
         hits = [
             x
             for x in _on([x for x in w.trailers if x.status in ("in-patch", "given")], _number(q))
-            if x.kind == e.kind and _person(x.who) == who
+            if x.kind == e.kind and person_of(x.who) == who
         ]
         if hits:
             best = next((x for x in hits if x.source), hits[0])
@@ -136,7 +191,7 @@ def _dropped(
 ) -> list[TrailerEntry]:
     """Trailers given on ``prev`` that ``v``'s patch bodies no longer carry."""
     out: list[TrailerEntry] = []
-    have = {(e.kind, _person(e.who), e.patch) for e in own if e.status == "in-patch"}
+    have = {(e.kind, person_of(e.who), e.patch) for e in own if e.status == "in-patch"}
     given_prev = [x for x in prev.trailers if x.status in ("in-patch", "given")]
     seen: set[tuple[str, str, int]] = set()
     for p in v.patches:
@@ -144,7 +199,7 @@ def _dropped(
         if q is None:
             continue
         for x in _on(given_prev, _number(q)):
-            key = (x.kind, _person(x.who), _number(p))
+            key = (x.kind, person_of(x.who), _number(p))
             if x.kind not in _DROPPABLE or key in have or key in seen:
                 continue
             seen.add(key)
