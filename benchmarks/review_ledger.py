@@ -14,7 +14,12 @@ Parses the archives in this process and reports:
   threading the ledger relies on: a reply sent before the version, whose own (unquoted)
   text has a ``Reviewed-by`` from the same person, on a mail titled like the patch or
   like a cover of its family. Where there is none, "first in the patch" is the right
-  answer; where there is one, the ledger missed it (listed).
+  answer; where there is one, the ledger missed it (listed);
+- replies joined by their subject (broken threading), replies that keep the quoted
+  lines they answer, and changelog bullets linked to the reply that asked for them
+  (by credit or by words), out of the bullets of versions whose previous version has
+  replies. ``--sample FILE`` writes 30 links (fixed seed) for judging: the judged
+  file is ``benchmarks/judged/asked_links.jsonl``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ SHARED = REPO.parent / "shared"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("paths", nargs="*")
+    ap.add_argument("--sample", help="write 30 asked-by links here (JSON lines) for judging")
     args = ap.parse_args()
     paths = args.paths or sorted(str(p) for p in (SHARED / "corpus").glob("*.mbox.xz"))
 
@@ -98,12 +104,57 @@ def main() -> int:
                 missed.append({"version": v.message_id, "patch": str(t.patch), "reply": before[0]})
             else:
                 verified += 1
+    from kvmsearch.indexer.series.changelog import own_entries
+    from kvmsearch.models.records import SeriesVersion
+
+    links = [(v, a) for v in result.versions for a in v.asked]
+    eligible = 0
+    for vs in fam.values():
+        vs = sorted(vs, key=lambda w: (w.date is None, w.date))
+        last: dict[str, SeriesVersion] = {}
+        for w in vs:
+            prev = last.get(w.series or w.family)
+            last[w.series or w.family] = w
+            if prev is not None and prev.reviews:
+                own = own_entries(w.cover.changelog, prev.cover.changelog)
+                eligible += sum(len(e.items) or 1 for e in own)
+    if args.sample:
+        import random
+
+        rnd = random.Random(11)
+        with open(args.sample, "w") as f:
+            for v, a in rnd.sample(links, min(30, len(links))):
+                row = {
+                    "version": v.message_id,
+                    "v": v.version,
+                    "title": v.title,
+                    "item": a.item,
+                    "reply": a.message_id,
+                    "who": a.who,
+                    "how": a.how,
+                    "reply_text": rr.messages[a.message_id].body[:600]
+                    if a.message_id in rr.messages
+                    else "",
+                    "answers": list(rr.messages[a.message_id].answers)
+                    if a.message_id in rr.messages
+                    else [],
+                }
+                f.write(json.dumps(row) + "\n")
     out = {
         "paths": paths,
         "parse_seconds": round(seconds, 1),
         "replies": r.replies,
         "replies_attached": r.replies_attached,
         "replies_unattached": r.replies_unattached,
+        "replies_by_subject": r.replies_by_subject,
+        "replies_keeping_answered_quotes": sum(
+            1 for v in result.versions for n in v.reviews if n.answers
+        ),
+        "bullets_after_a_reviewed_version": eligible,
+        "bullets_linked": len(links),
+        "bullets_linked_by": {
+            how: sum(1 for _v, a in links if a.how == how) for how in ("credited", "words")
+        },
         "trailer_statuses": dict(statuses),
         "reviewed_by_in_v2plus_bodies": total,
         "explained_by_an_earlier_version": carried,

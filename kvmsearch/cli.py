@@ -34,10 +34,18 @@ _GROUP_WORDS = {"--help", "-h", "--version", "--install-completion", "--show-com
 
 
 def route_args(args: list[str], commands: object) -> list[str]:
-    """The words as the group parses them: `--index DIR` before a command moves after
-    it, and an unknown first word means `search <words>`. The server routes a
-    forwarded call the same way."""
-    lead = 2 if args[:1] == ["--index"] else 1 if args[:1] and args[0].startswith("--index=") else 0
+    """The words as the group parses them: `--index DIR` and `--no-server` before a
+    command move after it (`kvmsearch --index X show ID`), and an unknown first word
+    means `search <words>`. The server routes a forwarded call the same way."""
+    lead = 0
+    while lead < len(args):
+        word = args[lead]
+        if word == "--index" and lead + 1 < len(args):
+            lead += 2
+        elif word.startswith("--index=") or word == "--no-server":
+            lead += 1
+        else:
+            break
     if lead and len(args) > lead and args[lead] in commands:  # type: ignore[operator]
         args = [args[lead], *args[:lead], *args[lead + 1 :]]
     if args and args[0] not in commands and args[0] not in _GROUP_WORDS:  # type: ignore[operator]
@@ -475,6 +483,17 @@ def search(
             metavar="WHO",
         ),
     ] = None,
+    review: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--review",
+            help="Words or a phrase a reviewer wrote in a reply to it (their own text, not "
+            "the quotes or the author's answers; repeatable, any of them). "
+            'Inline: review:mmu_lock, review:"use after free".',
+            show_default=False,
+            metavar="TEXT",
+        ),
+    ] = None,
     status: Annotated[
         list[str] | None,
         typer.Option(
@@ -521,6 +540,7 @@ def search(
             all_versions=all_versions,
             kind=kind,
             reviewer=reviewer,
+            review=review,
             status=status,
             queries=queries,
             color=use_color(),
@@ -541,14 +561,42 @@ def show(
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per version.")] = False,
+    mbox: Annotated[
+        str | None,
+        typer.Option(
+            "--mbox",
+            metavar="VERSION",
+            help="Write that version (3 or v3) as an mboxrd on stdout instead: the cover, "
+            "then the patches in order with their diffs, for `git am` or `b4 am` "
+            "(kvmsearch show ID --mbox 3 > v3.mbox).",
+            show_default=False,
+        ),
+    ] = None,
     index: IndexOpt = None,
     no_server: NoServerOpt = False,
 ) -> None:
-    """A series with every version: per-version changelog, files and links."""
+    """A series with every version, newest first: patches, its own changelog delta and
+    the reviews that asked for it, the review ledger, where it landed, lore links."""
     from kvmsearch.index import Index
 
     from .commands import run_show
 
+    if mbox is not None:
+        if sys.stdout.isatty():
+            # raw mail to a terminal: its escape sequences would reach the terminal
+            raise typer.BadParameter(
+                "--mbox writes mail; redirect it to a file (> v3.mbox) or pipe it to git am",
+                param_hint="--mbox",
+            )
+        from kvmsearch.indexer.text.links import message_id_from_user
+
+        export = Index.open(index).mbox(message_id_from_user(message_id), mbox)
+        sys.stdout.buffer.write(export.data)
+        sys.stdout.flush()
+        for problem in export.problems:
+            err(f"warning: {problem}")
+        err(f"wrote v{export.version}: {export.mails} mails")
+        return
     deliver(run_show(lambda: Index.open(index), message_id=message_id, as_json=as_json))
 
 

@@ -54,6 +54,7 @@ def run_search(
     kind: Sequence[str] | None,
     reviewer: Sequence[str] | None,
     status: Sequence[str] | None,
+    review: Sequence[str] | None = None,
     queries: str | None = None,
     color: bool = False,
 ) -> CliReply:
@@ -77,6 +78,7 @@ def run_search(
         kind=kind,
         status=status,
         reviewer=reviewer,
+        review=review,
     )
     idx = open_index()
     if queries is not None:

@@ -17,6 +17,7 @@ from kvmsearch.models.query import DEFAULT_MODE, SearchRequest
 from kvmsearch.models.records import (
     Hit,
     IndexStatus,
+    MboxExport,
     SeriesVersion,
     SourceStatus,
     VerifyReport,
@@ -246,10 +247,12 @@ class Index:
         until: str | date | None = None,
         status: str | Sequence[str] | None = None,
         reviewer: str | Sequence[str] | None = None,
+        review: str | Sequence[str] | None = None,
     ) -> list[Hit]:
         """Rank series families for ``query``: a :class:`SearchRequest`, or its text with
         the request's fields as keywords (filters: author, list, tree, file, kind,
-        since, until, status, reviewer; also accepted inside the text, e.g. ``author:maz``)."""
+        since, until, status, reviewer, review; also accepted inside the text, e.g.
+        ``author:maz``, ``review:"mmu_lock"``)."""
         if isinstance(query, SearchRequest):
             request = query
         else:
@@ -268,6 +271,7 @@ class Index:
                 all_versions=all_versions,
                 status=status,
                 reviewer=reviewer,
+                review=review,
             )
         return self.searcher().search(request)
 
@@ -314,6 +318,37 @@ class Index:
             a, b = b, a
         return compare_versions(
             newest[a], newest[b], lambda ids: read_diffs(self.home.store_path, ids)
+        )
+
+    def mbox(self, any_id: str, version: int | str) -> MboxExport:
+        """Version ``version`` (3 or "v3"; the newest posting of that number) of the series
+        ``any_id`` belongs to, as an mboxrd for ``git am`` / ``b4 am``: the cover, then
+        the patches in order, each with its stored diff."""
+        from kvmsearch.indexer.mail.export import version_mbox
+        from kvmsearch.indexer.mail.messages import MAX_DIFF_CHARS
+        from kvmsearch.indexer.mail.store import read_diffs, read_messages
+
+        versions = self.show(any_id)  # newest first
+        have = ", ".join(f"v{n}" for n in sorted({v.version for v in versions}))
+        n = _version_number(version, have)
+        v = next((w for w in versions if w.version == n), None)
+        if v is None:
+            raise QueryError(f"the series has no v{n}; it has {have}")
+        ids = ([v.message_id] if v.has_cover else []) + [p.message_id for p in v.patches]
+        mails = read_messages(self.home.store_path, ids)
+        diffs = read_diffs(self.home.store_path, [p.message_id for p in v.patches]) or {}
+        problems: list[str] = []
+        for p in v.patches:
+            label = f"patch {p.index or 1}/{v.n_patches or 1}"
+            if p.message_id not in mails:
+                problems.append(f"{label}: not in the message store")
+            elif p.patch_id and p.message_id not in diffs:
+                problems.append(f"{label}: no stored diff (run `kvmsearch rebuild`)")
+            elif len(diffs.get(p.message_id, "")) >= MAX_DIFF_CHARS:
+                problems.append(f"{label}: diff cut at {MAX_DIFF_CHARS} characters")
+        ordered = [mails[i] for i in ids if i in mails]
+        return MboxExport(
+            v.message_id, v.version, len(ordered), version_mbox(ordered, diffs), tuple(problems)
         )
 
     def family_of(self, any_id: str) -> str | None:

@@ -80,6 +80,9 @@ def hit_record(h: Hit) -> dict[str, Any]:
         ],
         "landed": h.landing.summary(h.landing_patches) if h.landing.status != "none" else None,
         "reviewers": h.reviewers,
+        "asked_by": [
+            {"item": a.item, "by": a.who, "message_id": a.message_id} for a in h.asked_by[:6]
+        ],
     }
 
 
@@ -101,6 +104,21 @@ def series_record(versions: list[SeriesVersion]) -> dict[str, Any]:
                 ],
                 "changes": [
                     {"version": e.version, "items": list(e.items) or [e.text]} for e in view.changes
+                ],
+                "asked": [
+                    {"item": a.item, "by": a.who, "message_id": a.message_id, "how": a.how}
+                    for a in view.version.asked
+                ],
+                "reviews": [
+                    {
+                        "who": n.who,
+                        "on": label,
+                        "message_id": n.message_id,
+                        "lore": lore_url(n.message_id),
+                        "excerpt": n.excerpt,
+                        "answers": list(n.answers[:1]),
+                    }
+                    for label, n in view.reviews[:20]
                 ],
                 "motivation": view.version.cover.motivation[:1500],
                 "files": list(view.version.cover.files),
@@ -177,8 +195,10 @@ def build_server(index: Index) -> MCPServer[Any]:
         ],
     ) -> dict[str, Any]:
         """Every version of a series, newest first: date, lore link, patch list, that
-        version's own changelog, files, review trailers (given, carried, dropped), where
-        it landed and why versions were joined."""
+        version's own changelog (with the reply that asked for a change, where known),
+        files, review trailers (given, carried, dropped), the reviewers' replies (up to
+        20 per version: who, on which patch, their first words, the quoted line they
+        answered, lore link), where it landed and why versions were joined."""
         from kvmsearch.indexer.text.links import message_id_from_user
 
         mid = message_id_from_user(message_id)

@@ -209,6 +209,10 @@ def format_hits(
             )
         for vd in h.version_diffs:
             lines.append(f"    {d}diff {clean(vd, oneline=True)}{r}")
+        for a in h.asked_by[:4]:
+            who = clean(a.who.split("<", 1)[0].strip() or a.who, oneline=True)
+            item = textwrap.shorten(clean(a.item, oneline=True), width=width, placeholder=" …")
+            lines.append(f"    asked by {who} <{clean(a.message_id)}>: {item}")
         if h.files:
             lines.append("    files: " + clean(", ".join(h.files)))
         for s in h.why:
@@ -256,9 +260,23 @@ def version_views(versions: list[SeriesVersion]) -> list[VersionView]:
             ledger=tuple(ledger_lines(v)),
             landing=v.landing.summary(v.n_patches),
             previous=next((w.version for w in versions[k + 1 :] if w.version < v.version), None),
+            asked={a.item: a for a in v.asked},
+            reviews=tuple(
+                (_patch_label(n.patch, v.n_patches), n)
+                for n in v.reviews
+                if n.who.rpartition("<")[2].rstrip(">").lower() != v.author_addr.lower()
+            ),
         )
         for k, v in enumerate(versions)
     ]
+
+
+def _patch_label(n: int | None, total: int | None) -> str:
+    return "the series" if n is None else f"{n}/{total or '?'}"
+
+
+#: reviewer replies `show` prints per version (``--json`` and the web page have all)
+SHOW_REVIEWS = 6
 
 
 def format_series(versions: list[SeriesVersion]) -> str:
@@ -286,10 +304,15 @@ def format_series(versions: list[SeriesVersion]) -> str:
         lines.append(f"  lore: {lore_url(v.message_id)}")
         for num, subject in view.patches:
             lines.append(f"    {num} {clean(subject, oneline=True)}")
+        asked = view.asked or {}
         for e in view.changes:
             lines.append(f"  changes {clean(e.version) or '(notes)'}:")
             for item in e.items or (e.text,):
                 lines.append("    - " + clean(item, oneline=True))
+                if item in asked:
+                    a = asked[item]
+                    who = clean(a.who.split("<", 1)[0].strip() or a.who, oneline=True)
+                    lines.append(f"      asked by {who} <{clean(a.message_id)}>")
         if v.cover.files:
             lines.append(f"  files ({len(v.cover.files)}):")
             for f in v.cover.files:
@@ -302,6 +325,7 @@ def format_series(versions: list[SeriesVersion]) -> str:
         for ev in v.landing.evidence[:3]:
             lines.append(f"    <{clean(ev.message_id)}>: {clean(ev.sentence, oneline=True)}")
         lines.extend(_ledger_lines(view.ledger))
+        lines.extend(_review_lines(view))
         for ln in v.lineage:
             lines.append(
                 f"  joined to <{clean(ln.earlier)}>: {ln.reason} ({ln.strength}"
@@ -333,6 +357,23 @@ def ledger_lines(v: SeriesVersion) -> list[LedgerLine]:
             groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1], kv[0][2])
         )
     ]
+
+
+def _review_lines(view: VersionView) -> list[str]:
+    if not view.reviews:
+        return []
+    people = len({n.who for _p, n in view.reviews})
+    out = [f"  review: {len(view.reviews)} replies from {people} people"]
+    for label, n in view.reviews[:SHOW_REVIEWS]:
+        day = n.date.strftime("%Y-%m-%d") if n.date else "????-??-??"
+        who = clean(n.who.split("<", 1)[0].strip() or n.who, oneline=True)
+        text = clean(n.excerpt, oneline=True) or "(trailers only)"
+        out.append(f"    {day} {who} on {label}: {text}")
+        if n.answers:
+            out.append("      > " + clean(n.answers[0], oneline=True))
+    if len(view.reviews) > SHOW_REVIEWS:
+        out.append(f"    (+{len(view.reviews) - SHOW_REVIEWS} more: show --json has all)")
+    return out
 
 
 def _ledger_lines(ledger: tuple[LedgerLine, ...]) -> list[str]:

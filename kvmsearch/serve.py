@@ -182,6 +182,8 @@ def parse_cli(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
         return None
     if ctx.params.get("queries") is not None or ctx.params.get("no_server"):
         return None
+    if ctx.params.get("mbox") is not None:
+        return None  # bytes to a local file or pipe, not a reply to print
     return args[0], dict(ctx.params)
 
 

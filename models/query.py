@@ -85,7 +85,9 @@ class Filters:
     a path, a directory prefix or a bare file name; ``kinds`` defaults to ordinary
     series (an empty tuple allows every kind); ``statuses`` are :data:`STATUSES` of the
     series' landing; ``reviewers`` match who gave a Reviewed-by or Acked-by on the
-    version; ``since``/``until`` are inclusive days.
+    version; ``reviews`` are words or phrases the reviewers' replies to the version
+    contain (their own text: quotes, trailers and the author's answers are not
+    searched); ``since``/``until`` are inclusive days.
     Several values in one category are alternatives; categories combine with AND.
     ``all_versions`` asks for one hit per version instead of one per family.
     """
@@ -101,6 +103,8 @@ class Filters:
     statuses: tuple[str, ...] = ()
     #: someone who gave Reviewed-by or Acked-by (substring of "Name <addr>")
     reviewers: tuple[str, ...] = ()
+    #: words or a phrase a reviewer's reply to the version contains
+    reviews: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for k in self.kinds:
@@ -128,6 +132,7 @@ class Filters:
         all_versions: bool = False,
         status: str | Iterable[str] | None = None,
         reviewer: str | Iterable[str] | None = None,
+        review: str | Iterable[str] | None = None,
     ) -> Filters:
         """Filters from option values as users give them (a string or several, dates
         as ``YYYY[-MM[-DD]]``)."""
@@ -143,6 +148,7 @@ class Filters:
             all_versions=all_versions,
             statuses=tuple(x.lower() for x in _strings(status)),
             reviewers=_strings(reviewer),
+            reviews=_strings(review),
         )
 
     def merged(self, other: Filters) -> Filters:
@@ -159,6 +165,7 @@ class Filters:
             all_versions=self.all_versions or other.all_versions,
             statuses=other.statuses or self.statuses,
             reviewers=self.reviewers + other.reviewers,
+            reviews=self.reviews + other.reviews,
         )
 
     def restriction(self) -> Filters:
@@ -203,6 +210,7 @@ class SearchRequest:
         all_versions: bool = False,
         status: str | Iterable[str] | None = None,
         reviewer: str | Iterable[str] | None = None,
+        review: str | Iterable[str] | None = None,
     ) -> SearchRequest:
         """A request from option values as users give them (see
         :meth:`Filters.from_options`)."""
@@ -217,6 +225,7 @@ class SearchRequest:
             all_versions=all_versions,
             status=status,
             reviewer=reviewer,
+            review=review,
         )
         return cls(text=text, filters=filters, limit=limit, mode=mode, explain=explain)
 

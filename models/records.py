@@ -92,6 +92,9 @@ class Message:
     #: the message store beside the record, never in it, so assembly never reads it:
     #: `kvmsearch diff` does (``MessageStore.diffs``).
     diff_z: bytes = b""
+    #: a reply's answers: the quoted line each of its own paragraphs follows (a hunk
+    #: line or a sentence of the mail it answers), see ``indexer.text.quotes``
+    answers: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- subjects
@@ -242,6 +245,32 @@ class TrailerEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeLink:
+    """A changelog bullet of a version and the reply to the previous version that
+    asked for it (see ``indexer.series.asked``)."""
+
+    item: str  # the bullet, as written
+    message_id: str  # the reply
+    who: str  # "Name <addr>" of its sender
+    how: str  # "credited" (the bullet names them) or "words" (the reply's words match)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewNote:
+    """One reply in a version's thread: who answered which patch, when, the start of
+    what they wrote, and the quoted lines they answered."""
+
+    message_id: str
+    patch: int | None  # the patch number it answers; None for the cover / whole set
+    who: str  # "Name <addr>"
+    date: datetime | None
+    excerpt: str  # its first own words (attribution, greetings and trailers left out)
+    answers: tuple[str, ...] = ()  # the quoted lines it answers, at most a few
+    #: joined by its subject ("Re: [PATCH v2 3/5] ...") because its threading is broken
+    by_subject: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesVersion:
     """One posting of a series: a cover with its patches, a coverless set, or one patch."""
 
@@ -272,6 +301,10 @@ class SeriesVersion:
     lineage: tuple[LineageLink, ...] = ()
     #: the review ledger: trailers given, carried forward and dropped
     trailers: tuple[TrailerEntry, ...] = ()
+    #: the replies in its thread, oldest first (see :class:`ReviewNote`)
+    reviews: tuple[ReviewNote, ...] = ()
+    #: its own changelog bullets linked to the review that asked for them
+    asked: tuple[ChangeLink, ...] = ()
     #: root Message-ID of its series within the family: the versions joined by an
     #: explicit link or the same title (see indexer.series.families.SERIES_REASONS);
     #: one search hit each. "" for records made before it existed (then: the family)
@@ -342,6 +375,8 @@ class ParseReport:
     #: replies not attached, by reason: "thread outside the archive" (no message they
     #: name was read), "discussion" (they answer mail that is no series)
     replies_unattached: dict[str, int] = field(default_factory=dict)
+    #: of the attached: those joined by their subject, their threading being broken
+    replies_by_subject: int = 0
 
     def skip_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -355,6 +390,9 @@ class ParseResult:
     versions: tuple[SeriesVersion, ...]
     families: tuple[Family, ...]
     report: ParseReport
+    #: per version (Message-ID): its replies' own text, for the lexical ``review``
+    #: field; not kept in the version record, which stays small
+    review_text: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- answers
@@ -393,6 +431,18 @@ class PatchChange:
     #: lines the interdiff adds and removes
     added: int = 0
     removed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MboxExport:
+    """One series version written out as an mbox (`show --mbox`)."""
+
+    message_id: str  # the version's root
+    version: int
+    mails: int  # cover and patches written
+    data: bytes  # the mboxrd file
+    #: what could not be written whole ("patch 3/5: no stored diff ..."), for a warning
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +503,8 @@ class Hit:
     #: for a question that names versions: each asked version against the one before,
     #: patch by patch ("v2 -> v3: 4 patches: 2 unchanged, 1 changed, 1 new; 0 dropped")
     version_diffs: tuple[str, ...] = ()
+    #: for such a question: the replies that asked for the asked versions' changes
+    asked_by: tuple[ChangeLink, ...] = ()
 
 
 # --------------------------------------------------------------------------- index

@@ -14,6 +14,7 @@ import json
 from datetime import date, datetime
 
 from .records import (
+    ChangeLink,
     ChangelogEntry,
     CoverFields,
     JsonObject,
@@ -22,6 +23,7 @@ from .records import (
     LandingEvidence,
     LineageLink,
     PatchInfo,
+    ReviewNote,
     SeriesVersion,
     TrailerEntry,
 )
@@ -98,6 +100,8 @@ def version_to_dict(v: SeriesVersion, *, with_patches: bool = False) -> JsonObje
         "lineage": [to_json(link) for link in v.lineage],
         "series": v.series or v.family,
         "trailers": [to_json(t) for t in v.trailers],
+        "reviews": [to_json(n) for n in v.reviews],
+        "asked": [to_json(a) for a in v.asked],
     }
     if with_patches:
         out["patches"] = [
@@ -221,5 +225,20 @@ def version_from_dict(d: JsonObject) -> SeriesVersion:
                 link["earlier"], link["later"], link["reason"], link["strength"], link["detail"]
             )
             for link in d.get("lineage", ())
+        ),
+        reviews=tuple(
+            ReviewNote(
+                n["message_id"],
+                n["patch"],
+                n["who"],
+                datetime.fromisoformat(n["date"]) if n["date"] else None,
+                n["excerpt"],
+                tuple(n.get("answers", ())),
+                n.get("by_subject", False),
+            )
+            for n in d.get("reviews", ())
+        ),
+        asked=tuple(
+            ChangeLink(a["item"], a["message_id"], a["who"], a["how"]) for a in d.get("asked", ())
         ),
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .records import ChangelogEntry, SeriesVersion
+    from .records import ChangeLink, ChangelogEntry, ReviewNote, SeriesVersion
 
 #: version of every JSON envelope the server writes (``{"format": 1, ...}``); bumped
 #: when a field changes meaning or goes away, not when one is added
@@ -65,8 +65,9 @@ class LedgerLine:
 class VersionView:
     """One version of the `show` timeline as every front end prints it (text, the
     web page, the MCP tool): its patch list numbered ``n/M``, its own changelog
-    delta, its review ledger, its landing line, and the next older version number
-    (for a diff link)."""
+    delta (with the review that asked for each bullet, where known), its review
+    ledger, the reviewers' replies, its landing line, and the next older version
+    number (for a diff link)."""
 
     version: SeriesVersion
     patches: tuple[tuple[str, str], ...]  # ("2/5", subject without markers)
@@ -74,3 +75,7 @@ class VersionView:
     ledger: tuple[LedgerLine, ...]
     landing: str
     previous: int | None = None
+    #: changelog bullet (as written) -> the reply that asked for it
+    asked: dict[str, ChangeLink] | None = None
+    #: the replies of others than the author, oldest first: (patch label, the reply)
+    reviews: tuple[tuple[str, ReviewNote], ...] = ()

@@ -283,6 +283,7 @@ def build_hit(
         family_versions=len(versions),
         asked_versions=tuple(dict.fromkeys(asked + spanned)),
         version_diffs=tuple(_version_diffs(versions, spanned or asked)),
+        asked_by=tuple(a for v in versions if v.version in (spanned or asked) for a in v.asked),
         reviewers=len(
             {
                 t.who.lower()

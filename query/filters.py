@@ -9,6 +9,8 @@ repeats its filters, so the sets are cached per filter value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from kvmsearch.models.query import Filters
@@ -22,11 +24,18 @@ class FacetSource(Protocol):
     def versions_matching(self, filters: Filters) -> set[str] | None: ...
 
 
+class ReviewSource(Protocol):
+    """Where ``review:`` is looked up: the lexical index's review field."""
+
+    def reviewed_with(self, phrases: Sequence[str]) -> set[str]: ...
+
+
 class FilterResolver:
     """Allowed versions per filter value; ``None`` means every version."""
 
-    def __init__(self, docs: FacetSource) -> None:
+    def __init__(self, docs: FacetSource, reviews: ReviewSource | None = None) -> None:
         self._docs = docs
+        self._reviews = reviews
         self._cache: dict[Filters, frozenset[str] | None] = {}
 
     def allowed(self, filters: Filters) -> frozenset[str] | None:
@@ -35,7 +44,10 @@ class FilterResolver:
         key = filters.restriction()
         if key in self._cache:
             return self._cache[key]
-        got = self._docs.versions_matching(key)
+        got = self._docs.versions_matching(replace(key, reviews=()) if key.reviews else key)
+        if key.reviews:
+            said = self._reviews.reviewed_with(key.reviews) if self._reviews else set()
+            got = said if got is None else got & said
         ids = frozenset(got) if got is not None else None
         if len(self._cache) >= _CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)))
@@ -47,4 +59,4 @@ class FilterResolver:
         return list(self._cache)
 
 
-__all__ = ["FacetSource", "FilterResolver"]
+__all__ = ["FacetSource", "FilterResolver", "ReviewSource"]

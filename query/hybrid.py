@@ -17,7 +17,7 @@ it (see :func:`fuse`). One retriever alone ranks by its own scores.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,7 +158,7 @@ class HybridSearcher:
         self.home_path = Path(home_path)
         self.gen = generation
         self.docs = DocStore(generation.docs_path)
-        self.filters = FilterResolver(self.docs)
+        self.filters = FilterResolver(self.docs, self)
         self.tuning = tuning or Tuning()
         self._embedder_factory = embedder_factory
         self._lex: LexicalRetriever | None = None
@@ -175,6 +175,10 @@ class HybridSearcher:
 
             self._lex = LexicalSearcher(self.gen.lexical_dir)
         return self._lex
+
+    def reviewed_with(self, phrases: Sequence[str]) -> set[str]:
+        """Versions whose reviewers wrote any of ``phrases`` (the ``review:`` filter)."""
+        return self.lex.reviewed_with(phrases)
 
     @property
     def dense(self) -> DenseRetriever:

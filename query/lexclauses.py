@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from kvmsearch.indexer.index.lexical import BODY_WEIGHTS, PROSE_FIELDS, iter_units
+from kvmsearch.indexer.index.lexical import BODY_WEIGHTS, PROSE_FIELDS, REVIEW_FIELD, iter_units
 from kvmsearch.indexer.text.identifiers import is_exact_identifier
 from kvmsearch.indexer.text.paths import is_path_like, path_query_forms
 from kvmsearch.models.errors import QueryError
@@ -33,12 +33,18 @@ DEFAULT_FIELD_BOOSTS: dict[str, float] = {
     "author": 0.0,
     "files": 2.0,
     "ident_exact": 2.0,
+    # the replies: not part of the default ranking. Weighted at a third of a commit
+    # message word (0.5), reviews lifted topic questions but cost known-item ones on
+    # both halves of dev (BENCHMARKS.md, "The review field"): other series' reviews
+    # use the same words. They are searched by the review: filter instead, and any
+    # caller can weight them in through field_boosts.
+    REVIEW_FIELD: 0.0,
 }
 
 # Fields whose default weights are baked into ``body``; changing one of them searches
 # the separate fields instead.
 SECTION_FIELDS = (*PROSE_FIELDS, "tags", "author")
-PROSE_LIKE = frozenset((*PROSE_FIELDS, "body"))
+PROSE_LIKE = frozenset((*PROSE_FIELDS, "body", REVIEW_FIELD))
 
 # A split identifier also matches its parts as a phrase (KVM-CAP-ARM-MTE, "kvm cap arm
 # mte"), far below the whole-token match.
@@ -122,9 +128,10 @@ def text_clauses(text: str, boosts: dict[str, float], fields: list[str]) -> list
 def text_fields(boosts: dict[str, float], *, sections: bool) -> list[str]:
     """The fields words are looked up in: ``body`` while the section weights are the
     defaults (``sections`` False), else each section field with its own weight."""
+    review = [REVIEW_FIELD] if boosts[REVIEW_FIELD] > 0 else []
     if not sections:
-        return ["body"] if boosts["body"] > 0 else []
-    return [f for f in SECTION_FIELDS if boosts[f] > 0]
+        return (["body"] if boosts["body"] > 0 else []) + review
+    return [f for f in SECTION_FIELDS if boosts[f] > 0] + review
 
 
 def word_clauses(

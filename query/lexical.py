@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from kvmsearch.indexer.index.acronyms import MIN_DOCS as ACRONYM_MIN_DOCS
 from kvmsearch.indexer.index.acronyms import read_acronyms
 from kvmsearch.indexer.index.lexical import (
+    REVIEW_FIELD,
     iter_units,
     open_lexical,
 )
@@ -169,13 +170,43 @@ class LexicalSearcher:
         raw = (ident or "").strip().strip(PUNCT_EDGE).removesuffix("()")
 
         def build(fields: list[str]) -> list[Clause]:
-            clauses = word_clauses(raw, boosts, fields, identifier=True)
+            # what reviewers wrote is no place an identifier is defined or changed:
+            # someone grepping for it wants the series that touch it
+            own = [f for f in fields if f != REVIEW_FIELD]
+            clauses = word_clauses(raw, boosts, own, identifier=True)
             return [c for c in clauses if c.per_field]
 
         # The exact spelling is what a maintainer grepping for it means: those documents
         # first, however long the ones matching the lower-cased name or its parts are.
         tiers = dict.fromkeys(self._postings("ident_exact", raw), 1) if raw else {}
         return self._tiered(build, boosts, "and", limit, allowed, explain, tiers)
+
+    def reviewed_with(self, phrases: Sequence[str]) -> set[str]:
+        """Version ids whose reviewers' replies (the ``review`` field) hold any of
+        ``phrases``: every word of one, in order where it has several."""
+        boosts = field_weights({REVIEW_FIELD: 1.0})
+        ids = self._id_column()
+        out: set[str] = set()
+        for p in phrases:
+            text = p.strip().strip('"')
+            if not text:
+                continue
+            # several words are a phrase (review:"use after free"); one is a word
+            chunk = f'"{text}"' if " " in text else text
+            # only the review field: an identifier's clause also asks ident_exact, which
+            # holds the author's text
+            qs = [
+                c.query([REVIEW_FIELD])
+                for c in text_clauses(chunk, boosts, [REVIEW_FIELD])
+                if REVIEW_FIELD in c.per_field
+            ]
+            if not qs:
+                continue
+            from whoosh import query as wq
+
+            q = qs[0] if len(qs) == 1 else wq.And(qs)
+            out.update(ids[d] for d in self._searcher.docs_for_query(q))
+        return out
 
     def acronyms_for(self, text: str) -> list[str]:
         """Acronyms the corpus defines whose expansion ``text`` spells out and that it

@@ -16,12 +16,12 @@ from kvmsearch.models.errors import QueryError
 from kvmsearch.models.query import DEFAULT_KINDS, Filters, parse_date
 
 _FILTER = re.compile(
-    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status|reviewer):"
+    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status|reviewer|review):"
     r'("([^"]*)"|\S+)',
     re.IGNORECASE,
 )
 _EMPTY_FILTER = re.compile(
-    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status|reviewer):(?=\s|$)",
+    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status|reviewer|review):(?=\s|$)",
     re.IGNORECASE,
 )
 _FILTER_EXAMPLES = {
@@ -38,6 +38,7 @@ _FILTER_EXAMPLES = {
     "kind": "pull",
     "status": "applied",
     "reviewer": "maz",
+    "review": "mmu_lock",
 }
 _PHRASE = re.compile(r'"([^"]+)"')
 # "v3", "V3", "v10": a version the question asks about (not "v5.10", a kernel release)
@@ -106,6 +107,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     kinds: tuple[str, ...] = DEFAULT_KINDS
     statuses: tuple[str, ...] = ()
     reviewers: list[str] = []
+    reviews: list[str] = []
 
     def take(m: re.Match[str]) -> str:
         nonlocal since, until, kinds, statuses
@@ -128,6 +130,8 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             statuses = tuple(k for k in val.lower().split(",") if k)
         elif key == "reviewer":
             reviewers.append(val)
+        elif key == "review":
+            reviews.append(val)
         return " "
 
     text = _FILTER.sub(take, query)
@@ -185,6 +189,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         until=until,
         statuses=statuses,
         reviewers=tuple(reviewers),
+        reviews=tuple(reviews),
     )
     if base is not None:
         filters = base.merged(filters)

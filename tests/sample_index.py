@@ -112,7 +112,20 @@ def hostile_mbox() -> bytes:
         b"--- a/arch/arm64/kvm/zorkmid.c\n+++ b/arch/arm64/kvm/zorkmid.c\n"
         b"@@ -1 +1 @@\n-a\n+b\n\n"
     )
-    return cover + patch
+    # a review whose own words and the quoted line it answers are markup
+    review = (
+        b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
+        b"From: Mallory <mallory@example.org>\n"
+        b"Subject: Re: [PATCH 1/1] KVM: x86: zorkmid\n"
+        b"Date: Wed, 12 Aug 2020 12:00:00 +0800\n"
+        b"Message-Id: <xss-r1@example.org>\n"
+        b"In-Reply-To: <" + XSS_PATCH.encode() + b">\n"
+        b"References: <" + XSS_COVER.encode() + b"> <" + XSS_PATCH.encode() + b">\n"
+        b"List-Id: <kvm.vger.kernel.org>\n\n"
+        b"> <script>alert(10)</script>\n\n"
+        b"Please <iframe src=javascript:alert(9)></iframe> zorkmid harder.\n\n"
+    )
+    return cover + patch + review
 
 
 def build_hostile_index(tmp: Path) -> Path:

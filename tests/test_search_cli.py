@@ -685,6 +685,13 @@ def test_index_option_before_the_command_belongs_to_it(index_dir: Path) -> None:
     assert r.exit_code == 0 and "landed: applied" in r.stdout
     r = CliRunner().invoke(app, [f"--index={index_dir}", "show", ACTLR, "--json"])
     assert r.exit_code == 0 and json_lines(r.stdout)[0]["message_id"] == ACTLR
+    # --no-server before the command belongs to it too, in either order with --index
+    for argv in (
+        ["--index", str(index_dir), "--no-server", "show", ACTLR],
+        ["--no-server", "--index", str(index_dir), "show", ACTLR],
+    ):
+        r = CliRunner().invoke(app, argv)
+        assert r.exit_code == 0 and "landed: applied" in r.stdout, argv
 
 
 def test_reviewer_filter(index_dir: Path) -> None:
@@ -721,3 +728,101 @@ def test_diff_bad_versions_are_one_line(index_dir: Path, args: list[str], words:
 def test_diff_of_a_single_version_says_so(index_dir: Path) -> None:
     r = run("diff", DBM, index=index_dir)
     assert r.exit_code == 2 and "nothing to compare" in one_line(r.stderr)
+
+
+def test_show_mbox_writes_the_version_for_git_am(index_dir: Path) -> None:
+    out = run("show", VIRTIO_BT_V2, "--mbox", "v4", index=index_dir)
+    assert out.exit_code == 0, out.output
+    assert out.stdout_bytes.startswith(b"From mboxrd@z ")
+    assert out.stdout_bytes.count(b"\nFrom mboxrd@z ") + 1 >= 2  # the cover and its patch
+    assert b"\ndiff --git " in out.stdout_bytes
+    assert f"<{VIRTIO_BT_V2_PATCH}>".encode() in out.stdout_bytes
+    assert "wrote v4:" in out.stderr
+    bad = run("show", VIRTIO_BT_V2, "--mbox", "v9", index=index_dir)
+    assert bad.exit_code != 0 and "has no v9" in bad.stderr and "Traceback" not in bad.output
+
+
+REVIEWED_MBOX = """\
+From mboxrd@z Thu Jan  1 00:00:00 1970
+From: Dev <dev@example.org>
+Subject: [PATCH] KVM: arm64: Walk the stage-2 tables faster
+Date: Tue, 01 Mar 2022 12:00:00 +0000
+Message-ID: <walk-1@example.org>
+
+Walking the stage-2 page tables is slow; cache the last level.
+
+Signed-off-by: Dev <dev@example.org>
+---
+diff --git a/arch/arm64/kvm/mmu.c b/arch/arm64/kvm/mmu.c
+--- a/arch/arm64/kvm/mmu.c
++++ b/arch/arm64/kvm/mmu.c
+@@ -1,3 +1,3 @@
+ a
+-b
++c
+ d
+
+From mboxrd@z Thu Jan  1 00:00:00 1970
+From: Marc Zyngier <maz@kernel.org>
+Subject: Re: [PATCH] KVM: arm64: Walk the stage-2 tables faster
+Date: Wed, 02 Mar 2022 09:00:00 +0000
+Message-ID: <walk-r1@example.org>
+In-Reply-To: <walk-1@example.org>
+References: <walk-1@example.org>
+
+On Tue, 01 Mar 2022, Dev wrote:
+> +c
+
+This walks the tables without the mmu_lock held: use after free waiting to happen.
+
+From mboxrd@z Thu Jan  1 00:00:00 1970
+From: Dev <dev@example.org>
+Subject: [PATCH] KVM: arm64: Walk the vgic list faster
+Date: Tue, 01 Mar 2022 13:00:00 +0000
+Message-ID: <vgic-1@example.org>
+
+Walking the vgic list is slow; keep it sorted. The mmu_lock is not involved.
+
+Signed-off-by: Dev <dev@example.org>
+---
+diff --git a/arch/arm64/kvm/vgic/vgic.c b/arch/arm64/kvm/vgic/vgic.c
+--- a/arch/arm64/kvm/vgic/vgic.c
++++ b/arch/arm64/kvm/vgic/vgic.c
+@@ -1,3 +1,3 @@
+ a
+-b
++c
+ d
+"""
+
+
+@pytest.fixture(scope="module")
+def reviewed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("reviewed") / "reviewed.mbox"
+    src.write_text(REVIEWED_MBOX)
+    return build_index(tmp_path_factory.mktemp("reviewed-index") / "index", [src])
+
+
+def test_review_filter_finds_what_reviewers_wrote(reviewed_dir: Path) -> None:
+    ids = lambda r: [h["series"] for h in json_lines(r.stdout) if "series" in h]  # noqa: E731
+    # inline and as an option; the author's own text saying "mmu_lock" does not count
+    assert ids(run("review:mmu_lock", "--json", index=reviewed_dir)) == ["walk-1@example.org"]
+    got = run("walk", "--review", "use after free", "--json", index=reviewed_dir)
+    assert ids(got) == ["walk-1@example.org"]
+    assert ids(run('walk review:"after use"', "--json", index=reviewed_dir)) == []
+    # quoted lines are not the reviewer's words
+    none = run("review:c", "--json", index=reviewed_dir)
+    assert none.exit_code == 1 and ids(none) == []
+
+
+def test_show_lists_the_reviewers_replies(reviewed_dir: Path) -> None:
+    out = run("show", "walk-1@example.org", index=reviewed_dir)
+    assert out.exit_code == 0, out.output
+    assert "  review: 1 replies from 1 people" in out.stdout
+    assert (
+        "Marc Zyngier on the series: This walks the tables without the mmu_lock held" in out.stdout
+    )
+    assert "      > +c" in out.stdout
+    js = json_lines(run("show", "walk-1@example.org", "--json", index=reviewed_dir).stdout)
+    (note,) = js[0]["reviews"]
+    assert note["message_id"] == "walk-r1@example.org" and note["answers"] == ["+c"]

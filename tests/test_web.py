@@ -94,6 +94,10 @@ def test_markup_and_escapes_in_mail_render_as_text(served: Served, page: Any) ->
         assert page.locator(tag).count() == 0, tag
     body = page.locator("main").inner_text()
     assert "<iframe src=javascript:alert(5)>" in body
+    # the review's words and the quoted line it answers, as text
+    html = page.content()
+    assert "Please &lt;iframe src=javascript:alert(9)&gt;&lt;/iframe&gt; zorkmid" in html
+    assert "&lt;script&gt;alert(10)&lt;/script&gt;" in html
     assert page.locator("a[href^='javascript:']").count() == 0
 
 

@@ -413,9 +413,11 @@ def _write_generation(
                 and gen.copy_from_previous(gen.lexical_dir.name, hardlink=True, exclude=["*LOCK"])
                 is not None
             ):
-                update_lexical(gen.lexical_dir, [versions[v] for v in changed], deleted)
+                update_lexical(
+                    gen.lexical_dir, [versions[v] for v in changed], deleted, result.review_text
+                )
             else:
-                build_lexical(gen.lexical_dir, result.versions)
+                build_lexical(gen.lexical_dir, result.versions, review_text=result.review_text)
             cb(len(versions), len(versions), "documents")
         dense = _write_dense(b, gen, versions)
         outcome.chunks = dense.chunks

@@ -29,6 +29,9 @@ CREATE INDEX versions_series ON versions(series);
 CREATE TABLE families (family_id TEXT PRIMARY KEY, version_ids TEXT NOT NULL,
                        first_date TEXT, last_date TEXT);
 CREATE TABLE ids (message_id TEXT PRIMARY KEY, version_id TEXT NOT NULL);
+-- a version's replies (SeriesVersion.reviews as JSON): only `show` reads them, so they
+-- stay out of the version JSON every search hit decodes
+CREATE TABLE reviews (message_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE INDEX versions_family ON versions(family);
 -- What filters select on, lower-cased once (see DocStore.versions_matching): the
 -- author's "Name <addr>", the list ids one per line, the tree, the UTC date.
@@ -46,6 +49,14 @@ CREATE INDEX file_terms_term ON file_terms(term);
 
 def _canonical(v: SeriesVersion) -> str:
     return json.dumps(version_to_dict(v, with_patches=True), sort_keys=True, ensure_ascii=False)
+
+
+def _stored(v: SeriesVersion) -> tuple[str, str | None]:
+    """(the version's JSON without its replies, the replies' JSON or None)."""
+    d = version_to_dict(v, with_patches=True)
+    reviews = d.pop("reviews", None)
+    body = json.dumps(d, sort_keys=True, ensure_ascii=False)
+    return body, json.dumps(reviews, ensure_ascii=False) if reviews else None
 
 
 def _utc(v: SeriesVersion) -> str | None:
@@ -123,7 +134,9 @@ class DocStore:
             db.executescript(_SCHEMA)
             rows = []
             ids = []
+            reviews = []
             for v in result.versions:
+                body, replies = _stored(v)
                 rows.append(
                     (
                         v.message_id,
@@ -131,13 +144,16 @@ class DocStore:
                         v.kind,
                         v.date.isoformat() if v.date else None,
                         digests[v.message_id],
-                        _canonical(v),
+                        body,
                         v.series or v.family,
                     )
                 )
+                if replies is not None:
+                    reviews.append((v.message_id, replies))
                 ids.append((v.message_id, v.message_id))
                 ids.extend((pid, v.message_id) for pid in v.patch_ids)
             db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?,?)", rows)
+            db.executemany("INSERT INTO reviews VALUES (?,?)", reviews)
             fam_status = family_statuses(result.versions)
             db.executemany(
                 "INSERT INTO facets VALUES (?,?,?,?,?,?,?,?)",
@@ -323,10 +339,21 @@ class DocStore:
         return Family(family_id, tuple(json.loads(row[0]))) if row else None
 
     def family_versions(self, family_id: str) -> list[SeriesVersion]:
+        """Every version of the family with its replies (``reviews``), as `show` wants."""
         fam = self.family(family_id)
         if fam is None:
             return []
-        got = self.get_many(list(fam.version_ids))
+        ids = list(fam.version_ids)
+        try:
+            replies = dict(self._in("SELECT message_id, json FROM reviews", ids))
+        except sqlite3.OperationalError:
+            replies = {}  # a store written before replies were kept
+        got: dict[str, SeriesVersion] = {}
+        for mid, js in self._in("SELECT message_id, json FROM versions", ids):
+            d = json.loads(js)
+            if mid in replies:
+                d["reviews"] = json.loads(replies[mid])
+            got[mid] = version_from_dict(d)
         return [got[i] for i in fam.version_ids if i in got]
 
     def iter_versions(self) -> Iterator[SeriesVersion]:

@@ -24,7 +24,7 @@ import re
 import sys
 import types
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -52,12 +52,16 @@ if TYPE_CHECKING:
     from whoosh.writing import IndexWriter
 
 #: bumped whenever the schema or an analyzer changes; the manifest records it
-LEXICAL_FORMAT = 2
+LEXICAL_FORMAT = 3  # 3: the review field
 
 INDEX_NAME = "MAIN"
 
 #: text fields analysed as English prose (stemmed, stop words dropped, positions kept)
 PROSE_FIELDS = ("title", "motivation", "changelog", "shortlog", "patches")
+#: what the replies in a version's thread say (quotes, trailers left out): searched as
+#: a field of its own, below every field the author wrote, and not part of ``body``,
+#: whose length normalisation would otherwise punish the series that got reviewed
+REVIEW_FIELD = "review"
 #: text fields matched word for word (no stemming, no stop words)
 PLAIN_FIELDS = ("tags", "author")
 
@@ -352,6 +356,7 @@ def make_schema() -> Schema:
         files=fields.TEXT(analyzer=PathAnalyzer(), phrase=False),
         ident_exact=fields.TEXT(analyzer=IdentAnalyzer(), phrase=False),
         body=fields.TEXT(analyzer=BodyAnalyzer()),
+        review=fields.TEXT(analyzer=prose),
     )
 
 
@@ -368,8 +373,9 @@ def _clean_body(text: str) -> str:
     return drop_trailer_lines(text, keep=REFERENCE_TRAILERS)
 
 
-def make_document(sv: SeriesVersion) -> dict[str, str | int | datetime]:
-    """The whoosh document (field -> value) of one series version."""
+def make_document(sv: SeriesVersion, review: str = "") -> dict[str, str | int | datetime]:
+    """The whoosh document (field -> value) of one series version; ``review``: what
+    its replies say (``ParseResult.review_text``)."""
     c = sv.cover
     changelog = "\n\n".join(e.text or "\n".join(e.items) for e in c.changelog)
     shortlog = "\n".join(c.shortlog)
@@ -395,6 +401,7 @@ def make_document(sv: SeriesVersion) -> dict[str, str | int | datetime]:
         "ident_exact": "\n".join((sv.title, motivation, changelog, shortlog, patches)),
     }
     doc["body"] = body_value((name, str(doc.get(name, ""))) for name in BODY_WEIGHTS)
+    doc[REVIEW_FIELD] = review
     if sv.tree:
         doc["tree"] = sv.tree.lower()
     if sv.date is not None:
@@ -439,7 +446,11 @@ def _clear_whoosh_files(dirpath: Path) -> None:
 
 
 def build_lexical(
-    dirpath: Path, versions: Iterable[SeriesVersion], *, procs: int | None = None
+    dirpath: Path,
+    versions: Iterable[SeriesVersion],
+    *,
+    procs: int | None = None,
+    review_text: Mapping[str, str] | None = None,
 ) -> int:
     """Write a fresh lexical index of ``versions`` into ``dirpath``; return the doc count.
 
@@ -462,8 +473,9 @@ def build_lexical(
     # merging the segments of a multi-process build would cost what the processes saved.
     acronyms: Counter[tuple[str, str]] = Counter()
     with _committing(_writer(ix, procs or _default_procs()), dirpath) as writer:
+        reviews = review_text or {}
         for sv in latest.values():
-            doc = make_document(sv)
+            doc = make_document(sv, reviews.get(sv.message_id, ""))
             acronyms.update(mine_acronyms([str(doc.get("ident_exact", ""))]))
             writer.add_document(**doc)
     write_acronyms(dirpath, acronyms)
@@ -657,7 +669,10 @@ def open_lexical(dirpath: Path) -> FileIndex:
 
 
 def update_lexical(
-    dirpath: Path, upserts: Iterable[SeriesVersion], delete_ids: Iterable[str]
+    dirpath: Path,
+    upserts: Iterable[SeriesVersion],
+    delete_ids: Iterable[str],
+    review_text: Mapping[str, str] | None = None,
 ) -> None:
     """Update the index in ``dirpath`` in place: replace or add ``upserts`` (by
     Message-ID) and remove the documents of ``delete_ids``.
@@ -683,8 +698,9 @@ def update_lexical(
     with _committing(writer, Path(dirpath)):
         for mid in delete_ids:
             writer.delete_by_term("message_id", mid)
+        reviews = review_text or {}
         for sv in upserts:
-            doc = make_document(sv)
+            doc = make_document(sv, reviews.get(sv.message_id, ""))
             acronyms.update(mine_acronyms([str(doc.get("ident_exact", ""))]))
             writer.update_document(**doc)
     write_acronyms(dirpath, acronyms)
@@ -694,6 +710,7 @@ def update_lexical(
 __all__ = [
     "LEXICAL_FORMAT",
     "PROSE_FIELDS",
+    "REVIEW_FIELD",
     "PLAIN_FIELDS",
     "BODY_WEIGHTS",
     "body_value",

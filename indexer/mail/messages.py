@@ -30,7 +30,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from kvmsearch.indexer.text.diffs import diff_files, split_at_diff
 from kvmsearch.indexer.text.patchid import PatchId, diff_patch_id
-from kvmsearch.indexer.text.quotes import own_text
+from kvmsearch.indexer.text.quotes import answered_quotes, own_text
 from kvmsearch.indexer.text.subjects import parse_subject
 from kvmsearch.models.errors import MailParseError
 from kvmsearch.models.records import Message, RawMail, Skip
@@ -127,6 +127,7 @@ def parse_message(raw: RawMail) -> Message:
     text, has_diff = "", False
     diff_z = b""
     files: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()
     pid: PatchId | None = None
     reply = is_reply_subject(subject)
     ctype = headers.get_content_maintype()
@@ -137,7 +138,9 @@ def parse_message(raw: RawMail) -> Message:
     text = _without_list_footer(text.replace("\r\n", "\n"))
     if reply:
         # what the replier wrote: where maintainers say "Applied" and reviewers
-        # object; quotes and pasted diffs are not kept
+        # object; quotes and pasted diffs are not kept, only the quoted lines it
+        # answers
+        answers = answered_quotes(text)
         text = split_at_diff(own_text(text))[0].rstrip()
     else:
         text, diff = split_at_diff(text)
@@ -172,6 +175,7 @@ def parse_message(raw: RawMail) -> Message:
         position=raw.position,
         warnings=tuple(warnings),
         diff_z=diff_z,
+        answers=answers,
     )
 
 

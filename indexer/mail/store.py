@@ -122,7 +122,7 @@ class MessageStore:
         except BaseException:
             self._db.close()
             raise
-        self._message_fields = {f.name: f for f in fields(Message)}
+        self._message_fields = _MESSAGE_FIELDS
 
     # ------------------------------------------------------------------ setup
 
@@ -182,20 +182,7 @@ class MessageStore:
         return zlib.compress(raw.encode(), 6)
 
     def _decode(self, message_id: str, lists: str, blob: bytes) -> Message:
-        values = json.loads(zlib.decompress(blob), object_hook=_decode_object)
-        kw: JsonObject = {}
-        for name, value in zip(self._names, values, strict=False):
-            if name in self._message_fields:
-                kw[name] = _tuples(value)
-        for name, f in self._message_fields.items():
-            if name not in kw and name not in _OUTSIDE_BLOB:
-                if f.default is MISSING:
-                    raise IndexFormatError(
-                        f"message store at {self.path} lacks field {name!r}; "
-                        "run `kvmsearch rebuild`"
-                    )
-                kw[name] = f.default
-        return Message(message_id=message_id, lists=tuple(json.loads(lists)), **kw)
+        return _decode(self.path, self._names, message_id, lists, blob)
 
     # ------------------------------------------------------------------ writing
 
@@ -334,6 +321,51 @@ def _rows_in(
         chunk = ids[i : i + 500]
         marks = ",".join("?" * len(chunk))
         yield from db.execute(f"{select} WHERE message_id IN ({marks})", chunk)
+
+
+_MESSAGE_FIELDS = {f.name: f for f in fields(Message)}
+
+
+def _decode(path: Path, names: list[str], message_id: str, lists: str, blob: bytes) -> Message:
+    """One stored record, its values in the order ``names`` (the store's meta) gives."""
+    values = json.loads(zlib.decompress(blob), object_hook=_decode_object)
+    kw: JsonObject = {}
+    for name, value in zip(names, values, strict=False):
+        if name in _MESSAGE_FIELDS:
+            kw[name] = _tuples(value)
+    for name, f in _MESSAGE_FIELDS.items():
+        if name not in kw and name not in _OUTSIDE_BLOB:
+            if f.default is MISSING:
+                raise IndexFormatError(
+                    f"message store at {path} lacks field {name!r}; run `kvmsearch rebuild`"
+                )
+            kw[name] = f.default
+    return Message(message_id=message_id, lists=tuple(json.loads(lists)), **kw)
+
+
+def read_messages(path: str | os.PathLike[str], message_ids: Iterable[str]) -> dict[str, Message]:
+    """Stored messages by Message-ID, read without writing anything (a query command on
+    a read-only index: `show --mbox`); unknown ids are absent, a missing store gives {}."""
+    p = Path(path)
+    if not p.exists():
+        return {}
+    db = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if meta.get("format") != str(STORE_FORMAT):
+            raise IndexFormatError(
+                f"message store at {p} was written by format {meta.get('format')} "
+                f"(this kvmsearch reads {STORE_FORMAT}); run `kvmsearch rebuild`"
+            )
+        names: list[str] = json.loads(meta["fields"])
+        return {
+            mid: _decode(p, names, mid, lists, blob)
+            for mid, lists, blob in _rows_in(
+                db, "SELECT message_id, lists, record FROM messages", message_ids
+            )
+        }
+    finally:
+        db.close()
 
 
 def read_diffs(path: str | os.PathLike[str], message_ids: Iterable[str]) -> dict[str, str] | None:

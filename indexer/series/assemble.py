@@ -22,12 +22,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from kvmsearch.indexer.series.asked import link_changes
+from kvmsearch.indexer.series.changelog import own_entries
 from kvmsearch.indexer.series.cover import parse_cover, parse_patch_notes
 from kvmsearch.indexer.series.families import build_families, earlier_version_ids, pull_tag
 from kvmsearch.indexer.series.landing import ReplyTo, landing_of
-from kvmsearch.indexer.series.review import given_trailers, ledger, patch_postings
+from kvmsearch.indexer.series.review import (
+    given_trailers,
+    ledger,
+    patch_postings,
+    review_notes,
+    review_text,
+)
 from kvmsearch.indexer.text.diffs import commit_message
-from kvmsearch.indexer.text.subjects import parse_subject
+from kvmsearch.indexer.text.subjects import normalise_title, parse_subject
 from kvmsearch.models.records import (
     CoverFields,
     Family,
@@ -135,6 +143,7 @@ class _Assembler:
         self.replies = 0
         self.other: dict[str, int] = {}
         self.attached = 0
+        self.by_subject = 0
         self.unattached: dict[str, int] = {}
 
     # ------------------------------------------------------------------ passes
@@ -430,11 +439,19 @@ def _version_record(g: _Group) -> SeriesVersion:
     )
 
 
+#: how long after a patch a reply with broken threading may come and still be joined
+#: to it by its subject (review usually comes within days; a late "Applied" too)
+REPLY_BY_SUBJECT_WINDOW = timedelta(days=60)
+
+
 def _replies_by_group(asm: _Assembler, groups: Sequence[_Group]) -> list[list[ReplyTo]]:
     """The replies in each version's thread, each with the mail it answers (the
     nearest ancestor that belongs to a version: a v2 threaded under v1 keeps its own
-    replies)."""
+    replies). A reply whose In-Reply-To/References name nothing that was read, or
+    nothing at all, is joined by its subject instead: ``Re: [PATCH v2 3/5] title``
+    answers patch 3 of the v2 of that title sent shortly before it."""
     owner: dict[str, tuple[int, int | None]] = {}
+    by_subject: dict[tuple[str, int, int | None], list[tuple[float, int, int | None]]] = {}
     for gi, g in enumerate(groups):
         if g.cover is not None:
             owner[g.cover.msg.message_id] = (gi, None)
@@ -445,25 +462,56 @@ def _replies_by_group(asm: _Assembler, groups: Sequence[_Group]) -> list[list[Re
         if g.cover is None and g.patches:
             # a coverless set is answered as a whole under its patch 1
             owner[g.patches[min(g.patches)].msg.message_id] = (gi, None)
+        members: list[_Mail | None] = [g.cover, g.anchor if g.standalone else None]
+        for mm in (*members, *g.patches.values()):
+            if mm is not None:
+                key = (_subject_key(mm.info), mm.info.version, mm.info.index)
+                by_subject.setdefault(key, []).append((mm.t, gi, owner[mm.msg.message_id][1]))
     out: list[list[ReplyTo]] = [[] for _ in groups]
     for mail in asm.mails:
-        if mail.group is not None or not (mail.msg.in_reply_to or mail.msg.references):
+        if mail.group is not None:
+            continue
+        threaded = bool(mail.msg.in_reply_to or mail.msg.references)
+        if not threaded and not mail.info.is_reply:
             continue
         ancestors = _ancestors(mail.msg)
-        for mid in ancestors:
-            hit = owner.get(mid)
-            if hit is not None:
-                out[hit[0]].append(ReplyTo(mail.msg, hit[1]))
-                asm.attached += 1
-                break
-        else:
-            why = (
-                "discussion"
-                if any(mid in asm.by_id for mid in ancestors)
-                else "thread outside the archive"
-            )
+        hit = next((owner[mid] for mid in ancestors if mid in owner), None)
+        if hit is not None:
+            out[hit[0]].append(ReplyTo(mail.msg, hit[1]))
+            asm.attached += 1
+            continue
+        read = any(mid in asm.by_id for mid in ancestors)
+        joined = None if read else _by_subject(mail, by_subject)
+        if joined is not None:
+            out[joined[0]].append(ReplyTo(mail.msg, joined[1], by_subject=True))
+            asm.attached += 1
+            asm.by_subject += 1
+        elif threaded:
+            why = "discussion" if read else "thread outside the archive"
             asm.unattached[why] = asm.unattached.get(why, 0) + 1
     return out
+
+
+def _subject_key(info: SubjectInfo) -> str:
+    return normalise_title(info.title)
+
+
+def _by_subject(
+    mail: _Mail, by_subject: dict[tuple[str, int, int | None], list[tuple[float, int, int | None]]]
+) -> tuple[int, int | None] | None:
+    """The version (and patch) a reply with broken threading answers, by the markers
+    and title of its ``Re:`` subject: the latest such mail sent before it, within
+    :data:`REPLY_BY_SUBJECT_WINDOW`."""
+    info = mail.info
+    if not (info.is_reply and info.is_patch) or math.isinf(mail.t):
+        return None
+    window = REPLY_BY_SUBJECT_WINDOW.total_seconds()
+    best: tuple[float, int, int | None] | None = None
+    for t, gi, n in by_subject.get((_subject_key(info), info.version, info.index), ()):
+        if t <= mail.t + _SKEW.total_seconds() and mail.t - t <= window:
+            if best is None or t > best[0]:
+                best = (t, gi, n)
+    return None if best is None else (best[1], best[2])
 
 
 def _with_ledgers(versions: list[SeriesVersion], families: Sequence[Family]) -> list[SeriesVersion]:
@@ -475,6 +523,30 @@ def _with_ledgers(versions: list[SeriesVersion], families: Sequence[Family]) -> 
         members = [versions[index[mid]] for mid in fam.version_ids]
         for v, entries in zip(members, ledger(members, elsewhere), strict=True):
             out[index[v.message_id]] = replace(v, trailers=entries)
+    return out
+
+
+def _with_asked(
+    versions: list[SeriesVersion],
+    families: Sequence[Family],
+    replies: dict[str, list[ReplyTo]],
+) -> list[SeriesVersion]:
+    """Each version's own changelog bullets linked to the replies to the version of
+    its series before it that asked for them (see ``indexer.series.asked``)."""
+    index = {v.message_id: i for i, v in enumerate(versions)}
+    out = list(versions)
+    for fam in families:
+        last: dict[str, SeriesVersion] = {}
+        for mid in fam.version_ids:
+            v = versions[index[mid]]
+            prev = last.get(v.series or v.family)
+            last[v.series or v.family] = v
+            if prev is None or not v.cover.changelog or not replies.get(prev.message_id):
+                continue
+            own = own_entries(v.cover.changelog, prev.cover.changelog)
+            links = link_changes(own, replies[prev.message_id], v.author_addr)
+            if links:
+                out[index[mid]] = replace(v, asked=links)
     return out
 
 
@@ -498,9 +570,11 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
             if replies[i]
             else v.landing,
             trailers=tuple(given_trailers(v, replies[i])),
+            reviews=review_notes(replies[i]),
         )
         for i, (g, v) in enumerate(zip(groups, versions, strict=True))
     ]
+    versions_by_group = list(versions)
     threads = [tuple(_ancestors(g.root().msg)) for g in groups]
     priors = [
         earlier_version_ids(g.root().msg.body, v.cover.prior_ids) if v.cover.prior_ids else ()
@@ -512,12 +586,15 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
     ]
     versions, families = build_families(versions, threads, priors, tags)
     versions = _with_ledgers(versions, families)
+    by_root = {g.root().msg.message_id: r for g, r in zip(groups, replies, strict=True)}
+    versions = _with_asked(versions, families, by_root)
 
     report = ParseReport()
     report.messages_read = len(asm.mails) + len(skips)
     report.replies = asm.replies
     report.replies_attached = asm.attached
     report.replies_unattached = dict(asm.unattached)
+    report.replies_by_subject = asm.by_subject
     report.other = dict(asm.other)
     report.in_series = sum(
         (1 if g.cover is not None else 0) + (1 if g.standalone else len(g.patches)) for g in groups
@@ -536,4 +613,13 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
         for m in asm.mails
         if m.msg.warnings
     ]
-    return ParseResult(versions=tuple(versions), families=tuple(families), report=report)
+    texts = {
+        v.message_id: review_text(replies[i], v.author_addr)
+        for i, v in enumerate(versions_by_group)
+    }
+    return ParseResult(
+        versions=tuple(versions),
+        families=tuple(families),
+        report=report,
+        review_text={k: t for k, t in texts.items() if t},
+    )

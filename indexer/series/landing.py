@@ -96,6 +96,8 @@ class ReplyTo:
 
     msg: Message
     index: int | None
+    #: joined by its subject and date, its In-Reply-To/References naming nothing read
+    by_subject: bool = False
 
 
 def _own_lines(body: str) -> list[str]:

@@ -21,11 +21,21 @@ from collections.abc import Mapping, Sequence
 
 from kvmsearch.indexer.series.landing import ReplyTo
 from kvmsearch.indexer.text.people import person_key
+from kvmsearch.indexer.text.quotes import review_excerpt
 from kvmsearch.indexer.text.subjects import normalise_title, parse_subject
 from kvmsearch.indexer.text.trailers import review_trailers
-from kvmsearch.models.records import PatchInfo, SeriesVersion, TrailerEntry
+from kvmsearch.models.records import PatchInfo, ReviewNote, SeriesVersion, TrailerEntry
 
-__all__ = ["PatchPostings", "given_trailers", "person_of", "ledger", "patch_postings"]
+__all__ = [
+    "MAX_REVIEW_TEXT",
+    "PatchPostings",
+    "given_trailers",
+    "ledger",
+    "patch_postings",
+    "person_of",
+    "review_notes",
+    "review_text",
+]
 
 #: patch id -> every (version, patch) that posted it, for trailers carried across series
 PatchPostings = Mapping[str, Sequence[tuple[SeriesVersion, PatchInfo]]]
@@ -56,6 +66,47 @@ def given_trailers(v: SeriesVersion, replies: Sequence[ReplyTo]) -> list[Trailer
         for kind, who in review_trailers(r.msg.body):
             out.append(TrailerEntry(kind, who, r.index, r.msg.message_id, "given"))
     return out
+
+
+def review_notes(replies: Sequence[ReplyTo]) -> tuple[ReviewNote, ...]:
+    """The version's replies as the review record keeps them, oldest first."""
+    notes = [
+        ReviewNote(
+            r.msg.message_id,
+            r.index,
+            f"{r.msg.from_name} <{r.msg.from_addr}>" if r.msg.from_name else r.msg.from_addr,
+            r.msg.date,
+            review_excerpt(r.msg.body),
+            r.msg.answers,
+            r.by_subject,
+        )
+        for r in replies
+    ]
+    notes.sort(key=lambda n: (n.date is None, n.date.timestamp() if n.date else 0.0))
+    return tuple(notes)
+
+
+#: a version's review text for the lexical index is cut here: the first reviews say
+#: what reviewers asked; a long thread must not outweigh the cover letter's account
+MAX_REVIEW_TEXT = 4 * 1024
+
+
+def review_text(replies: Sequence[ReplyTo], author_addr: str) -> str:
+    """What the reviewers wrote, oldest first, for the ``review`` field: the author's
+    own answers left out (they restate the series), and trailers, attribution lines
+    and greetings with them."""
+    parts: list[str] = []
+    size = 0
+    for r in sorted(replies, key=lambda r: r.msg.date.timestamp() if r.msg.date else 0.0):
+        if r.msg.from_addr == author_addr:
+            continue
+        text = review_excerpt(r.msg.body, limit=MAX_REVIEW_TEXT)
+        if text:
+            parts.append(text)
+            size += len(text)
+            if size >= MAX_REVIEW_TEXT:
+                break
+    return "\n\n".join(parts)[:MAX_REVIEW_TEXT]
 
 
 def _patch_key(p: PatchInfo) -> str:
