@@ -7,7 +7,10 @@ with xz and parsed by a fresh `kvmsearch parse --json` process (so the numbers i
 process start). Cases: cover lines built to make backtracking regexes quadratic (a URL
 followed by commas, runs of spaces around a diffstat bar, an unclosed rename, a label
 of dashes before a link), a body of one line of ``--chars`` characters, and one mail of
-``--huge-mb`` MB (over the per-mail cap: it must be skipped and reported). Prints one
+``--huge-mb`` MB (over the per-mail cap: it must be skipped and reported). The review
+record's cases (issue 11): a reply quoting 10 MB, two replies whose References name
+each other (a loop), a reply to a message the archive lacks, and review trailers in
+broken encodings (Latin-1 bytes in a UTF-8 mail, a bad encoded word). Prints one
 JSON object: per case wall seconds, peak RSS, exit code, and the counts parse reported.
 """
 
@@ -44,6 +47,67 @@ def _cover(line: str) -> bytes:
     ).encode()
 
 
+def _reply(mid: str, refs: str, body: bytes, frm: str = "R <r@x.org>") -> bytes:
+    head = (
+        f"From x@y Thu Jan  1 00:00:00 2020\nFrom: {frm}\nSubject: Re: [PATCH] KVM: thing\n"
+        f"Message-ID: <{mid}>\nIn-Reply-To: <{refs.split()[-1]}>\n"
+        f"References: {' '.join(f'<{r}>' for r in refs.split())}\n"
+        "Date: Fri, 2 Jan 2020 00:00:00 +0000\nContent-Type: text/plain; charset=utf-8\n\n"
+    )
+    return head.encode() + body + b"\n\n"
+
+
+def _patch() -> bytes:
+    return _mail(
+        "patch@x",
+        "[PATCH] KVM: thing",
+        b"Fix the thing.\n\nSigned-off-by: A <a@x.org>\n---\n"
+        b"diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n",
+    )
+
+
+def review_cases() -> dict[str, Callable[[lzma.LZMAFile], None]]:
+    def quoted(mb: int) -> Callable[[lzma.LZMAFile], None]:
+        def write(f: lzma.LZMAFile) -> None:
+            f.write(_patch())
+            f.write(_reply("q@x", "patch@x", b"")[:-2])
+            line = b"> " + b"q" * 1021 + b"\n"
+            for _ in range(mb * 1024):
+                f.write(line)
+            f.write(b"\nNAK.\nReviewed-by: R <r@x.org>\n\n")
+
+        return write
+
+    def loop(f: lzma.LZMAFile) -> None:
+        f.write(_patch())
+        f.write(_reply("l1@x", "l2@x", b"Loop one.\n"))
+        f.write(_reply("l2@x", "l1@x", b"Loop two.\n"))
+        f.write(_reply("l3@x", "patch@x l1@x l2@x l1@x", b"Reviewed-by: L <l@x.org>\n"))
+
+    def missing(f: lzma.LZMAFile) -> None:
+        f.write(_patch())
+        f.write(_reply("m@x", "nowhere@x", b"Reviewed-by: M <m@x.org>\n"))
+
+    def encodings(f: lzma.LZMAFile) -> None:
+        f.write(_patch())
+        f.write(_reply("e1@x", "patch@x", b"Reviewed-by: J\xf6rg R\xf6del <j@x.org>\n"))
+        f.write(
+            _reply(
+                "e2@x",
+                "patch@x",
+                b"Tested-by: =?utf-8?b?!!notbase64?= <t@x.org>\n",
+                frm="=?x-unknown?q?Bad?= <b@x.org>",
+            )
+        )
+
+    return {
+        "review-quoting-10mb": quoted(10),
+        "review-references-loop": loop,
+        "review-to-missing-mail": missing,
+        "review-broken-encodings": encodings,
+    }
+
+
 def cases(n: int) -> dict[str, Callable[[lzma.LZMAFile], None]]:
     def one(body: bytes) -> Callable[[lzma.LZMAFile], None]:
         return lambda f: f.write(_mail("hostile@x", "[PATCH 0/1] KVM: hostile", body))
@@ -66,6 +130,7 @@ def cases(n: int) -> dict[str, Callable[[lzma.LZMAFile], None]]:
         "label-dashes-link": one(_cover("v1" + " -" * (n // 2) + " https://lore.kernel.org/r/x@y")),
         "one-long-line": one(b"x" * n),
         "huge-mail": huge(ARGS.huge_mb),
+        **review_cases(),
     }
 
 

@@ -234,3 +234,80 @@ def test_mbox_applies_with_git_am(tmp_path) -> None:
     assert (repo / "arch/arm64/kvm/mmu.c").read_text() == "a\nc\nd\n"
     log = _git(repo, "log", "-1", "--format=%an <%ae>%n%s").decode()
     assert log == "Dev <dev@example.org>\nKVM: arm64: Fix the thing\n"
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _raw(mid: str, subject: str, body: bytes, *, refs: str = "", frm: str = "R <r@x.org>"):
+    from kvmsearch.models.records import RawMail
+
+    head = f"From: {frm}\nSubject: {subject}\nMessage-ID: <{mid}>\n"
+    if refs:
+        head += f"In-Reply-To: <{refs.split()[-1]}>\n"
+        head += "References: " + " ".join(f"<{r}>" for r in refs.split()) + "\n"
+    head += "Date: Fri, 2 Jan 2020 00:00:00 +0000\nContent-Type: text/plain; charset=utf-8\n\n"
+    return RawMail(data=head.encode() + body, source="test", position=mid)
+
+
+def test_hostile_replies_are_attached_and_nothing_is_lost() -> None:
+    from kvmsearch.indexer.mail.messages import parse_message
+
+    patch_raw = _raw(
+        "patch@x",
+        "[PATCH] KVM: thing",
+        b"Fix the thing.\n\nSigned-off-by: A <a@x.org>\n---\n"
+        b"diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n",
+        frm="A <a@x.org>",
+    )
+    quoted = b"> " + b"q" * 1021 + b"\n"
+    raws = [
+        patch_raw,
+        # 10 MB of quotes, then the verdict
+        _raw(
+            "q@x",
+            "Re: [PATCH] KVM: thing",
+            quoted * 10 * 1024 + b"\nNAK, see above.\nReviewed-by: Q <q@x.org>\n",
+            refs="patch@x",
+        ),
+        # two replies whose References name each other, and one naming both twice
+        _raw("l1@x", "Re: [PATCH] KVM: thing", b"Loop one.\n", refs="l2@x"),
+        _raw("l2@x", "Re: [PATCH] KVM: thing", b"Loop two.\n", refs="l1@x"),
+        _raw(
+            "l3@x",
+            "Re: [PATCH] KVM: thing",
+            b"Acked-by: L <l@x.org>\n",
+            refs="patch@x l1@x l2@x l1@x",
+        ),
+        # a reply to mail the archive lacks: joined by its subject
+        _raw("m@x", "Re: [PATCH] KVM: thing", b"Tested-by: M <m@x.org>\n", refs="nowhere@x"),
+        # trailers in broken encodings
+        _raw(
+            "e1@x",
+            "Re: [PATCH] KVM: thing",
+            b"Reviewed-by: J\xf6rg R\xf6del <j@x.org>\n",
+            refs="patch@x",
+        ),
+        _raw(
+            "e2@x",
+            "Re: [PATCH] KVM: thing",
+            b"Tested-by: =?utf-8?b?!!notbase64?= <t@x.org>\n",
+            refs="patch@x",
+            frm="=?x-unknown?q?Bad?= <b@x.org>",
+        ),
+    ]
+    msgs = [parse_message(r) for r in raws]
+    big = next(m for m in msgs if m.message_id == "q@x")
+    assert big.body.startswith("NAK, see above.") and len(big.body) < 100
+    assert big.answers == ("q" * 160,)
+    result = assemble(msgs)
+    (v,) = result.versions
+    # the loop's two mails answer only each other: counted as discussion, not attached
+    assert {n.message_id for n in v.reviews} == {"q@x", "l3@x", "m@x", "e1@x", "e2@x"}
+    assert result.report.replies_unattached == {"discussion": 2}
+    given = {(t.kind, t.source) for t in v.trailers if t.status == "given"}
+    assert {("reviewed-by", "q@x"), ("acked-by", "l3@x"), ("tested-by", "m@x")} <= given
+    (jorg,) = [t for t in v.trailers if t.source == "e1@x"]
+    assert jorg.kind == "reviewed-by" and "<j@x.org>" in jorg.who
+    assert any(t.source == "e2@x" and t.kind == "tested-by" for t in v.trailers)
+    assert result.report.replies_by_subject == 1
