@@ -98,11 +98,21 @@ def sentences(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=256)
+def _any_key(keys: frozenset[str]) -> re.Pattern[str]:
+    """One pattern finding any of ``keys`` as a substring (one C scan, not one per key)."""
+    return re.compile("|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)))
+
+
+def _mentions(low: str, keys: dict[str, str]) -> bool:
+    """Whether lower-cased ``low`` holds any key as a substring."""
+    return bool(keys) and _any_key(frozenset(keys)).search(low) is not None
+
+
 def _overlap(sentence: str, keys: dict[str, str]) -> tuple[int, set[str]]:
     # A key is a prefix of the words it matches, so a sentence that doesn't contain any
     # key as a substring can't match: skip tokenising it (most sentences, every hit).
-    low = sentence.lower()
-    if not any(k in low for k in keys):
+    if not _mentions(sentence.lower(), keys):
         return 0, set()
     found = set(_sentence_keys(sentence) & keys.keys())
     return len(found), found
@@ -130,8 +140,7 @@ def best_sentences(
     seen: set[str] = set()
     pos = 0
     for text in texts:
-        low = (text or "").lower()
-        if not any(k in low for k in keys):  # see _overlap; most patch messages
+        if not _mentions((text or "").lower(), keys):  # see _overlap; most patch messages
             continue
         for s in sentences(text):
             k, found = _overlap(s, keys)

@@ -114,6 +114,7 @@ class DocStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._series_cache: dict[str, list[SeriesVersion]] = {}
+        self._columns: dict[str, dict[str, str]] = {}
         try:
             # Read-only URI: a reader must never create or lock a generation's files.
             self.db = sqlite3.connect(
@@ -204,10 +205,25 @@ class DocStore:
             marks = ",".join("?" * len(part))
             yield from self.db.execute(f"{select} WHERE message_id IN ({marks})", part)
 
+    def _column(self, name: str) -> dict[str, str]:
+        """Every version's ``series`` or ``tree`` at once, read on first use and kept:
+        a generation never changes, a search asks for hundreds of candidates, and the
+        whole column is a few hundred KB."""
+        got = self._columns.get(name)
+        if got is None:
+            sql = {
+                "series": "SELECT message_id, series FROM versions",
+                "tree": "SELECT message_id, tree FROM facets",
+            }[name]
+            got = dict(self.db.execute(sql))
+            self._columns[name] = got
+        return got
+
     def series_of(self, version_ids: Sequence[str]) -> dict[str, str]:
         """The series (within its family) of each known version id: what a search
         collapses into one hit."""
-        return dict(self._in("SELECT message_id, series FROM versions", version_ids))
+        col = self._column("series")
+        return {v: col[v] for v in version_ids if v in col}
 
     def series_versions(self, series_id: str) -> list[SeriesVersion]:
         """The versions of one series, oldest first.
@@ -234,10 +250,8 @@ class DocStore:
 
     def trees_of(self, version_ids: Sequence[str]) -> dict[str, str | None]:
         """The tree (``qemu``, ``kvm-unit-tests`` ...) of each known version id."""
-        return {
-            mid: tree or None
-            for mid, tree in self._in("SELECT message_id, tree FROM facets", version_ids)
-        }
+        col = self._column("tree")
+        return {v: col[v] or None for v in version_ids if v in col}
 
     def get_many(self, version_ids: Sequence[str]) -> dict[str, SeriesVersion]:
         return {
