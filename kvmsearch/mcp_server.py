@@ -167,7 +167,8 @@ def build_server(index: Index) -> MCPServer[Any]:
                 description="What to look for: words, a path (arch/arm64/kvm/pvtime.c), an "
                 'identifier (KVM_CAP_ARM_MTE), "phrases", and inline filters author:, '
                 "list:, tree:, file:, since:YYYY[-MM[-DD]], until:, kind:pull|stable, "
-                "status:applied|partial|landed|none, reviewer:"
+                "status:applied|partial|landed|none, reviewer: (who gave Reviewed-by or "
+                'Acked-by), review:word or review:"a phrase" (what reviewers wrote)'
             ),
         ],
         limit: Annotated[int, Field(ge=1, le=MAX_TOOL_LIMIT, description="Series to return.")] = 10,
