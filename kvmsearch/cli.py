@@ -488,7 +488,8 @@ def search(
         typer.Option(
             "--review",
             help="Words or a phrase a reviewer wrote in a reply to it (their own text, not "
-            "the quotes or the author's answers; repeatable, any of them). "
+            "the quotes or the author's answers; the first 4 KB per version; repeatable, "
+            "any of them). "
             'Inline: review:mmu_lock, review:"use after free".',
             show_default=False,
             metavar="TEXT",

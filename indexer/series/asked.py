@@ -74,31 +74,44 @@ def _first_names(who: str) -> set[str]:
     return {name, *parts} if parts else set()
 
 
-def asked_for(item: str, replies: Sequence[ReplyTo], author_addr: str) -> ChangeLink | None:
-    """The reply in ``replies`` (to the previous version) that asked for ``item``."""
-    others = [r for r in replies if r.msg.from_addr != author_addr and r.msg.body]
-    if not others:
+#: a reply's words, worked out once per version (a version has many bullets)
+_ReplyWords = tuple[ReplyTo, set[str], set[str]]
+
+
+def _reply_words(replies: Sequence[ReplyTo], author_addr: str) -> list[_ReplyWords]:
+    """The replies of others than the author, with the words of their own text and of
+    the quoted lines they answer."""
+    out: list[_ReplyWords] = []
+    for r in replies:
+        if r.msg.from_addr != author_addr and r.msg.body:
+            words, idents = _words(r.msg.body + "\n" + "\n".join(r.msg.answers))
+            out.append((r, words, idents))
+    return out
+
+
+def asked_for(item: str, replies: Sequence[_ReplyWords]) -> ChangeLink | None:
+    """The reply in ``replies`` (to the previous version, from :func:`_reply_words`)
+    that asked for ``item``."""
+    if not replies:
         return None
     b_words, b_idents = _words(item)
-    scored: list[tuple[int, int, ReplyTo]] = []
-    for k, r in enumerate(others):
-        w, i = _words(r.msg.body + "\n" + "\n".join(r.msg.answers))
-        scored.append((len(b_words & w) + 2 * len(b_idents & i), -k, r))
-
+    # (shared words, identifiers counting twice; earlier first on a tie; the reply;
+    # whether an identifier is among them)
+    scored = [
+        (len(b_words & w) + 2 * len(b_idents & i), -k, r, bool(b_idents & i))
+        for k, (r, w, i) in enumerate(replies)
+    ]
     credited = [c.lower() for c in credits_in((item,), item)]
     if credited:
         for name in credited:
-            theirs = [s for s in scored if name in _first_names(_who(s[2])) or name == _who(s[2])]
+            theirs = [s for s in scored if name in _first_names(_who(s[2]))]
             if theirs:
                 top = max(theirs, key=lambda s: (s[0], s[1]))
                 return _link(item, top[2], "credited")
         return None
-    if not scored:
-        return None
-    score, _k, best = max(scored, key=lambda s: (s[0], s[1]))
+    score, _k, best, shared_ident = max(scored, key=lambda s: (s[0], s[1]))
     size = len(b_words) + 2 * len(b_idents)
-    shared_idents = b_idents & _words(best.msg.body + "\n" + "\n".join(best.msg.answers))[1]
-    if size and ((score >= 3 and score * 5 >= size * 3) or (shared_idents and score >= 3)):
+    if size and score >= 3 and (score * 5 >= size * 3 or shared_ident):
         return _link(item, best, "words")
     return None
 
@@ -117,9 +130,10 @@ def link_changes(
 ) -> tuple[ChangeLink, ...]:
     """Links for every bullet of a version's own changelog delta (``own``)."""
     out: list[ChangeLink] = []
+    said = _reply_words(replies, author_addr)
     for e in own:
         for item in e.items or ((e.text,) if e.text and len(e.text) < 400 else ()):
-            link = asked_for(item, replies, author_addr)
+            link = asked_for(item, said)
             if link is not None:
                 out.append(link)
     return tuple(out)
