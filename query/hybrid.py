@@ -492,11 +492,17 @@ class HybridSearcher:
         from kvmsearch.query.evidence import build_hit
 
         best_id = g.lex_best or g.dense_best or g.versions[0]
-        best: SeriesVersion | None = self.docs.get(best_id)
-        if single or best is None:
+        best: SeriesVersion | None = None
+        versions: list[SeriesVersion] = []
+        if not single:
+            # the series' versions are decoded once per generation and kept: take the
+            # best one from them rather than decode it again
+            series = self.docs.series_of([best_id]).get(best_id)
+            versions = self.docs.series_versions(series) if series else []
+            best = next((v for v in versions if v.message_id == best_id), None)
+        if best is None:
+            best = self.docs.get(best_id)
             versions = [best] if best is not None else []
-        else:
-            versions = self.docs.series_versions(best.series or best.family) or [best]
         dense_c = cands.get(g.dense_best) if g.dense_best else None
         dense_text = (
             self.dense.text(dense_c.dense_row)

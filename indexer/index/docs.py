@@ -115,6 +115,7 @@ class DocStore:
         self.path = Path(path)
         self._series_cache: dict[str, list[SeriesVersion]] = {}
         self._columns: dict[str, dict[str, str]] = {}
+        self._family_sizes: dict[str, int] | None = None
         try:
             # Read-only URI: a reader must never create or lock a generation's files.
             self.db = sqlite3.connect(
@@ -243,10 +244,13 @@ class DocStore:
         return list(hit)
 
     def family_size(self, family_id: str) -> int:
-        row = self.db.execute(
-            "SELECT COUNT(*) FROM versions WHERE family = ?", (family_id,)
-        ).fetchone()
-        return int(row[0])
+        """How many versions the family (the whole lineage) has; every family's count
+        is read at once on first use and kept, as :meth:`_column` does."""
+        if self._family_sizes is None:
+            self._family_sizes = dict(
+                self.db.execute("SELECT family, COUNT(*) FROM versions GROUP BY family")
+            )
+        return int(self._family_sizes.get(family_id, 0))
 
     def trees_of(self, version_ids: Sequence[str]) -> dict[str, str | None]:
         """The tree (``qemu``, ``kvm-unit-tests`` ...) of each known version id."""
