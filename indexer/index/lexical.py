@@ -645,7 +645,10 @@ def open_lexical(dirpath: Path) -> FileIndex:
     incompatible one."""
     from whoosh import index
 
+    from kvmsearch.indexer.index.whoosh_speed import speed_up_whoosh
+
     harden_whoosh()
+    speed_up_whoosh()
     dirpath = Path(dirpath)
     if not dirpath.is_dir() or not index.exists_in(str(dirpath), indexname=INDEX_NAME):
         raise IndexNotFoundError(
