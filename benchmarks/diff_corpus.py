@@ -15,13 +15,13 @@ Target (issue "The review record"): cold `kvmsearch diff` <= 1 s on the full ind
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 from pathlib import Path
 
 from build_corpus import load, machine
 from query_speed import kvmsearch_command, pct, run_cold
+from report import emit
 
 
 def main() -> None:
@@ -100,10 +100,7 @@ def main() -> None:
         "all_pairs_wall_s": round(wall, 1),
         "cold_cli": cold,
     }
-    text = json.dumps(result, indent=1)
-    if a.json:
-        a.json.write_text(text + "\n")
-    print(text)
+    emit(result, a.json)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from typing import Any
 
 from build_corpus import load, machine
 from query_speed import DEFAULT_QUERIES, kvmsearch_command, pct
+from report import emit
 from serve_speed import start
 
 TARGETS = {"errors": 0, "p95_ms": 150.0, "server_rss_mb": 500.0}
@@ -197,10 +198,7 @@ def main() -> None:
     }
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)
-    text = json.dumps(result, indent=1)
-    if a.json:
-        a.json.write_text(text + "\n")
-    print(text)
+    emit(result, a.json)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from typing import Any
 
 from build_corpus import load, machine
 from query_speed import COLD_QUERIES, DEFAULT_QUERIES, kvmsearch_command, pct, run_cold
+from report import emit
 
 TARGETS = {"cli_p50_ms": 60.0, "cli_ratio": 0.12, "api_p50_ms": 15.0, "api_p95_ms": 40.0}
 
@@ -154,10 +155,7 @@ def main() -> None:
             1,
         )
     result["targets"] = TARGETS
-    text = json.dumps(result, indent=1)
-    if a.json:
-        a.json.write_text(text + "\n")
-    print(text)
+    emit(result, a.json)
 
 
 if __name__ == "__main__":
