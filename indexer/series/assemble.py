@@ -443,6 +443,10 @@ def _version_record(g: _Group) -> SeriesVersion:
 #: to it by its subject (review usually comes within days; a late "Applied" too)
 REPLY_BY_SUBJECT_WINDOW = timedelta(days=60)
 
+#: (normalised title, version, n of n/M) -> (sent, group index, patch n) of every
+#: series mail with that subject, for joining replies by subject
+_BySubject = dict[tuple[str, int, int | None], list[tuple[float, int, int | None]]]
+
 
 def _replies_by_group(asm: _Assembler, groups: Sequence[_Group]) -> list[list[ReplyTo]]:
     """The replies in each version's thread, each with the mail it answers (the
@@ -451,7 +455,7 @@ def _replies_by_group(asm: _Assembler, groups: Sequence[_Group]) -> list[list[Re
     nothing at all, is joined by its subject instead: ``Re: [PATCH v2 3/5] title``
     answers patch 3 of the v2 of that title sent shortly before it."""
     owner: dict[str, tuple[int, int | None]] = {}
-    by_subject: dict[tuple[str, int, int | None], list[tuple[float, int, int | None]]] = {}
+    by_subject: _BySubject = {}
     for gi, g in enumerate(groups):
         if g.cover is not None:
             owner[g.cover.msg.message_id] = (gi, None)
@@ -465,7 +469,7 @@ def _replies_by_group(asm: _Assembler, groups: Sequence[_Group]) -> list[list[Re
         members: list[_Mail | None] = [g.cover, g.anchor if g.standalone else None]
         for mm in (*members, *g.patches.values()):
             if mm is not None:
-                key = (_subject_key(mm.info), mm.info.version, mm.info.index)
+                key = (normalise_title(mm.info.title), mm.info.version, mm.info.index)
                 by_subject.setdefault(key, []).append((mm.t, gi, owner[mm.msg.message_id][1]))
     out: list[list[ReplyTo]] = [[] for _ in groups]
     for mail in asm.mails:
@@ -492,13 +496,7 @@ def _replies_by_group(asm: _Assembler, groups: Sequence[_Group]) -> list[list[Re
     return out
 
 
-def _subject_key(info: SubjectInfo) -> str:
-    return normalise_title(info.title)
-
-
-def _by_subject(
-    mail: _Mail, by_subject: dict[tuple[str, int, int | None], list[tuple[float, int, int | None]]]
-) -> tuple[int, int | None] | None:
+def _by_subject(mail: _Mail, by_subject: _BySubject) -> tuple[int, int | None] | None:
     """The version (and patch) a reply with broken threading answers, by the markers
     and title of its ``Re:`` subject: the latest such mail sent before it, within
     :data:`REPLY_BY_SUBJECT_WINDOW`."""
@@ -507,7 +505,7 @@ def _by_subject(
         return None
     window = REPLY_BY_SUBJECT_WINDOW.total_seconds()
     best: tuple[float, int, int | None] | None = None
-    for t, gi, n in by_subject.get((_subject_key(info), info.version, info.index), ()):
+    for t, gi, n in by_subject.get((normalise_title(info.title), info.version, info.index), ()):
         if t <= mail.t + _SKEW.total_seconds() and mail.t - t <= window:
             if best is None or t > best[0]:
                 best = (t, gi, n)
@@ -574,7 +572,9 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
         )
         for i, (g, v) in enumerate(zip(groups, versions, strict=True))
     ]
-    versions_by_group = list(versions)
+    # what each version's reviewers wrote, for the lexical review field (not kept in
+    # the record: it stays small)
+    texts = {v.message_id: review_text(replies[i], v.author_addr) for i, v in enumerate(versions)}
     threads = [tuple(_ancestors(g.root().msg)) for g in groups]
     priors = [
         earlier_version_ids(g.root().msg.body, v.cover.prior_ids) if v.cover.prior_ids else ()
@@ -613,10 +613,6 @@ def assemble(messages: Iterable[Message], skips: Sequence[Skip] = ()) -> ParseRe
         for m in asm.mails
         if m.msg.warnings
     ]
-    texts = {
-        v.message_id: review_text(replies[i], v.author_addr)
-        for i, v in enumerate(versions_by_group)
-    }
     return ParseResult(
         versions=tuple(versions),
         families=tuple(families),
