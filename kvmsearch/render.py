@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
+from kvmsearch.indexer.text.people import address_of, display_name
 from kvmsearch.models.records import (
     ChangelogEntry,
     Hit,
@@ -210,7 +211,7 @@ def format_hits(
         for vd in h.version_diffs:
             lines.append(f"    {d}diff {clean(vd, oneline=True)}{r}")
         for a in h.asked_by[:4]:
-            who = clean(a.who.split("<", 1)[0].strip() or a.who, oneline=True)
+            who = clean(display_name(a.who), oneline=True)
             item = textwrap.shorten(clean(a.item, oneline=True), width=width, placeholder=" …")
             lines.append(f"    asked by {who} <{clean(a.message_id)}>: {item}")
         if h.files:
@@ -264,7 +265,7 @@ def version_views(versions: list[SeriesVersion]) -> list[VersionView]:
             reviews=tuple(
                 (_patch_label(n.patch, v.n_patches), n)
                 for n in v.reviews
-                if n.who.rpartition("<")[2].rstrip(">").lower() != v.author_addr.lower()
+                if address_of(n.who) != v.author_addr.lower()
             ),
         )
         for k, v in enumerate(versions)
@@ -311,7 +312,7 @@ def format_series(versions: list[SeriesVersion]) -> str:
                 lines.append("    - " + clean(item, oneline=True))
                 if item in asked:
                     a = asked[item]
-                    who = clean(a.who.split("<", 1)[0].strip() or a.who, oneline=True)
+                    who = clean(display_name(a.who), oneline=True)
                     lines.append(f"      asked by {who} <{clean(a.message_id)}>")
         if v.cover.files:
             lines.append(f"  files ({len(v.cover.files)}):")
@@ -366,7 +367,7 @@ def _review_lines(view: VersionView) -> list[str]:
     out = [f"  review: {len(view.reviews)} replies from {people} people"]
     for label, n in view.reviews[:SHOW_REVIEWS]:
         day = n.date.strftime("%Y-%m-%d") if n.date else "????-??-??"
-        who = clean(n.who.split("<", 1)[0].strip() or n.who, oneline=True)
+        who = clean(display_name(n.who), oneline=True)
         text = clean(n.excerpt, oneline=True) or "(trailers only)"
         out.append(f"    {day} {who} on {label}: {text}")
         if n.answers:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from kvmsearch.indexer.series.changelog import credits_in
 from kvmsearch.indexer.series.landing import ReplyTo
 from kvmsearch.indexer.text.identifiers import is_exact_identifier
+from kvmsearch.indexer.text.people import display_name
 from kvmsearch.models.records import ChangeLink, ChangelogEntry
 
 __all__ = ["asked_for", "link_changes"]
@@ -69,7 +70,7 @@ def _words(text: str) -> tuple[set[str], set[str]]:
 
 
 def _first_names(who: str) -> set[str]:
-    name = who.split("<", 1)[0].strip().strip('"').lower()
+    name = display_name(who).lower()
     parts = name.replace(",", " ").split()
     return {name, *parts} if parts else set()
 

@@ -11,12 +11,25 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["inbody_author", "person_key"]
+__all__ = ["address_of", "display_name", "inbody_author", "person_key"]
 
 _INBODY_FROM = re.compile(r"^From:\s*(?P<name>[^<\n]*?)\s*<(?P<addr>[^<>\s]+@[^<>\s]+)>\s*$")
 _NOT_NAME = re.compile(r"[^a-z ]+")
 # Role accounts and tools that send mail for many people: their name is no identity.
 _GENERIC = frozenset({"root", "admin", "info", "kernel test robot", "patchwork bot", "git"})
+
+
+def display_name(who: str) -> str:
+    """The name of a ``"Name <addr>"`` as written, quotes dropped; the address when
+    there is no name."""
+    name = who.split("<", 1)[0].strip().strip('"').strip()
+    return name or who.strip()
+
+
+def address_of(who: str) -> str:
+    """The lower-cased address of a ``"Name <addr>"`` (or of a bare address)."""
+    inside = who.rpartition("<")[2] if "<" in who else who
+    return inside.rstrip(">").strip().lower()
 
 
 def person_key(name: str) -> str | None:
