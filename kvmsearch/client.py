@@ -8,7 +8,8 @@ milliseconds too. So this module imports the standard library's cheapest parts o
 loopback port. The wire shapes are those of :mod:`kvmsearch.models.service` (``CliCall``
 out, ``CliReply`` back).
 
-Anything it cannot forward (a command that writes, ``--queries FILE``, ``--help``, a
+Anything it cannot forward (a command that writes, ``--queries FILE``, ``show --mbox``
+(mail bytes, not a reply to print), ``--help``, a
 server for another index or another lore base, no server at all) runs locally, so
 the output is the same either way.
 """
@@ -84,7 +85,9 @@ def forwardable(args: list[str]) -> bool:
         return False
     words = [a for a in args if a != "--"]
     if any(
-        a in _HELP or a == "--no-server" or a == "--queries" or a.startswith("--queries=")
+        a in _HELP
+        or a in ("--no-server", "--queries", "--mbox")
+        or a.startswith(("--queries=", "--mbox="))
         for a in words
     ):
         return False

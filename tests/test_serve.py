@@ -43,6 +43,7 @@ LOCAL = [
     ["--bogus-option", "kvm"],
     ["search", "--help"],
     ["status"],
+    ["show", VIRTIO_BT_V2, "--mbox", "v4"],  # mail bytes, written here
 ]
 
 
