@@ -9,9 +9,8 @@ loopback port. The wire shapes are those of :mod:`kvmsearch.models.service` (``C
 out, ``CliReply`` back).
 
 Anything it cannot forward (a command that writes, ``--queries FILE``, ``show --mbox``
-(mail bytes, not a reply to print), ``--help``, a
-server for another index or another lore base, no server at all) runs locally, so
-the output is the same either way.
+(mail bytes, not a reply to print), ``--help``, a server for another index or another
+lore base, no server at all) runs locally, so the output is the same either way.
 """
 
 from __future__ import annotations
