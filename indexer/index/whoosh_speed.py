@@ -27,12 +27,12 @@ __all__ = ["ORIGINAL", "speed_up_whoosh"]
 
 _done = False
 #: whoosh's own methods, as they were before :func:`speed_up_whoosh` (the test that
-#: compares both runs them)
+#: compares both runs them). Any: whoosh ships no type information, here and for
+#: ``self`` below (its ArrayUnionMatcher)
 ORIGINAL: dict[str, Any] = {}
 _PATCHED = ("_read_part", "_find_next", "block_quality")
 
 
-# Any: whoosh ships no type information; ``self`` is its ArrayUnionMatcher
 def _read_part(self: Any) -> None:
     scored = self._scored
     boost = self._boost
