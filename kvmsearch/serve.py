@@ -351,11 +351,15 @@ def create_app(serving: ServingIndex) -> Starlette:
             }
         )
 
-    def show(request: Request) -> list[SeriesVersion]:
-        """The series the path's ID (a Message-ID or lore link) belongs to."""
+    def path_id(request: Request) -> str:
+        """The Message-ID the path names (a bare id or a lore link)."""
         from kvmsearch.indexer.text.links import message_id_from_user
 
-        mid = message_id_from_user(request.path_params["mid"])
+        return message_id_from_user(request.path_params["mid"])
+
+    def show(request: Request) -> list[SeriesVersion]:
+        """The series the path's ID belongs to."""
+        mid = path_id(request)
         versions: list[SeriesVersion] = serving.run(lambda idx: idx.show(mid))
         return versions
 
@@ -368,10 +372,8 @@ def create_app(serving: ServingIndex) -> Starlette:
 
     def compare(request: Request) -> VersionDiff:
         """The path's series, versions ``a`` and ``b`` of the query (default: newest two)."""
-        from kvmsearch.indexer.text.links import message_id_from_user
-
         q = request.query_params
-        mid = message_id_from_user(request.path_params["mid"])
+        mid = path_id(request)
         d: VersionDiff = serving.run(
             lambda idx: idx.diff(mid, q.get("a") or None, q.get("b") or None)
         )
