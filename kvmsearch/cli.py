@@ -398,7 +398,9 @@ def search(
             help="What to look for: words, a path (drivers/vhost/, pvtime.c), an identifier "
             '(KVM_CAP_STEAL_TIME), "quoted phrases" and inline filters (author:maz '
             "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022 kind:pull "
-            "status:applied).",
+            "status:applied). lore's prefixes work too: f:maz s:word (subjects) b:word "
+            "(bodies) dfn:PATH l:LIST d:20210101..20211231 (either end open), -word or "
+            '-"a phrase" to exclude (-s:/-b: likewise); start with -- if the query does.',
             show_default=False,
             metavar="QUERY",
         ),

@@ -169,7 +169,10 @@ def build_server(index: Index) -> MCPServer[Any]:
                 'identifier (KVM_CAP_ARM_MTE), "phrases", and inline filters author:, '
                 "list:, tree:, file:, since:YYYY[-MM[-DD]], until:, kind:pull|stable, "
                 "status:applied|partial|landed|none, reviewer: (who gave Reviewed-by or "
-                'Acked-by), review:word or review:"a phrase" (what reviewers wrote)'
+                'Acked-by), review:word or review:"a phrase" (what reviewers wrote); '
+                "and lore's prefixes: f: (author), s: (subject words), b: (body words), "
+                "dfn: (file), l: (list), d:YYYYMMDD..YYYYMMDD (either end open), -word or "
+                '-"phrase" to exclude'
             ),
         ],
         limit: Annotated[int, Field(ge=1, le=MAX_TOOL_LIMIT, description="Series to return.")] = 10,

@@ -9,9 +9,10 @@ series versions, and both retrievers (lexical and dense) receive that one set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 
 from .errors import QueryError
 
@@ -47,19 +48,54 @@ def clean_text(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+_RELATIVE = re.compile(r"(\d{1,4})\.(day|week|month|year)s?\.ago")
+_RELATIVE_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+
+
+def period(value: str, what: str, *, today: date | None = None) -> tuple[date, date]:
+    """The first and last day ``value`` names: ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` or
+    ``YYYYMMDD`` (lore's form), or a day relative to today as lei takes it:
+    ``today``, ``yesterday``, ``N.days.ago`` (also weeks, months of 30 days, years)."""
+    v = value.strip().lower()
+    now = today or date.today()
+    if v in ("today", "yesterday"):
+        d = now - timedelta(days=1 if v == "yesterday" else 0)
+        return d, d
+    rel = _RELATIVE.fullmatch(v)
+    if rel:
+        d = now - timedelta(days=int(rel.group(1)) * _RELATIVE_DAYS[rel.group(2)])
+        return d, d
+    if len(v) == 8 and v.isdigit():
+        v = f"{v[:4]}-{v[4:6]}-{v[6:]}"
+    parts = v.split("-")
+    if len(v) in (4, 7, 10) and all(p.isdigit() for p in parts) and len(parts[0]) == 4:
+        try:
+            y = int(parts[0])
+            if len(parts) == 1:
+                return date(y, 1, 1), date(y, 12, 31)
+            m = int(parts[1])
+            if len(parts) == 2:
+                first = date(y, m, 1)
+                nxt = date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1)
+                return first, nxt - timedelta(days=1)
+            d = date(y, m, int(parts[2]))
+            return d, d
+        except ValueError:
+            pass
+    raise QueryError(
+        f"{what}:{value} is not a date; use YYYY, YYYY-MM, YYYY-MM-DD, YYYYMMDD or N.days.ago"
+    )
+
+
 def parse_date(value: str, what: str) -> date:
-    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` as the first day it names."""
-    v = value.strip()
-    for n in (10, 7, 4):  # 2021-03-04, 2021-03, 2021
-        if len(v) == n:
-            try:
-                parts = [int(p) for p in v.split("-")]
-                return date(
-                    parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1
-                )
-            except (ValueError, IndexError):
-                break
-    raise QueryError(f"{what}:{value} is not a date; use YYYY, YYYY-MM or YYYY-MM-DD")
+    """The first day ``value`` names (see :func:`period`)."""
+    return period(value, what)[0]
+
+
+def period_end(value: str, what: str) -> date:
+    """The last day ``value`` names: ``until:2021-06`` runs to 30 June (see
+    :func:`period`)."""
+    return period(value, what)[1]
 
 
 def _strings(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -70,10 +106,35 @@ def _strings(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _day(value: str | date | None, what: str) -> date | None:
+def _day(value: str | date | None, what: str, *, end: bool = False) -> date | None:
     if value is None or isinstance(value, date):
         return value
-    return parse_date(str(value), what)
+    return period_end(str(value), what) if end else parse_date(str(value), what)
+
+
+#: where a text condition looks: the subjects (series title and patch subjects), the
+#: bodies (cover text, changelog, commit messages) or both
+TEXT_WHERE = ("subject", "body", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class TextCondition:
+    """A word or phrase a version must hold (lore's ``s:`` / ``b:``) or must not
+    (``-word``, ``-s:word``): a filter, not a ranking term."""
+
+    where: str  # one of TEXT_WHERE
+    text: str
+    negated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.where not in TEXT_WHERE:
+            raise QueryError(f"{self.where!r} is not a text field; use {', '.join(TEXT_WHERE)}")
+
+    def spelled(self) -> str:
+        """As typed inline: ``s:dirty``, ``-b:"use after free"``, ``-word``."""
+        text = f'"{self.text}"' if " " in self.text else self.text
+        prefix = {"subject": "s:", "body": "b:", "all": ""}[self.where]
+        return f"{'-' if self.negated else ''}{prefix}{text}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +148,9 @@ class Filters:
     series' landing; ``reviewers`` match who gave a Reviewed-by or Acked-by on the
     version; ``reviews`` are words or phrases the reviewers' replies to the version
     contain (their own text: quotes, trailers and the author's answers are not
-    searched); ``since``/``until`` are inclusive days.
-    Several values in one category are alternatives; categories combine with AND.
+    searched); ``since``/``until`` are inclusive days; ``texts`` are words or phrases
+    of the version's own text, each of which must hold (or, negated, must not).
+    Several values in one other category are alternatives; categories combine with AND.
     ``all_versions`` asks for one hit per version instead of one per family.
     """
 
@@ -105,6 +167,8 @@ class Filters:
     reviewers: tuple[str, ...] = ()
     #: words or a phrase a reviewer's reply to the version contains
     reviews: tuple[str, ...] = ()
+    #: words or phrases the version's own text must hold, or must not (all must hold)
+    texts: tuple[TextCondition, ...] = ()
 
     def __post_init__(self) -> None:
         for k in self.kinds:
@@ -144,7 +208,7 @@ class Filters:
             files=_strings(file),
             kinds=kinds or DEFAULT_KINDS,
             since=_day(since, "since"),
-            until=_day(until, "until"),
+            until=_day(until, "until", end=True),
             all_versions=all_versions,
             statuses=tuple(x.lower() for x in _strings(status)),
             reviewers=_strings(reviewer),
@@ -166,12 +230,18 @@ class Filters:
             statuses=other.statuses or self.statuses,
             reviewers=self.reviewers + other.reviewers,
             reviews=self.reviews + other.reviews,
+            texts=self.texts + other.texts,
         )
 
     def restriction(self) -> Filters:
         """The part that decides which versions are allowed (a cache key for the
         allowed set: ``all_versions`` changes grouping, not the set)."""
         return replace(self, all_versions=False) if self.all_versions else self
+
+    def facets(self) -> Filters:
+        """The restriction without the conditions on text (``review:``, ``s:``,
+        ``b:``, ``-word``), which the lexical index answers, not the document store."""
+        return replace(self.restriction(), reviews=(), texts=())
 
     def is_empty(self) -> bool:
         """No restriction beyond the default kind."""
@@ -255,5 +325,9 @@ __all__ = [
     "MODES",
     "Filters",
     "SearchRequest",
+    "TEXT_WHERE",
+    "TextCondition",
     "parse_date",
+    "period",
+    "period_end",
 ]

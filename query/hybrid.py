@@ -176,9 +176,14 @@ class HybridSearcher:
             self._lex = LexicalSearcher(self.gen.lexical_dir)
         return self._lex
 
-    def reviewed_with(self, phrases: Sequence[str]) -> set[str]:
-        """Versions whose reviewers wrote any of ``phrases`` (the ``review:`` filter)."""
-        return self.lex.reviewed_with(phrases)
+    def versions_with(self, where: str, phrases: Sequence[str]) -> set[str]:
+        """Versions whose text ``where`` holds any of ``phrases`` (``review:``, ``s:``,
+        ``b:``, ``-word``)."""
+        return self.lex.versions_with(where, phrases)
+
+    def version_ids(self) -> set[str]:
+        """Every version id."""
+        return self.lex.version_ids()
 
     @property
     def dense(self) -> DenseRetriever:

@@ -57,6 +57,17 @@ if TYPE_CHECKING:
 
 MODES = ("auto", "and", "or")
 
+#: the fields each condition on text looks in (query.filters): the replies
+#: (``review:``); lore's ``s:``, the series title and the cover's list of patch
+#: subjects; lore's ``b:``, the cover text, changelog and commit messages (with their
+#: subjects); ``-word``, everything the ranking reads
+TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "review": (REVIEW_FIELD,),
+    "subject": ("title", "shortlog"),
+    "body": ("motivation", "changelog", "patches"),
+    "all": ("body",),
+}
+
 
 _FILTER_CACHE_SIZE = 64
 # A clause matching more than this share of the documents only scores, never selects
@@ -181,10 +192,14 @@ class LexicalSearcher:
         tiers = dict.fromkeys(self._postings("ident_exact", raw), 1) if raw else {}
         return self._tiered(build, boosts, "and", limit, allowed, explain, tiers)
 
-    def reviewed_with(self, phrases: Sequence[str]) -> set[str]:
-        """Version ids whose reviewers' replies (the ``review`` field) hold any of
-        ``phrases``: every word of one, in order where it has several."""
-        boosts = field_weights({REVIEW_FIELD: 1.0})
+    def versions_with(self, where: str, phrases: Sequence[str]) -> set[str]:
+        """Version ids whose text ``where`` (:data:`TEXT_FIELDS`: ``review``,
+        ``subject``, ``body`` or ``all``) holds any of ``phrases``: every word of one,
+        in order where it has several.
+
+        Raises QueryError for a phrase with no word the index keeps (a stop word)."""
+        fields = TEXT_FIELDS[where]
+        boosts = field_weights(dict.fromkeys(fields, 1.0))
         ids = self._id_column()
         out: set[str] = set()
         for p in phrases:
@@ -193,20 +208,27 @@ class LexicalSearcher:
                 continue
             # several words are a phrase (review:"use after free"); one is a word
             chunk = f'"{text}"' if " " in text else text
-            # only the review field: an identifier's clause also asks ident_exact, which
-            # holds the author's text
+            # only these fields: an identifier's clause also asks ident_exact, which
+            # holds every section's text
             qs = [
-                c.query([REVIEW_FIELD])
-                for c in text_clauses(chunk, boosts, [REVIEW_FIELD])
-                if REVIEW_FIELD in c.per_field
+                c.query(fields)
+                for c in text_clauses(chunk, boosts, list(fields))
+                if any(f in c.per_field for f in fields)
             ]
             if not qs:
-                continue
+                raise QueryError(
+                    f"{text!r} has no word the index keeps (too common or too short); "
+                    "give a more specific word"
+                )
             from whoosh import query as wq
 
             q = qs[0] if len(qs) == 1 else wq.And(qs)
             out.update(ids[d] for d in self._searcher.docs_for_query(q))
         return out
+
+    def version_ids(self) -> set[str]:
+        """Every version id in the index."""
+        return set(self._id_column())
 
     def acronyms_for(self, text: str) -> list[str]:
         """Acronyms the corpus defines whose expansion ``text`` spells out and that it

@@ -9,37 +9,59 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from kvmsearch.indexer.text.identifiers import is_routing_identifier
 from kvmsearch.indexer.text.paths import is_path
 from kvmsearch.models.errors import QueryError
-from kvmsearch.models.query import DEFAULT_KINDS, Filters, parse_date
+from kvmsearch.models.query import (
+    DEFAULT_KINDS,
+    Filters,
+    TextCondition,
+    parse_date,
+    period,
+    period_end,
+)
 
-_FILTER = re.compile(
-    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status|reviewer|review):"
-    r'("([^"]*)"|\S+)',
-    re.IGNORECASE,
+# kvmsearch's own filter names, then lore/lei's: f: author, s: subject words, b: body
+# words, dfn: file, l: list, d: date range (what people type into lore works here)
+_KEYS = (
+    "file|path|dfn|author|from|f|list|l|tree|since|until|before|after|date|d|kind|status"
+    "|reviewer|review|subject|s|body|b"
 )
-_EMPTY_FILTER = re.compile(
-    r"(?<!\S)(file|path|author|from|list|tree|since|until|before|after|kind|status|reviewer|review):(?=\s|$)",
-    re.IGNORECASE,
-)
+_FILTER = re.compile(rf'(?<!\S)(-?)({_KEYS}):("([^"]*)"|\S+)', re.IGNORECASE)
+_EMPTY_FILTER = re.compile(rf"(?<!\S)-?({_KEYS}):(?=\s|$)", re.IGNORECASE)
+#: lore's names for kvmsearch's filters
+LORE_ALIASES = {
+    "f": "author",
+    "from": "author",
+    "dfn": "file",
+    "path": "file",
+    "l": "list",
+    "s": "subject",
+    "b": "body",
+    "d": "date",
+    "after": "since",
+}
 _FILTER_EXAMPLES = {
     "file": "arch/arm64/kvm/",
-    "path": "drivers/vhost/",
     "author": "maz",
-    "from": "maz",
     "list": "kvmarm",
     "tree": "qemu",
     "since": "2021-06",
     "until": "2022",
     "before": "2022",
-    "after": "2021-06",
+    "date": "20210101..20211231",
     "kind": "pull",
     "status": "applied",
     "reviewer": "maz",
     "review": "mmu_lock",
+    "subject": "vgic",
+    "body": '"dirty ring"',
 }
+# -word and -"a phrase" exclude, as in lore. An errno (-EINVAL, -EFAULT) is a word:
+# kernel questions quote them ("returns -EFAULT"), and nobody excludes by one.
+_EXCLUDED = re.compile(r'(?<!\S)-(?:"([^"]*)"|(?!E[A-Z0-9]{2,}\b)([^\s"\-\d]\S*))')
 _PHRASE = re.compile(r'"([^"]+)"')
 # "v3", "V3", "v10": a version the question asks about (not "v5.10", a kernel release)
 _VERSION_NAMED = re.compile(r"(?<![\w.])[vV](\d{1,2})(?![\w.])")
@@ -109,21 +131,34 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     reviewers: list[str] = []
     reviews: list[str] = []
 
+    texts: list[TextCondition] = []
+
     def take(m: re.Match[str]) -> str:
         nonlocal since, until, kinds, statuses
-        key, val = m.group(1).lower(), (m.group(3) if m.group(3) is not None else m.group(2))
-        if key in ("file", "path"):
+        negated, typed = bool(m.group(1)), m.group(2).lower()
+        key = LORE_ALIASES.get(typed, typed)
+        val = m.group(4) if m.group(4) is not None else m.group(3)
+        if negated and key not in ("subject", "body"):
+            raise QueryError(
+                f'-{typed}: cannot exclude; exclude words instead: -word, -"a phrase", '
+                "-s:word (subjects), -b:word (bodies)"
+            )
+        if key == "file":
             files.append(val)
-        elif key in ("author", "from"):
+        elif key == "author":
             authors.append(val)
         elif key == "list":
             lists.append(val)
         elif key == "tree":
             trees.append(_norm_tree(val))
-        elif key in ("since", "after"):
-            since = parse_date(val, key)
-        elif key in ("until", "before"):
-            until = parse_date(val, key)
+        elif key == "since":
+            since = parse_date(val, typed)
+        elif key == "until":
+            until = period_end(val, typed)
+        elif key == "before":
+            until = parse_date(val, typed) - timedelta(days=1)
+        elif key == "date":
+            since, until = _date_range(val, typed)
         elif key == "kind":
             kinds = tuple(k for k in val.lower().split(",") if k)
         elif key == "status":
@@ -132,13 +167,23 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             reviewers.append(val)
         elif key == "review":
             reviews.append(val)
+        elif val.strip():  # subject, body
+            texts.append(TextCondition(key, " ".join(val.split()), negated))
+        return " "
+
+    def exclude(m: re.Match[str]) -> str:
+        val = " ".join((m.group(1) if m.group(1) is not None else m.group(2)).split())
+        if val:
+            texts.append(TextCondition("all", val, negated=True))
         return " "
 
     text = _FILTER.sub(take, query)
     empty = _EMPTY_FILTER.search(text)
     if empty:
-        key = empty.group(1).lower()
-        raise QueryError(f"{key}: needs a value, e.g. {key}:{_FILTER_EXAMPLES.get(key, 'x')}")
+        typed = empty.group(1).lower()
+        example = _FILTER_EXAMPLES.get(LORE_ALIASES.get(typed, typed), "x")
+        raise QueryError(f"{typed}: needs a value, e.g. {typed}:{example}")
+    text = _EXCLUDED.sub(exclude, text)
     tree_hint = None
     th = _TREE_HINT.search(text)
     if th:
@@ -190,6 +235,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         statuses=statuses,
         reviewers=tuple(reviewers),
         reviews=tuple(reviews),
+        texts=tuple(texts),
     )
     if base is not None:
         filters = base.merged(filters)
@@ -206,6 +252,20 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         dense_text=text,
         versions=tuple(dict.fromkeys(int(n) for n in _VERSION_NAMED.findall(text))),
         changed_between=_span(text),
+    )
+
+
+def _date_range(value: str, typed: str) -> tuple[date | None, date | None]:
+    """lore's ``d:`` value: ``A..B``, ``A..``, ``..B`` or one period ``A``; each end
+    names its whole period (``d:2021..2022`` is 2021-01-01 to 2022-12-31)."""
+    first, dots, last = value.partition("..")
+    if not dots:
+        return period(value, typed)
+    if not (first or last):
+        raise QueryError(f"{typed}:{value} names no date; e.g. {typed}:20210101..20211231")
+    return (
+        period(first, typed)[0] if first else None,
+        period(last, typed)[1] if last else None,
     )
 
 

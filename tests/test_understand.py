@@ -52,7 +52,7 @@ def test_inline_filters_are_removed_from_text():
     assert p.filters.lists == ("kvmarm",)
     assert p.filters.trees == ("kvm-unit-tests",)
     assert p.filters.since == date(2021, 1, 1)
-    assert p.filters.until == date(2022, 1, 1)
+    assert p.filters.until == date(2022, 12, 31)  # until: runs to the end of 2022
     assert p.phrases == ("dirty log",)
     assert "author:" not in p.text and "maz" not in p.text
 
@@ -63,8 +63,8 @@ def test_option_filters_merge():
 
 
 def test_bad_date_is_a_query_error():
-    with pytest.raises(QueryError, match="since:yesterday"):
-        understand("since:yesterday vgic")
+    with pytest.raises(QueryError, match="since:someday"):
+        understand("since:someday vgic")
 
 
 @pytest.mark.parametrize("q", ["", '"', "::", "file:x", "(", "*", "ünïcödé ☃", "a" * 5000])
