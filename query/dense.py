@@ -192,29 +192,31 @@ class DenseSearcher:
     ) -> list[DenseHit]:
         assert self._rows is not None
         assert self._index is not None
+        import numpy as np
+
         versions = self.meta["versions"]
         fields = self.meta["fields"]
         while True:
             scores, labels = self._index.search(q, fetch, params=params)
-            best: dict[int, tuple[float, int]] = {}
-            for score, row in zip(scores[0].tolist(), labels[0].tolist(), strict=True):
-                if row < 0:
-                    break
-                v = int(self._rows[row, 0])
-                if v not in best:
-                    best[v] = (score, row)
-                    if len(best) == k:
-                        break
+            lab = labels[0]
+            end = int(np.argmax(lab < 0)) if (lab < 0).any() else len(lab)  # -1: no more
+            # The first chunk of each version in rank order, in numpy: a Python loop
+            # over the 1,200 rows fetched cost ~1 ms of a prose query's critical path.
+            _, first = np.unique(self._rows[lab[:end], 0], return_index=True)
+            first.sort()
             # Every version not seen has all its chunks at or below the last score
             # fetched, so the first k distinct versions are the answer.
-            if len(best) >= k or fetch >= n:
+            if len(first) >= k or fetch >= n:
                 break
             fetch = min(n, fetch * 4)
-        out = []
-        for v, (score, row) in best.items():
-            _, f, ordinal = self._rows[row].tolist()
-            out.append(DenseHit(versions[v], score, fields[f], ordinal, row))
-        return out
+        take = first[:k]
+        rows = lab[take]
+        return [
+            DenseHit(versions[v], score, fields[f], ordinal, row)
+            for (v, f, ordinal), score, row in zip(
+                self._rows[rows].tolist(), scores[0][take].tolist(), rows.tolist(), strict=True
+            )
+        ]
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """Every chunk vector and its row (version, field, ordinal positions in

@@ -573,3 +573,25 @@ def test_display_scores_are_one_scale_in_rank_order() -> None:
     assert display_scores([24.75, 24.86, 12.0]) == pytest.approx([1.0, 1.0, 12.0 / 24.75], abs=1e-6)
     assert display_scores([0.8, 0.4]) == [1.0, 0.5]
     assert display_scores([0.0, 0.0]) == [0.0, 0.0] and display_scores([]) == []
+
+
+def test_the_gil_handoff_is_short_only_while_both_retrievers_run(searcher, monkeypatch) -> None:
+    import sys
+
+    from kvmsearch.query import hybrid
+
+    seen: list[float] = []
+    real = hybrid.HybridSearcher.lexical_hits
+
+    def spy(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append(sys.getswitchinterval())
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(hybrid.HybridSearcher, "lexical_hits", spy)
+    s = searcher(sv("a@x", "Dirty page logging", "Log dirty pages for migration."))
+    before = sys.getswitchinterval()
+    search(s, "dirty page logging for migration", mode="hybrid")
+    search(s, "dirty page logging for migration", mode="lexical")
+    # prose in hybrid mode: the dense thread works beside (Python keeps microseconds)
+    assert seen == [pytest.approx(hybrid._HANDOFF_S), before]
+    assert sys.getswitchinterval() == before
