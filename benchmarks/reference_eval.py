@@ -9,14 +9,15 @@ Message-IDs of every version it lists) and scores them with `score.py`, which ma
 Message-ID to the judges' families through `catalogue.jsonl.gz`. Prints one table of
 nDCG@10 per kind and mode; ``--json`` keeps every metric.
 
-``--kvmsearch`` names the command to run, so an older checkout can be scored the same way
-(the before/after rows of BENCHMARKS.md).
+``--kvmsearch`` names the command to run (words split as a shell would), so an older
+checkout can be scored the same way (the before/after rows of BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,8 @@ KINDS = ("path", "ident", "known", "topic", "overall")
 
 def run_mode(cmd: str, index: str, queries: Path, mode: str, out: Path) -> None:
     proc = subprocess.run(
-        [cmd, "search", "--index", index, "--queries", str(queries), "--json", "--mode", mode],
+        [*shlex.split(cmd), "search", "--index", index, "--queries", str(queries), "--json"]
+        + ["--mode", mode],
         check=True,
         capture_output=True,
         text=True,
