@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,18 @@ def test_api_search_returns_the_cli_json_records(served: Served) -> None:
     assert body["hits"][0]["versions"][0]["message_id"] == DBM
 
 
+def test_lore_syntax_over_the_api_is_the_cli_answer(served: Served) -> None:
+    q = 's:dirty -"ring" d:2019..2021'
+    status, body = served.get_json("/api/search?" + urllib.parse.urlencode({"q": q}))
+    cli = served.cli("--json", q, server=False)
+    assert status == 200 and body["hits"]
+    assert body["hits"] == [json.loads(line) for line in cli.stdout.splitlines()]
+    # a filter-only query lists its matches newest first; the DBM series is one
+    assert DBM in {v["message_id"] for h in body["hits"] for v in h["versions"]}
+    for h in body["hits"]:  # a hit lists its family's versions; one of them matched
+        assert any("2019" <= v["date"][:10] <= "2021-12-31" for v in h["versions"]), h
+
+
 def test_api_series_and_status(served: Served) -> None:
     status, body = served.get_json(f"/api/series/{PTP_V13}")
     assert status == 200 and body["format"] == 1
@@ -159,6 +172,8 @@ def test_api_series_and_status(served: Served) -> None:
         ("/api/search?q=" + "a" * 1200, 400, "more than 1000"),
         ("/api/search?q=", 400, "nothing to search for"),
         ("/api/search?q=kvm+since:20x1", 400, "since"),
+        ("/api/search?q=kvm+-f:maz", 400, "cannot exclude"),
+        ("/api/search?q=kvm+d:..", 400, "names no date"),
         ("/api/series/nosuch@example.org", 404, "no series"),
     ],
 )
