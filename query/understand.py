@@ -29,7 +29,8 @@ _KEYS = (
     "file|path|dfn|author|from|f|list|l|tree|since|until|before|after|date|d|kind|status"
     "|reviewer|review|subject|s|body|b"
 )
-_FILTER = re.compile(rf'(?<!\S)(-?)({_KEYS}):("([^"]*)"|\S+)', re.IGNORECASE)
+# A quoted phrase is matched first and kept: "fix s:word" is a phrase, not a filter.
+_FILTER = re.compile(rf'("[^"]*")|(?<!\S)(-?)({_KEYS}):("([^"]*)"|\S+)', re.IGNORECASE)
 _EMPTY_FILTER = re.compile(rf"(?<!\S)-?({_KEYS}):(?=\s|$)", re.IGNORECASE)
 #: lore's names for kvmsearch's filters
 LORE_ALIASES = {
@@ -61,7 +62,8 @@ _FILTER_EXAMPLES = {
 }
 # -word and -"a phrase" exclude, as in lore. An errno (-EINVAL, -EFAULT) is a word:
 # kernel questions quote them ("returns -EFAULT"), and nobody excludes by one.
-_EXCLUDED = re.compile(r'(?<!\S)-(?:"([^"]*)"|(?!E[A-Z0-9]{2,}\b)([^\s"\-\d]\S*))')
+# A quoted phrase is matched first and kept, so a "-word" inside one stays a word.
+_EXCLUDED = re.compile(r'("[^"]*")|(?<!\S)-(?:"([^"]*)"|(?!E[A-Z0-9]{2,}\b)([^\s"\-\d]\S*))')
 _PHRASE = re.compile(r'"([^"]+)"')
 # "v3", "V3", "v10": a version the question asks about (not "v5.10", a kernel release)
 _VERSION_NAMED = re.compile(r"(?<![\w.])[vV](\d{1,2})(?![\w.])")
@@ -135,9 +137,11 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
 
     def take(m: re.Match[str]) -> str:
         nonlocal since, until, kinds, statuses
-        negated, typed = bool(m.group(1)), m.group(2).lower()
+        if m.group(1) is not None:
+            return m.group(1)
+        negated, typed = bool(m.group(2)), m.group(3).lower()
         key = LORE_ALIASES.get(typed, typed)
-        val = m.group(4) if m.group(4) is not None else m.group(3)
+        val = m.group(5) if m.group(5) is not None else m.group(4)
         if negated and key not in ("subject", "body"):
             raise QueryError(
                 f'-{typed}: cannot exclude; exclude words instead: -word, -"a phrase", '
@@ -172,7 +176,9 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         return " "
 
     def exclude(m: re.Match[str]) -> str:
-        val = " ".join((m.group(1) if m.group(1) is not None else m.group(2)).split())
+        if m.group(1) is not None:  # a phrase: kept as it is
+            return m.group(1)
+        val = " ".join((m.group(2) if m.group(2) is not None else m.group(3)).split())
         if val:
             texts.append(TextCondition("all", val, negated=True))
         return " "

@@ -69,6 +69,15 @@ def test_errnos_numbers_and_options_are_words_not_exclusions() -> None:
     assert "-EFAULT" in p.words and "-1" in p.words
 
 
+def test_a_dash_inside_a_phrase_is_part_of_the_phrase() -> None:
+    p = understand('"dirty -ring" log -"x y" "a -b" "KVM s:x" s:"y z"')
+    assert p.phrases == ("dirty -ring", "a -b", "KVM s:x")
+    assert p.filters.texts == (
+        TextCondition("subject", "y z"),
+        TextCondition("all", "x y", negated=True),
+    )
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
