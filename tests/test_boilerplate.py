@@ -29,6 +29,14 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "Testing was performed with the included selftest on an Ampere Altra machine.",
         "This series depends on the patches from Xie.",
         "Support chained PMU counters.",
+        "Version 3 of adding MTE support for KVM guests.",
+        "The following patches need reviews: - [11/15] vsock: add multi-transports support",
+        "All PMU tests can be launched with: ./run_tests.sh -g pmu",
+        "Please review and let me know what you think.",
+        "For example: ./arm-run arm/pmu.flat -append 'pmu-chained-sw-incr'",
+        "$ qemu-system-aarch64 -M virt -cpu max",
+        "I've tested this series with nested KVM (vsock-transport [L0,L1]).",
+        "I'll try to setup a Windows host where to test the nested VMs.",
     ],
 )
 def test_boilerplate_does_not_explain(sentence: str) -> None:
@@ -45,6 +53,11 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "on each overflow of the preceding even counter.",
         "Without this, a guest that enables interrupts sees a timer interrupt storm.",
         "This is based on arm64 ASID allocator algorithm.",
+        "v2 of the GIC driver fixes the race where the distributor is enabled before the "
+        "redistributors are ready.",
+        "With round robin scheduling, vCPUs starve.",
+        "For example, a guest that enables the timer early sees an interrupt storm.",
+        "A pseries guest can be run as a secure guest on Ultravisor-enabled POWER platforms.",
     ],
 )
 def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:

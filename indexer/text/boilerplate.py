@@ -24,6 +24,12 @@ _VERSION_LEAD = re.compile(
     r"(?:version|revision|iteration|spin|respin|round|posting|attempt|take))",
     re.IGNORECASE,
 )
+# "Version 3 of adding MTE support for KVM guests." says no more than "Here's v3"
+_VERSION_OF = re.compile(
+    r"^(?:the |my )?(?:(?:rfc )?v\d+|version\s+(?:\d+|one|two|three|four|five|six|seven|eight"
+    r"|nine|ten))\s+of\b",
+    re.IGNORECASE,
+)
 _BOOKKEEPING = re.compile(
     r"\bre-?bas(?:e|ed|es|ing)\b"
     r"|^(?:this|the|these|my|it)\b[^.]{0,40}?\b(?:is|are|was|were)\s+based\s+(?:on|upon)\s+"
@@ -38,8 +44,18 @@ _BOOKKEEPING = re.compile(
     # how it was tested, what it waits for: about the posting, not the change
     r"|^(?:(?:this|it|the series|these patches|all)\s+(?:was|were|has been|have been)\s+)?"
     r"(?:tested|testing was|build[- ]tested|compile[- ]tested)\b|^results?\s*:"
+    r"|^i(?:'ve| have)\s+(?:\w+\s+)?tested\b"
+    # the author's plans for the posting ("I'll try to set up a Windows host ...")
+    r"|^i(?:'ll| will)\s+(?:try|look|send|post|respin|rebase|follow up)\b"
     r"|\b(?:depends|dependent) on (?:the |my |his |her )?(?:series|patch|patches|patchset)\b"
-    r"|\bwaiting for\b|\bdetected by coccinelle\b",
+    r"|\bwaiting for\b|\bdetected by coccinelle\b"
+    # asking for review, or how to run what is posted: about the posting again
+    r"|\b(?:need|needs|require|requires|awaiting)\s+(?:more\s+|some\s+)?reviews?\b"
+    r"|\bplease (?:review|have a look|take a look|comment)\b"
+    r"|\b(?:can|could|may) be (?:launched|run|invoked|started|executed)\s+"
+    r"(?:with|using|individually)\b"
+    # a command line ("For example: ./arm-run arm/pmu.flat ...", "$ qemu-system-...")
+    r"|^(?:(?:for example|for instance|e\.g\.|example|usage)\s*[:,]?\s*)?(?:\$ |# |\./)",
     re.IGNORECASE,
 )
 # reference lists, quoted patch subjects ("[PATCH v8 2/9] iommu: ..."), bare links
@@ -64,7 +80,7 @@ def explains(sentence: str, title: str = "") -> bool:
     if s.count("|") >= 3 or "---" in s or "+--" in s or "===" in s:
         return False
     words = _words(s)
-    lead = _VERSION_LEAD.match(s)
+    lead = _VERSION_LEAD.match(s) or _VERSION_OF.match(s)
     if lead and len(_words(s[lead.end() :])) < 8:
         # "Here's version four of the series." (with nothing else said)
         return False
