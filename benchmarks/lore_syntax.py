@@ -54,7 +54,7 @@ def _version_day(d: datetime | None) -> Any:
 
 def scan(idx: Any, query: str) -> set[str]:
     """The versions a scan of the store says match ``query``'s filters."""
-    from kvmsearch.indexer.index.lexical import make_document
+    from kvmsearch.indexer.index.lexical import BODY_WEIGHTS, make_document
     from kvmsearch.query.lexical import TEXT_FIELDS
     from kvmsearch.query.understand import understand
 
@@ -84,11 +84,8 @@ def scan(idx: Any, query: str) -> set[str]:
         for c in f.texts:
             fields = [
                 _terms(str(doc.get(name, "")))
-                for name in (
-                    ("title", "tags", "motivation", "changelog", "shortlog", "patches")
-                    if c.where == "all"
-                    else TEXT_FIELDS[c.where]
-                )
+                # "all" is the body field: every section it is written from
+                for name in (tuple(BODY_WEIGHTS) if c.where == "all" else TEXT_FIELDS[c.where])
             ]
             if _holds(fields, c.text) == c.negated:
                 ok = False

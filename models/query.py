@@ -130,12 +130,6 @@ class TextCondition:
         if self.where not in TEXT_WHERE:
             raise QueryError(f"{self.where!r} is not a text field; use {', '.join(TEXT_WHERE)}")
 
-    def spelled(self) -> str:
-        """As typed inline: ``s:dirty``, ``-b:"use after free"``, ``-word``."""
-        text = f'"{self.text}"' if " " in self.text else self.text
-        prefix = {"subject": "s:", "body": "b:", "all": ""}[self.where]
-        return f"{'-' if self.negated else ''}{prefix}{text}"
-
 
 @dataclass(frozen=True, slots=True)
 class Filters:

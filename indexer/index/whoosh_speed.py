@@ -21,25 +21,57 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 __all__ = ["ORIGINAL", "speed_up_whoosh"]
 
 _done = False
+
+
+class _Matcher(Protocol):
+    """What the walk asks of one of whoosh's posting matchers (whoosh ships no types)."""
+
+    def is_active(self) -> bool: ...
+    def id(self) -> int: ...
+    def score(self) -> float: ...
+    def next(self) -> None: ...
+
+
+class _UnionMatcher(Protocol):
+    """The state of whoosh's ``ArrayUnionMatcher`` the patched methods read and write
+    (``_written``, ``_offset``, ``_limit``, ``_zeros`` and ``_block_quality`` are ours)."""
+
+    _scored: bool
+    _boost: float
+    _docnum: int
+    _partsize: int
+    _doccount: int
+    _a: array[float]
+    _submatchers: Sequence[_Matcher]
+    _written: list[int]
+    _offset: int
+    _limit: int
+    _block_quality: float
+    _zeros: array[float]  # absent until the first block is read
+
+    def _min_id(self) -> int: ...
+    def _read_part(self) -> None: ...
+
+
 #: whoosh's own methods, as they were before :func:`speed_up_whoosh` (the test that
-#: compares both runs them). Any: whoosh ships no type information, here and for
-#: ``self`` below (its ArrayUnionMatcher)
-ORIGINAL: dict[str, Any] = {}
+#: compares both runs them)
+ORIGINAL: dict[str, Callable[[_UnionMatcher], object]] = {}
 _PATCHED = ("_read_part", "_find_next", "block_quality")
 
 
-def _read_part(self: Any) -> None:
+def _read_part(self: _UnionMatcher) -> None:
     scored = self._scored
     boost = self._boost
     limit = min(self._docnum + self._partsize, self._doccount)
     offset = self._docnum
     a = self._a
-    zeros = getattr(self, "_zeros", None)
+    zeros: array[float] | None = getattr(self, "_zeros", None)
     if zeros is None or len(zeros) != len(a):
         zeros = self._zeros = array("d", bytes(8 * len(a)))
     a[:] = zeros
@@ -59,7 +91,7 @@ def _read_part(self: Any) -> None:
     self._limit = limit
 
 
-def _find_next(self: Any) -> None:
+def _find_next(self: _UnionMatcher) -> None:
     a = self._a
     offset = self._offset
     written = self._written
@@ -76,9 +108,8 @@ def _find_next(self: Any) -> None:
         self._docnum = written[j] + offset
 
 
-def _block_quality(self: Any) -> float:
-    best: float = self._block_quality
-    return best
+def _block_quality(self: _UnionMatcher) -> float:
+    return self._block_quality
 
 
 def speed_up_whoosh() -> None:
