@@ -145,8 +145,8 @@ def series_record(versions: list[SeriesVersion]) -> dict[str, Any]:
     }
 
 
-# Any: the SDK's parameter is the lifespan context's type; this server has none
-def build_server(index: Index) -> MCPServer[Any]:
+# object: the SDK's parameter is the lifespan context's type; this server has none
+def build_server(index: Index) -> MCPServer[object]:
     """The MCP server with its tools over ``index`` (one call at a time)."""
     from kvmsearch import __version__
 
