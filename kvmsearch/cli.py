@@ -53,11 +53,48 @@ def route_args(args: list[str], commands: object) -> list[str]:
     return args
 
 
+def one_line_usage_error(e: BaseException) -> None:
+    """Make click's usage error (a bad option or value) print one line, ``kvmsearch:
+    error: ...; see 'kvmsearch search -h'``, instead of the usage and a hint over four.
+
+    Recognised by class name: typer vendors click and exports no UsageError. The error
+    that shows the help for a bare ``kvmsearch`` is left as it is."""
+    names = {c.__name__ for c in type(e).__mro__}
+    if "UsageError" not in names or "NoArgsIsHelpError" in names:
+        return
+    ctx = getattr(e, "ctx", None)
+    # the command's path under its own name, whatever the program was called as
+    sub = ctx.command_path.partition(" ")[2] if ctx is not None else ""
+    where = f"kvmsearch {sub} -h" if sub else "kvmsearch -h"
+    msg = e.format_message().rstrip(".")  # type: ignore[attr-defined]  # a click UsageError
+    option = getattr(e, "option_name", "") or ""
+    if "NoSuchOption" in names and option.startswith("-") and not option.startswith("--"):
+        # "-f:maz x" or "-word": lore's exclusion, which the shell hands over as an option
+        msg += "; a query that starts with - goes after --: kvmsearch -- '-word ...'"
+
+    def show(file: object = None) -> None:
+        err(f"error: {msg}; see '{where}'")
+
+    e.show = show  # type: ignore[attr-defined]  # typer's main calls e.show()
+
+
 class DefaultSearchGroup(TyperGroup):
-    """A group whose unknown first word means `search <words>`."""
+    """A group whose unknown first word means `search <words>`; usage errors print one
+    line (:func:`one_line_usage_error`)."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]  # typer's stubs name its vendored click Context
-        return super().parse_args(ctx, route_args(args, self.commands))
+        try:
+            return super().parse_args(ctx, route_args(args, self.commands))
+        except Exception as e:
+            one_line_usage_error(e)
+            raise
+
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]  # as above
+        try:
+            return super().invoke(ctx)
+        except Exception as e:  # a subcommand's options are parsed in here
+            one_line_usage_error(e)
+            raise
 
 
 app = typer.Typer(

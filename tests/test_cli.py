@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from kvmsearch.cli import app
@@ -70,3 +71,26 @@ def test_parse_default_data_json():
     ):
         assert key in objs[0], key
     assert "series versions:" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["search", "--bogus", "x"], "No such option: --bogus; see 'kvmsearch search -h'"),
+        (["-n", "many", "x"], "Invalid value for '--limit'"),
+        (["show"], "Missing argument 'ID'; see 'kvmsearch show -h'"),
+        # lore's exclusion first on the line: the shell hands it over as an option
+        (["-f:maz x"], "a query that starts with - goes after --"),
+    ],
+)
+def test_a_bad_option_is_one_line_exit_2(argv: list[str], words: str) -> None:
+    r = runner.invoke(app, argv)
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("kvmsearch: error: ") and words in lines[0]
+    assert "Usage:" not in r.output and "Traceback" not in r.output
+
+
+def test_no_arguments_still_show_the_help() -> None:
+    r = runner.invoke(app, [])
+    assert "Usage:" in r.output and "search" in r.output
