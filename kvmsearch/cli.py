@@ -9,7 +9,8 @@ from __future__ import annotations
 import errno
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -53,6 +54,16 @@ def route_args(args: list[str], commands: object) -> list[str]:
     return args
 
 
+@contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """Make click's usage errors raised inside print one line (:func:`one_line_usage_error`)."""
+    try:
+        yield
+    except Exception as e:
+        one_line_usage_error(e)
+        raise
+
+
 def one_line_usage_error(e: BaseException) -> None:
     """Make click's usage error (a bad option or value) print one line, ``kvmsearch:
     error: ...; see 'kvmsearch search -h'``, instead of the usage and a hint over four.
@@ -83,18 +94,12 @@ class DefaultSearchGroup(TyperGroup):
     line (:func:`one_line_usage_error`)."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]  # typer's stubs name its vendored click Context
-        try:
+        with one_line_usage_errors():
             return super().parse_args(ctx, route_args(args, self.commands))
-        except Exception as e:
-            one_line_usage_error(e)
-            raise
 
     def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]  # as above
-        try:
+        with one_line_usage_errors():  # a subcommand's options are parsed in here
             return super().invoke(ctx)
-        except Exception as e:  # a subcommand's options are parsed in here
-            one_line_usage_error(e)
-            raise
 
 
 app = typer.Typer(

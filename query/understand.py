@@ -29,11 +29,13 @@ _KEYS = (
     "file|path|dfn|author|from|f|list|l|tree|since|until|before|after|date|d|kind|status"
     "|reviewer|review|subject|s|body|b"
 )
-# A quoted phrase is matched first and kept: "fix s:word" is a phrase, not a filter.
-_FILTER = re.compile(rf'("[^"]*")|(?<!\S)(-?)({_KEYS}):("([^"]*)"|\S+)', re.IGNORECASE)
+# Both patterns below match a quoted phrase first and keep it (group 1): "fix s:word"
+# and "dirty -ring" are phrases, not a filter or an exclusion.
+_KEEP_PHRASE = r'("[^"]*")'
+_FILTER = re.compile(rf'{_KEEP_PHRASE}|(?<!\S)(-?)({_KEYS}):("([^"]*)"|\S+)', re.IGNORECASE)
 _EMPTY_FILTER = re.compile(rf"(?<!\S)-?({_KEYS}):(?=\s|$)", re.IGNORECASE)
-#: lore's names for kvmsearch's filters
-LORE_ALIASES = {
+#: other names of the filters: lore's f: dfn: l: s: b: d:, and from: path: after:
+_ALIASES = {
     "f": "author",
     "from": "author",
     "dfn": "file",
@@ -62,8 +64,9 @@ _FILTER_EXAMPLES = {
 }
 # -word and -"a phrase" exclude, as in lore. An errno (-EINVAL, -EFAULT) is a word:
 # kernel questions quote them ("returns -EFAULT"), and nobody excludes by one.
-# A quoted phrase is matched first and kept, so a "-word" inside one stays a word.
-_EXCLUDED = re.compile(r'("[^"]*")|(?<!\S)-(?:"([^"]*)"|(?!E[A-Z0-9]{2,}\b)([^\s"\-\d]\S*))')
+_EXCLUDED = re.compile(
+    rf'{_KEEP_PHRASE}|(?<!\S)-(?:"([^"]*)"|(?!E[A-Z0-9]{{2,}}\b)([^\s"\-\d]\S*))'
+)
 _PHRASE = re.compile(r'"([^"]+)"')
 # "v3", "V3", "v10": a version the question asks about (not "v5.10", a kernel release)
 _VERSION_NAMED = re.compile(r"(?<![\w.])[vV](\d{1,2})(?![\w.])")
@@ -140,7 +143,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         if m.group(1) is not None:
             return m.group(1)
         negated, typed = bool(m.group(2)), m.group(3).lower()
-        key = LORE_ALIASES.get(typed, typed)
+        key = _ALIASES.get(typed, typed)
         val = m.group(5) if m.group(5) is not None else m.group(4)
         if negated and key not in ("subject", "body"):
             raise QueryError(
@@ -187,7 +190,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     empty = _EMPTY_FILTER.search(text)
     if empty:
         typed = empty.group(1).lower()
-        example = _FILTER_EXAMPLES.get(LORE_ALIASES.get(typed, typed), "x")
+        example = _FILTER_EXAMPLES.get(_ALIASES.get(typed, typed), "x")
         raise QueryError(f"{typed}: needs a value, e.g. {typed}:{example}")
     text = _EXCLUDED.sub(exclude, text)
     tree_hint = None
