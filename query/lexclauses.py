@@ -159,11 +159,16 @@ def word_clauses(
     plain = list(iter_units(chunk, stem=False, stop=False))
     raw, whole, terms, _call = prose[0]
     exact = identifier or is_exact_identifier(raw, call)
-    if whole is None and not terms:
-        return []  # a stop word
     from whoosh import query as wq
 
     c = Clause()
+    if whole is None and not terms:
+        # A stop word; but in capitals it is an acronym ("speculative AT", "IT
+        # state"), which its exact spelling still finds.
+        if exact and raw.isupper() and boosts["ident_exact"] > 0:
+            c.add("ident_exact", wq.Term("ident_exact", raw, boost=boosts["ident_exact"]))
+            return [c]
+        return []
     for f in fields:
         b = boosts[f]
         if whole is not None:

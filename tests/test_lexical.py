@@ -311,6 +311,20 @@ def test_identifier_tier_marks_the_exact_spelling(index):
     }
 
 
+def test_a_stop_word_in_capitals_is_an_acronym(windex):
+    # "its" and "at" are stop words; the GIC's ITS and arm64's AT instructions are not
+    s = windex(
+        sv("its@x", "KVM: arm64: vgic: ITS table migration", "Save the ITS tables."),
+        sv("prose@x", "KVM: arm64: migration of its tables", "Save them at once."),
+        sv("at@x", "arm64: Workaround for speculative AT", "An AT walk may use a stale TLB."),
+    )
+    assert ids(s.search("ITS", mode="or")) == ["its@x"]
+    assert ids(s.search("AT", mode="or")) == ["at@x"]
+    assert ids(s.search("ITS migration", mode="or"))[0] == "its@x"
+    # written in lower case it is still the stop word it was
+    assert ids(s.search("its", mode="or")) == []
+
+
 def test_slash_between_words_means_either_word(windex):
     s = windex(
         sv("v4@x", "KVM: arm64: GICv4.1 doorbells", "Direct injection."),
