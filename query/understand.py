@@ -75,6 +75,10 @@ _VERSION_SPAN = re.compile(
     r"|(?<![\w.])[vV](\d{1,2})\s*(?:\.\.|->|→|to)\s*[vV](\d{1,2})\b"
 )
 _TREE_HINT = re.compile(r"[\(\[]\s*(qemu|kvm-unit-tests?|kvmtool|kut)\s*[\)\]]", re.IGNORECASE)
+# A project named as a word ("kvmtool guest SPE", "PMU tests in kvm-unit-tests") is the
+# tree the question is about, as "(kvmtool)" is. Not QEMU: a kernel question names QEMU
+# as the VMM a kernel change serves ("QEMU restores a pending-table-zero hint ...").
+_TREE_WORD = re.compile(r"(?<![\w/.-])(kvm-unit-tests?|kvmtool)(?![\w/-])", re.IGNORECASE)
 _WORD = re.compile(r"[\w./+-]+(?:\(\))?")
 
 #: words that frame a path/identifier question without adding meaning
@@ -198,6 +202,8 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     if th:
         tree_hint = _norm_tree(th.group(1))
         text = text[: th.start()] + " " + text[th.end() :]
+    elif tw := _TREE_WORD.search(text):
+        tree_hint = _norm_tree(tw.group(1))
     phrases = tuple(p.strip() for p in _PHRASE.findall(text) if p.strip())
     text = " ".join(text.split())
 

@@ -42,6 +42,20 @@ def test_tree_hint_in_brackets():
     )
 
 
+def test_a_project_named_as_a_word_is_the_tree_hint():
+    p = understand("kvm-unit-tests PMU tests for arm64")
+    assert p.tree_hint == "kvm-unit-tests" and "kvm-unit-tests" in p.text  # still a word
+    assert understand("flash device for UEFI variable storage in kvmtool guests").tree_hint == (
+        "kvmtool"
+    )
+    assert understand("running kvm-unit-test at EL2").tree_hint == "kvm-unit-tests"
+    # QEMU in a kernel question is the VMM a change serves, not the tree asked about
+    assert understand("QEMU restores a pending-table-zero hint").tree_hint is None
+    # a path or an identifier holding the name is not the project named
+    assert understand("tools/kvmtool/builtin-run.c").tree_hint is None
+    assert understand("kvmtool_init_kernel() flow").tree_hint is None
+
+
 def test_inline_filters_are_removed_from_text():
     p = understand(
         "file:drivers/vhost/ author:maz since:2021-01-01 list:kvmarm "
