@@ -37,6 +37,9 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "$ qemu-system-aarch64 -M virt -cpu max",
         "I've tested this series with nested KVM (vsock-transport [L0,L1]).",
         "I'll try to setup a Windows host where to test the nested VMs.",
+        "Call trace: stage2_map_walk_leaf+0x124/0x158 stage2_map_walker+0x5c/0xf0",
+        "__might_fault+0x84/0xe0 (unreliable) kvm_read_guest+0x1c8/0x2f0 [kvm]",
+        "[   12.345678] WARNING: CPU: 0 PID: 375 at net/core/xdp.c:138",
     ],
 )
 def test_boilerplate_does_not_explain(sentence: str) -> None:
@@ -58,6 +61,9 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "With round robin scheduling, vCPUs starve.",
         "For example, a guest that enables the timer early sees an interrupt storm.",
         "A pseries guest can be run as a secure guest on Ultravisor-enabled POWER platforms.",
+        "Marek reported a BUG resulting from the recent parallel faults changes, as the hyp "
+        "stage-1 map walker attempted to allocate table memory while holding the RCU lock.",
+        "The offset 0x40/0x80 of the redistributor frame holds the pending table address.",
     ],
 )
 def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:

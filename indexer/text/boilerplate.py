@@ -2,8 +2,8 @@
 
 A *why* line should say what a series changes and why. Covers also carry greetings and
 thanks, "Here's version four", "based on / applies on top of", changelog headers,
-reference lists ("[1] https://..."), tables and the title said again; this is the one
-rule that tells them apart (``explains``).
+reference lists ("[1] https://..."), tables, quoted log output and the title said
+again; this is the one rule that tells them apart (``explains``).
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ _REFERENCE = re.compile(
     r"^\s*\[\d+\]|^\s*references?\s*:|^\s*(?:https?|git)://\S+\s*$"
     r"|\[(?:[\w-]+ )?(?:PATCH|RFC)\b",
 )
+# log output quoted as evidence: a stack frame ("stage2_map_walker+0x5c/0xf0"), a
+# "Call trace:" header or a printk timestamp ("[   12.345678]"); the sentence around it
+# says what went wrong, the trace itself explains nothing
+_LOG_OUTPUT = re.compile(
+    r"\w\+0x[0-9a-f]+/0x[0-9a-f]+|\bcall trace:|^\[\s*\d+\.\d{3,}\]", re.IGNORECASE
+)
 _WORDS = re.compile(r"[a-z0-9_]+")
 
 
@@ -75,6 +81,8 @@ def explains(sentence: str, title: str = "") -> bool:
     """Whether ``sentence`` can stand as a *why* line of a series titled ``title``."""
     s = sentence.strip()
     if _REFERENCE.search(s) or _GREETING.search(s) or _BOOKKEEPING.search(s):
+        return False
+    if _LOG_OUTPUT.search(s):
         return False
     # tables and ASCII art: columns and rules, not prose
     if s.count("|") >= 3 or "---" in s or "+--" in s or "===" in s:
