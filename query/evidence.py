@@ -25,7 +25,12 @@ from kvmsearch.models.records import (
 )
 from kvmsearch.query.understand import QueryPlan
 
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])|\n{2,}")
+# A sentence ends at . ! ? before a capital, or at a blank line; not after "e.g.",
+# "i.e.", "vs." or "cf.", which kernel prose puts before names ("userspace (e.g. QEMU)
+# which had opened ...").
+_SENT = re.compile(
+    r"(?<=[.!?])(?<![eE]\.g\.)(?<![iI]\.e\.)(?<!\bvs\.)(?<!\bcf\.)\s+(?=[A-Z(\"'`])|\n{2,}"
+)
 _WORD = re.compile(r"[A-Za-z_][\w]*(?:\.[ch])?|\d+")
 _STOP = frozenset(
     "the a an of in to and or for is are was were be by on with that this it its as at from "

@@ -40,6 +40,8 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "Call trace: stage2_map_walk_leaf+0x124/0x158 stage2_map_walker+0x5c/0xf0",
         "__might_fault+0x84/0xe0 (unreliable) kvm_read_guest+0x1c8/0x2f0 [kvm]",
         "[   12.345678] WARNING: CPU: 0 PID: 375 at net/core/xdp.c:138",
+        "I\u2019m on vacation so I\u2019ll review this series when I\u2019m back on 28th.",
+        "I\u2019ll review the rest of the series next week.",
     ],
 )
 def test_boilerplate_does_not_explain(sentence: str) -> None:

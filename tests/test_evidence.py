@@ -54,6 +54,18 @@ def test_sentences_skip_bookkeeping_lines() -> None:
     assert sentences(text) == ("This series adds dirty logging based on the hardware DBM bit.",)
 
 
+def test_sentences_do_not_end_after_e_g_or_i_e() -> None:
+    text = (
+        "If userspace (e.g. QEMU) which opened the device still runs, removal blocks. "
+        "The fix (i.e. This patch) waits with a timeout. It was seen on real hardware."
+    )
+    assert sentences(text) == (
+        "If userspace (e.g. QEMU) which opened the device still runs, removal blocks.",
+        "The fix (i.e. This patch) waits with a timeout.",
+        "It was seen on real hardware.",
+    )
+
+
 def test_best_sentences_rank_by_distinct_terms_keep_reading_order() -> None:
     keys = query_keys(understand("dirty log DBM"))
     texts = [

@@ -46,7 +46,9 @@ _BOOKKEEPING = re.compile(
     r"(?:tested|testing was|build[- ]tested|compile[- ]tested)\b|^results?\s*:"
     r"|^i(?:'ve| have)\s+(?:\w+\s+)?tested\b"
     # the author's plans for the posting ("I'll try to set up a Windows host ...")
-    r"|^i(?:'ll| will)\s+(?:try|look|send|post|respin|rebase|follow up)\b"
+    r"|^i(?:'ll| will)\s+(?:try|look|send|post|respin|rebase|follow up|review|reply|get back)\b"
+    # a reply's absence note ("I'm on vacation so I'll review this when I'm back")
+    r"|\b(?:on vacation|on holiday|on leave|out of (?:the )?office)\b"
     r"|\b(?:depends|dependent) on (?:the |my |his |her )?(?:series|patch|patches|patchset)\b"
     r"|\bwaiting for\b|\bdetected by coccinelle\b"
     # asking for review, or how to run what is posted: about the posting again
@@ -79,7 +81,7 @@ def _words(text: str) -> list[str]:
 @lru_cache(maxsize=1 << 15)
 def explains(sentence: str, title: str = "") -> bool:
     """Whether ``sentence`` can stand as a *why* line of a series titled ``title``."""
-    s = sentence.strip()
+    s = sentence.strip().replace("\u2019", "'")  # mail clients curl apostrophes
     if _REFERENCE.search(s) or _GREETING.search(s) or _BOOKKEEPING.search(s):
         return False
     if _LOG_OUTPUT.search(s):
