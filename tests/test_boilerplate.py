@@ -42,6 +42,8 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "[   12.345678] WARNING: CPU: 0 PID: 375 at net/core/xdp.c:138",
         "I\u2019m on vacation so I\u2019ll review this series when I\u2019m back on 28th.",
         "I\u2019ll review the rest of the series next week.",
+        "Since commit 11663111cd49 the get-reg-list tests have been failing with",
+        "This series adds the multi-transports support to vsock, following",
     ],
 )
 def test_boilerplate_does_not_explain(sentence: str) -> None:
@@ -66,6 +68,7 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "Marek reported a BUG resulting from the recent parallel faults changes, as the hyp "
         "stage-1 map walker attempted to allocate table memory while holding the RCU lock.",
         "The offset 0x40/0x80 of the redistributor frame holds the pending table address.",
+        "This leads to a use-after-free in virtblk_getgeo() when HDIO_GETGEO is invoked:",
     ],
 )
 def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:

@@ -71,6 +71,12 @@ _REFERENCE = re.compile(
 _LOG_OUTPUT = re.compile(
     r"\w\+0x[0-9a-f]+/0x[0-9a-f]+|\bcall trace:|^\[\s*\d+\.\d{3,}\]", re.IGNORECASE
 )
+# a sentence cut where a quoted block began: no closing punctuation, and it stops on a
+# word that needs one after it ("... the get-reg-list tests have been failing with")
+_CUT = re.compile(
+    r"\b(?:with|as|by|the|following|to|of|from|and|or|for|like|a|an|in|on|at|is|are)\s*$",
+    re.IGNORECASE,
+)
 _WORDS = re.compile(r"[a-z0-9_]+")
 
 
@@ -84,7 +90,7 @@ def explains(sentence: str, title: str = "") -> bool:
     s = sentence.strip().replace("\u2019", "'")  # mail clients curl apostrophes
     if _REFERENCE.search(s) or _GREETING.search(s) or _BOOKKEEPING.search(s):
         return False
-    if _LOG_OUTPUT.search(s):
+    if _LOG_OUTPUT.search(s) or _CUT.search(s):
         return False
     # tables and ASCII art: columns and rules, not prose
     if s.count("|") >= 3 or "---" in s or "+--" in s or "===" in s:
