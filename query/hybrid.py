@@ -444,6 +444,17 @@ class HybridSearcher:
             hits = self.lex.search(
                 plan.lex_text, limit=depth, allowed=allowed, mode="or", field_boosts=boosts
             )
+        if not hits and plan.idents:
+            # An identifier only its diff spells (KVM_ARM_VCPU_PVTIME_CTRL): its parts as
+            # words find the series that speaks of them ("pvtime"); common parts such as
+            # kvm or arm only add to the score.
+            from kvmsearch.indexer.index.lexical import split_identifier
+
+            parts = [p for i in plan.idents for p in split_identifier(i)]
+            if parts:
+                hits = self.lex.search(
+                    " ".join(parts), limit=depth, allowed=allowed, mode="or", field_boosts=boosts
+                )
         return hits
 
     # ----------------------------------------------------------------- ranking

@@ -417,6 +417,19 @@ def test_exact_identifier_spelling_ranks_first(searcher) -> None:
     assert [h.explain["tier"] for h in hits] == [1, 0]
 
 
+def test_an_identifier_nobody_wrote_is_answered_by_its_parts(searcher) -> None:
+    s = searcher(
+        # the UAPI name is only in the diff; the series speaks of "pvtime"
+        sv("pvtime@x", "KVM: arm64: Stolen time support", "Expose the pvtime structure."),
+        sv("other@x", "KVM: arm64: vgic fixes", "Fix the vgic."),
+        sv("exact@x", "KVM: arm64: misc", "Expose KVM_CAP_STEAL_TIME."),
+        sv("words@x", "KVM: steal time", "Steal time for guests."),
+    )
+    assert fams(search(s, "KVM_ARM_VCPU_PVTIME_CTRL"))[0] == "pvtime@x"
+    # an identifier some series spells is answered by its spelling alone
+    assert fams(search(s, "KVM_CAP_STEAL_TIME")) == ["exact@x"]
+
+
 # --------------------------------------------------------------------------- filters
 
 
