@@ -95,6 +95,9 @@ class Message:
     #: a reply's answers: the quoted line each of its own paragraphs follows (a hunk
     #: line or a sentence of the mail it answers), see ``indexer.text.quotes``
     answers: tuple[str, ...] = ()
+    #: a reply though its subject has no "Re:": it quotes the mail it answers
+    #: (``indexer.text.quotes.reads_as_reply``); a "Re:" subject says so by itself
+    reply_unmarked: bool = False
 
 
 # --------------------------------------------------------------------------- subjects

@@ -109,6 +109,45 @@ def test_a_reply_keeps_only_what_its_sender_wrote():
     )
 
 
+UNMARKED_REPLY = """From: Stefano <sgarzare@redhat.com>
+Subject: [PATCH 0/6] virtio/vsock: introduce dgrams
+Message-ID: <reply@gmail.com>
+In-Reply-To: <cover.1@bytedance.com>
+
+Hi Bobby,
+I'm on vacation so I'll review this series when I'm back.
+
+On Monday, August 15, 2022, Bobby <bobby@gmail.com> wrote:
+
+> Hey everybody,
+>
+> This series introduces datagrams, packet scheduling, and sk_buff usage
+> to virtio vsock.
+>
+> The socket layer no longer forces errors to be -ENOMEM.
+> The datagram work is based off previous patches.
+"""
+
+
+def test_a_reply_without_re_that_quotes_its_parent_is_a_reply():
+    m = parse_message(_raw(UNMARKED_REPLY))
+    assert m.reply_unmarked
+    assert "datagrams" not in m.body and "vacation" in m.body  # its own text only
+    # the same text without a parent is a mail of its own
+    assert not parse_message(_raw(UNMARKED_REPLY.replace("In-Reply-To", "X-Old"))).reply_unmarked
+    # a cover letter sent in reply to the last version quotes a line, not the thread
+    cover = (
+        "From: a@b.c\nSubject: [PATCH v2 0/3] KVM: arm64: x\nMessage-ID: <v2@x>\n"
+        "In-Reply-To: <v1@x>\n\nThis series fixes the vgic.\n\nAs Marc wrote:\n\n"
+        "> the ITS needs a lock\n\nso this version takes one. It also fixes the\n"
+        "race in the distributor and adds a test.\n"
+    )
+    assert not parse_message(_raw(cover)).reply_unmarked
+    # a "Re:" subject is a reply by itself, not an unmarked one
+    marked = UNMARKED_REPLY.replace("Subject: ", "Subject: Re: ")
+    assert not parse_message(_raw(marked)).reply_unmarked
+
+
 def test_lists_from_list_id_plus_default_deduped():
     m = _sample("quoted-printable-patch.eml", default_list="kvm-ppc.vger.kernel.org")
     assert m.lists == ("kvm-ppc.vger.kernel.org",)

@@ -18,7 +18,7 @@ import pytest
 from kvmsearch.indexer.mail.messages import parse_message
 from kvmsearch.indexer.mail.sources import open_source
 from kvmsearch.indexer.series.assemble import NO_PATCH_MARKER, assemble
-from kvmsearch.models.records import Message, ParseResult, Skip
+from kvmsearch.models.records import Message, ParseResult, RawMail, Skip
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PEER = SHARED / "peer-mail" / "series"
@@ -167,6 +167,19 @@ def test_mercurial_n_of_m():
 def test_reply_is_counted_not_a_series():
     result = assemble(load(PEER / "bugs-multiple-content-types.mbox"))
     assert result.report.replies == 1 and len(result.versions) == 1
+
+
+def test_a_reply_under_the_cover_subject_is_not_a_second_cover():
+    # a mail client that drops "Re:" sends a reply with the cover's own subject
+    text = (
+        "From: R <r@x.org>\nSubject: [PATCH 0/2] A sample series\nMessage-ID: <r@x>\n"
+        "In-Reply-To: <gone@x>\n\nNot yet, see below.\n\nOn Mon, A <a@x.org> wrote:\n"
+        "> This series adds a sample.\n> It is the second line.\n> And a third.\n"
+    )
+    raw = RawMail(text.encode(), "t.mbox", "byte 0", None)
+    result = assemble([parse_message(raw)])
+    assert result.versions == () and result.report.replies == 1
+    check_buckets(result)
 
 
 def test_series_fields_from_cover_and_patches():

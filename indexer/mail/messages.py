@@ -30,7 +30,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from kvmsearch.indexer.text.diffs import diff_files, split_at_diff
 from kvmsearch.indexer.text.patchid import PatchId, diff_patch_id
-from kvmsearch.indexer.text.quotes import answered_quotes, own_text
+from kvmsearch.indexer.text.quotes import answered_quotes, own_text, reads_as_reply
 from kvmsearch.indexer.text.subjects import parse_subject
 from kvmsearch.models.errors import MailParseError
 from kvmsearch.models.records import Message, RawMail, Skip
@@ -136,6 +136,10 @@ def parse_message(raw: RawMail) -> Message:
     else:
         text = _single_part_text(headers, body, warnings)
     text = _without_list_footer(text.replace("\r\n", "\n"))
+    in_reply_to = _in_reply_to(_first(hdrs, "in-reply-to"))
+    # a reply sent under the original subject ("[PATCH 0/6] ..." without "Re:")
+    unmarked = not reply and in_reply_to is not None and reads_as_reply(text)
+    reply = reply or unmarked
     if reply:
         # what the replier wrote: where maintainers say "Applied" and reviewers
         # object; quotes and pasted diffs are not kept, only the quoted lines it
@@ -163,7 +167,7 @@ def parse_message(raw: RawMail) -> Message:
         from_name=from_name,
         from_addr=from_addr,
         date=_date(_first(hdrs, "date"), warnings),
-        in_reply_to=_in_reply_to(_first(hdrs, "in-reply-to")),
+        in_reply_to=in_reply_to,
         references=_ids(" ".join(hdrs.get("references", []))),
         lists=lists,
         body=text,
@@ -176,6 +180,7 @@ def parse_message(raw: RawMail) -> Message:
         warnings=tuple(warnings),
         diff_z=diff_z,
         answers=answers,
+        reply_unmarked=unmarked,
     )
 
 

@@ -133,6 +133,9 @@ class _Assembler:
             info = subject_cache.get(msg.subject)
             if info is None:
                 info = subject_cache[msg.subject] = parse_subject(msg.subject)
+            if msg.reply_unmarked:
+                # quotes what it answers: a reply, whatever its subject says
+                info = replace(info, is_reply=True)
             self.mails.append(_Mail(msg, info, _time(msg), n))
         self.by_id = {m.msg.message_id: m for m in self.mails}
         self.groups: list[_Group] = []

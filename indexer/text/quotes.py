@@ -11,7 +11,7 @@ import re
 
 from kvmsearch.indexer.text.trailers import is_trailer
 
-__all__ = ["MAX_REPLY_CHARS", "answered_quotes", "own_text", "review_excerpt"]
+__all__ = ["MAX_REPLY_CHARS", "answered_quotes", "own_text", "reads_as_reply", "review_excerpt"]
 
 #: a reply's own text is cut here: a confirmation or a review comment is near the top,
 #: and the store must not grow with pasted logs
@@ -60,6 +60,29 @@ _GREETING = re.compile(
     r"^(?:hi|hello|hey|dear|thanks|thank you|ok|okay|yes|no)\b[\w ,.!]{0,30}[,.!]?\s*$",
     re.IGNORECASE,
 )
+
+
+def reads_as_reply(body: str) -> bool:
+    """Whether ``body`` answers a mail it quotes: an attribution line ("On ..., X
+    wrote:") followed by quoted lines, and more quoted lines than its own. Some mail
+    clients send a reply under the original subject without "Re:"; a cover letter or a
+    patch never opens a quote of this size."""
+    cut = body.find(_SIGNATURE)
+    if cut >= 0:
+        body = body[:cut]
+    quoted = own = 0
+    attributed = expecting = False
+    for line in body.split("\n"):
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith(">"):
+            quoted += 1
+            attributed = attributed or expecting
+            continue
+        own += 1
+        expecting = bool(_ATTRIBUTION.search(s))
+    return attributed and quoted > own
 
 
 def answered_quotes(body: str) -> tuple[str, ...]:
