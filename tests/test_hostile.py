@@ -12,8 +12,11 @@ import pytest
 from kvmsearch.indexer.mail import sources
 from kvmsearch.indexer.series.cover import parse_cover
 from kvmsearch.indexer.series.pipeline import parse_paths
+from kvmsearch.indexer.text.boilerplate import explains
 from kvmsearch.indexer.text.diffstat import match_stat_line
 from kvmsearch.indexer.text.links import is_link_line
+from kvmsearch.indexer.text.quotes import reads_as_reply
+from kvmsearch.query.evidence import sentences
 
 N = 100_000
 
@@ -24,6 +27,9 @@ HOSTILE_LINES = {
     "mode-then-spaces": "create mode 100644 " + " " * N + "x",
     "rename-unclosed": "rename " + "a" * N + " (",
     "label-then-links": "v1" + " -" * N + " https://lore.kernel.org/r/x@y",
+    # one token with no space in it: a link check of \S+://\S+ took 20 s on this
+    "one-token": "x+0x1/" * (N // 6) + "://",
+    "word-run": "with" * (N // 4) + "x",
 }
 
 
@@ -33,6 +39,14 @@ def test_hostile_lines_parse(name: str) -> None:
     parse_cover("Intro.\n\n" + line + "\n\nMore prose.\n")
     match_stat_line(line)
     is_link_line(line)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_LINES))
+def test_hostile_lines_as_why_lines_and_replies(name: str) -> None:
+    line = HOSTILE_LINES[name]
+    for sentence in sentences("Intro. " + line + " More prose."):
+        explains(sentence, "KVM: arm64: a title")
+    reads_as_reply("On Mon, X wrote:\n> " + line + "\n" + line)
 
 
 def test_link_lines_still_recognised() -> None:
