@@ -442,7 +442,9 @@ def search(
             "list:kvmarm tree:qemu file:arch/arm64/kvm/ since:2021-01 until:2022 kind:pull "
             "status:applied). lore's prefixes work too: f:maz s:word (subjects) b:word "
             "(bodies) dfn:PATH l:LIST d:20210101..20211231 (either end open), -word or "
-            '-"a phrase" to exclude (-s:/-b: likewise); start with -- if the query does.',
+            '-"a phrase" to exclude (-s:/-b: likewise), m:MESSAGE-ID for the series holding '
+            "that cover, patch or reply (a pasted Message-ID or lore link alone means the "
+            "same); start with -- if the query does.",
             show_default=False,
             metavar="QUERY",
         ),
@@ -599,8 +601,8 @@ def show(
     message_id: Annotated[
         str,
         typer.Argument(
-            help="Any Message-ID of the series (cover, a patch) or its family id; a lore or "
-            "patchwork link to a message works too.",
+            help="Any Message-ID of the series (cover, a patch, a reply) or its family id; a "
+            "lore or patchwork link to a message works too.",
             show_default=False,
             metavar="ID",
         ),
@@ -651,7 +653,8 @@ def diff(
     message_id: Annotated[
         str,
         typer.Argument(
-            help="Any Message-ID of the series (cover, a patch), its family id or a lore link.",
+            help="Any Message-ID of the series (cover, a patch, a reply), its family id or a "
+            "lore link.",
             show_default=False,
             metavar="ID",
         ),

@@ -283,7 +283,8 @@ class Index:
         if fam is None:
             raise NotFoundError(
                 f"no series with Message-ID {any_id.strip('<>')} in the index; "
-                "use any Message-ID of a cover, patch or the family id"
+                "use any Message-ID of a cover, a patch, a reply to them or the family id "
+                "(an index built before replies were mapped needs `kvmsearch rebuild` for those)"
             )
         versions = docs.family_versions(fam)
         return sorted(versions, key=lambda v: (v.date is not None, v.date), reverse=True)

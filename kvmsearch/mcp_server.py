@@ -172,7 +172,8 @@ def build_server(index: Index) -> MCPServer[object]:
                 'Acked-by), review:word or review:"a phrase" (what reviewers wrote); '
                 "and lore's prefixes: f: (author), s: (subject words), b: (body words), "
                 "dfn: (file), l: (list), d:YYYYMMDD..YYYYMMDD (either end open), -word or "
-                '-"phrase" to exclude'
+                '-"phrase" to exclude, m:MESSAGE-ID (the series holding that cover, patch '
+                "or reply; a query that is only a Message-ID or lore link means the same)"
             ),
         ],
         limit: Annotated[int, Field(ge=1, le=MAX_TOOL_LIMIT, description="Series to return.")] = 10,
@@ -194,8 +195,8 @@ def build_server(index: Index) -> MCPServer[object]:
         message_id: Annotated[
             str,
             Field(
-                description="Any Message-ID of the series (cover or patch), its family id, "
-                "or a lore link to one of its messages."
+                description="Any Message-ID of the series (cover, patch or a reply to them), "
+                "its family id, or a lore link to one of its messages."
             ),
         ],
     ) -> dict[str, Any]:

@@ -143,7 +143,8 @@ class Filters:
     version; ``reviews`` are words or phrases the reviewers' replies to the version
     contain (their own text: quotes, trailers and the author's answers are not
     searched); ``since``/``until`` are inclusive days; ``texts`` are words or phrases
-    of the version's own text, each of which must hold (or, negated, must not).
+    of the version's own text, each of which must hold (or, negated, must not);
+    ``messages`` are Message-IDs whose series (every version of it) are allowed.
     Several values in one other category are alternatives; categories combine with AND.
     ``all_versions`` asks for one hit per version instead of one per family.
     """
@@ -163,6 +164,8 @@ class Filters:
     reviews: tuple[str, ...] = ()
     #: words or phrases the version's own text must hold, or must not (all must hold)
     texts: tuple[TextCondition, ...] = ()
+    #: Message-IDs (of a cover, a patch, a reply or a family): the series holding them
+    messages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for k in self.kinds:
@@ -225,6 +228,7 @@ class Filters:
             reviewers=self.reviewers + other.reviewers,
             reviews=self.reviews + other.reviews,
             texts=self.texts + other.texts,
+            messages=self.messages + other.messages,
         )
 
     def restriction(self) -> Filters:

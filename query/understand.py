@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from kvmsearch.indexer.text.identifiers import is_routing_identifier
+from kvmsearch.indexer.text.links import message_id_from_user
 from kvmsearch.indexer.text.paths import is_path
 from kvmsearch.models.errors import QueryError
 from kvmsearch.models.query import (
@@ -27,13 +28,15 @@ from kvmsearch.models.query import (
 # words, dfn: file, l: list, d: date range (what people type into lore works here)
 _KEYS = (
     "file|path|dfn|author|from|f|list|l|tree|since|until|before|after|date|d|kind|status"
-    "|reviewer|review|subject|s|body|b"
+    "|reviewer|review|subject|s|body|b|m"
 )
 # Both patterns below match a quoted phrase first and keep it (group 1): "fix s:word"
 # and "dirty -ring" are phrases, not a filter or an exclusion.
 _KEEP_PHRASE = r'("[^"]*")'
 _FILTER = re.compile(rf'{_KEEP_PHRASE}|(?<!\S)(-?)({_KEYS}):("([^"]*)"|\S+)', re.IGNORECASE)
 _EMPTY_FILTER = re.compile(rf"(?<!\S)-?({_KEYS}):(?=\s|$)", re.IGNORECASE)
+# a query that starts with a filter ("m:...", "f:maz@kernel.org") is not a pasted id
+_STARTS_WITH_FILTER = re.compile(rf"-?(?:{_KEYS}):", re.IGNORECASE)
 #: other names of the filters: lore's f: dfn: l: s: b: d:, and from: path: after:
 _ALIASES = {
     "f": "author",
@@ -45,6 +48,7 @@ _ALIASES = {
     "b": "body",
     "d": "date",
     "after": "since",
+    "m": "message",
 }
 _FILTER_EXAMPLES = {
     "file": "arch/arm64/kvm/",
@@ -61,6 +65,7 @@ _FILTER_EXAMPLES = {
     "review": "mmu_lock",
     "subject": "vgic",
     "body": '"dirty ring"',
+    "message": "20210316101312.102925-1-maz@kernel.org",
 }
 # -word and -"a phrase" exclude, as in lore. An errno (-EINVAL, -EFAULT) is a word:
 # kernel questions quote them ("returns -EFAULT"), and nobody excludes by one.
@@ -139,6 +144,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     statuses: tuple[str, ...] = ()
     reviewers: list[str] = []
     reviews: list[str] = []
+    messages: list[str] = []
 
     texts: list[TextCondition] = []
 
@@ -178,6 +184,8 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             reviewers.append(val)
         elif key == "review":
             reviews.append(val)
+        elif key == "message":
+            messages.append(message_id_from_user(val))
         elif val.strip():  # subject, body
             texts.append(TextCondition(key, " ".join(val.split()), negated))
         return " "
@@ -190,7 +198,10 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             texts.append(TextCondition("all", val, negated=True))
         return " "
 
-    text = _FILTER.sub(take, query)
+    pasted = _pasted_message_id(query)
+    text = _FILTER.sub(take, query) if pasted is None else ""
+    if pasted is not None:
+        messages.append(pasted)
     empty = _EMPTY_FILTER.search(text)
     if empty:
         typed = empty.group(1).lower()
@@ -239,6 +250,9 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         kind = "ident"
     else:
         kind = "prose"
+    if messages and kinds == DEFAULT_KINDS:
+        # a series named by its Message-ID is shown whatever its kind (a pull request)
+        kinds = ()
     filters = Filters(
         authors=tuple(authors),
         lists=tuple(lists),
@@ -251,6 +265,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         reviewers=tuple(reviewers),
         reviews=tuple(reviews),
         texts=tuple(texts),
+        messages=tuple(messages),
     )
     if base is not None:
         filters = base.merged(filters)
@@ -268,6 +283,21 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         versions=tuple(dict.fromkeys(int(n) for n in _VERSION_NAMED.findall(text))),
         changed_between=_span(text),
     )
+
+
+def _pasted_message_id(query: str) -> str | None:
+    """The Message-ID when the whole query is one pasted: ``<id>``, ``id:...``, a lore
+    or patchwork link, or a bare ``local@domain`` with a digit before the ``@`` (an
+    address such as ``maz@kernel.org`` stays an author's words)."""
+    q = query.strip()
+    if not q or any(c.isspace() for c in q) or "@" not in q or _STARTS_WITH_FILTER.match(q):
+        return None
+    if q.startswith(("<", "http://", "https://", "id:", "mid:")) or any(
+        c.isdigit() for c in q.split("@", 1)[0]
+    ):
+        mid = message_id_from_user(q)
+        return mid if "@" in mid else None
+    return None
 
 
 def _date_range(value: str, typed: str) -> tuple[date | None, date | None]:

@@ -195,8 +195,48 @@ _SERIES = [
 @pytest.fixture(scope="module")
 def lore_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
     src = tmp_path_factory.mktemp("lore") / "lore.mbox"
-    src.write_text("".join(_MAIL.format(**s) for s in _SERIES))
+    src.write_text("".join(_MAIL.format(**s) for s in _SERIES) + _REPLY)
     return open_index(build_index(tmp_path_factory.mktemp("lore-index") / "index", [src]))
+
+
+_REPLY = """\
+From mboxrd@z Thu Jan  1 00:00:00 1970
+From: Marc Zyngier <maz@kernel.org>
+Subject: Re: [PATCH] KVM: arm64: Fix the vgic walk
+Date: Tue, 02 Mar 2021 12:00:00 +0000
+Message-ID: <applied-1@example.org>
+In-Reply-To: <vgic@example.org>
+List-Id: <kvmarm.lists.cs.columbia.edu>
+
+Applied to next, thanks.
+
+"""
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "m:vgic@example.org",
+        "<vgic@example.org>",
+        "https://lore.kernel.org/r/vgic@example.org/T/#u",
+        "id:vgic@example.org",
+        "m:applied-1@example.org",  # a reply names the series it answers
+        "applied-1@example.org",  # pasted bare: a digit before the @
+    ],
+)
+def test_a_message_id_names_its_series(lore_index: Index, query: str) -> None:
+    assert _found(lore_index, query) == ["vgic"]
+
+
+def test_message_ids_that_name_nothing(lore_index: Index) -> None:
+    assert _found(lore_index, "m:nothing-1@example.org") == []
+    # words still rank within the named series only
+    assert _found(lore_index, "walk m:vgic@example.org") == ["vgic"]
+    # an address without digits is an author's words, not a pasted Message-ID
+    assert understand("maz@kernel.org").filters.messages == ()
+    assert understand("f:maz@kernel.org").filters.messages == ()
+    with pytest.raises(QueryError, match="m: needs a value"):
+        understand("m:")
 
 
 def _found(ix: Index, query: str) -> list[str]:

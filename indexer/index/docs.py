@@ -1,5 +1,6 @@
 """The document store of one generation: every series version as JSON, its family, and
-a map from every Message-ID (cover, patches) to its version, for `show` and rendering.
+a map from every Message-ID (cover, patches, then the replies) to its version, for
+`show`, `m:` and rendering.
 
 sqlite, written once per generation and read-only afterwards.
 """
@@ -136,6 +137,7 @@ class DocStore:
             db.executescript(_SCHEMA)
             rows = []
             ids = []
+            reply_ids: list[tuple[str, str]] = []
             reviews = []
             for v in result.versions:
                 body, replies = _stored(v)
@@ -154,6 +156,8 @@ class DocStore:
                     reviews.append((v.message_id, replies))
                 ids.append((v.message_id, v.message_id))
                 ids.extend((pid, v.message_id) for pid in v.patch_ids)
+                # a reply names its version too ("Applied, thanks" pasted into show)
+                reply_ids.extend((n.message_id, v.message_id) for n in v.reviews)
             db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?,?)", rows)
             db.executemany("INSERT INTO reviews VALUES (?,?)", reviews)
             fam_status = family_statuses(result.versions)
@@ -169,8 +173,9 @@ class DocStore:
                     for t in {t for f in v.all_files for t in path_forms(f)}
                 ),
             )
-            # A patch id may appear in two versions (a RESEND reusing mail): first wins.
-            db.executemany("INSERT OR IGNORE INTO ids VALUES (?,?)", ids)
+            # A patch id may appear in two versions (a RESEND reusing mail): first wins;
+            # covers and patches before replies, so a reply never takes a posting's id.
+            db.executemany("INSERT OR IGNORE INTO ids VALUES (?,?)", ids + reply_ids)
             by_id = {v.message_id: v for v in result.versions}
             fams = []
             for f in result.families:
@@ -316,13 +321,22 @@ class DocStore:
                 f"message_id IN (SELECT message_id FROM file_terms WHERE term IN ({marks}))"
             )
             args.extend(terms)
+        if f.messages:
+            series = sorted({r for m in f.messages if (r := self.series_root(m))})
+            if not series:
+                return set()
+            marks = ",".join("?" * len(series))
+            where.append(
+                f"message_id IN (SELECT message_id FROM versions WHERE series IN ({marks}))"
+            )
+            args.extend(series)
         if not where:
             return None
         q = "SELECT message_id FROM facets WHERE " + " AND ".join(where)
         return {mid for (mid,) in self.db.execute(q, args)}
 
     def resolve(self, any_id: str) -> str | None:
-        """Map a cover, patch or family Message-ID to a version root id."""
+        """Map a cover, patch, reply or family Message-ID to a version root id."""
         mid = any_id.strip().strip("<>")
         row = self.db.execute("SELECT version_id FROM ids WHERE message_id=?", (mid,)).fetchone()
         if row:
