@@ -312,24 +312,23 @@ class DocStore:
         if f.until:
             where.append("date_utc <= ?")
             args.append(datetime.combine(f.until, time.max).isoformat())
+
+        def within(select: str, values: Sequence[str]) -> None:
+            # ``select`` names a table and column of our own, never user input
+            marks = ",".join("?" * len(values))
+            where.append(f"message_id IN ({select} IN ({marks}))")
+            args.extend(values)
+
         if f.files:
             terms = [t for p in f.files for t in filter_path_terms(p)]
             if not terms:
                 return set()
-            marks = ",".join("?" * len(terms))
-            where.append(
-                f"message_id IN (SELECT message_id FROM file_terms WHERE term IN ({marks}))"
-            )
-            args.extend(terms)
+            within("SELECT message_id FROM file_terms WHERE term", terms)
         if f.messages:
             series = sorted({r for m in f.messages if (r := self.series_root(m))})
             if not series:
                 return set()
-            marks = ",".join("?" * len(series))
-            where.append(
-                f"message_id IN (SELECT message_id FROM versions WHERE series IN ({marks}))"
-            )
-            args.extend(series)
+            within("SELECT message_id FROM versions WHERE series", series)
         if not where:
             return None
         q = "SELECT message_id FROM facets WHERE " + " AND ".join(where)
