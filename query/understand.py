@@ -25,7 +25,8 @@ from kvmsearch.models.query import (
 )
 
 # kvmsearch's own filter names, then lore/lei's: f: author, s: subject words, b: body
-# words, dfn: file, l: list, d: date range (what people type into lore works here)
+# words, dfn: file, l: list, d: date range, m: Message-ID (what people type into lore
+# works here)
 _KEYS = (
     "file|path|dfn|author|from|f|list|l|tree|since|until|before|after|date|d|kind|status"
     "|reviewer|review|subject|s|body|b|m"
@@ -37,7 +38,7 @@ _FILTER = re.compile(rf'{_KEEP_PHRASE}|(?<!\S)(-?)({_KEYS}):("([^"]*)"|\S+)', re
 _EMPTY_FILTER = re.compile(rf"(?<!\S)-?({_KEYS}):(?=\s|$)", re.IGNORECASE)
 # a query that starts with a filter ("m:...", "f:maz@kernel.org") is not a pasted id
 _STARTS_WITH_FILTER = re.compile(rf"-?(?:{_KEYS}):", re.IGNORECASE)
-#: other names of the filters: lore's f: dfn: l: s: b: d:, and from: path: after:
+#: other names of the filters: lore's f: dfn: l: s: b: d: m:, and from: path: after:
 _ALIASES = {
     "f": "author",
     "from": "author",
