@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kvmsearch.models.errors import ModelError, damaged_part
+from kvmsearch.models.errors import ModelError, NotFoundError, damaged_part
 from kvmsearch.models.query import SearchRequest
 from kvmsearch.models.records import Hit, SeriesVersion
 from kvmsearch.query.filters import FilterResolver
@@ -306,6 +306,13 @@ class HybridSearcher:
         all_versions = plan.filters.all_versions
         if limit <= 0:
             return []
+        named = plan.filters.messages
+        if named and not any(self.docs.series_root(m) for m in named):
+            # a pasted Message-ID nobody holds: say so rather than list nothing
+            raise NotFoundError(
+                f"no series in the index holds Message-ID {named[0]}; a reply's needs an "
+                "index built since replies were mapped (`kvmsearch rebuild`)"
+            )
         allowed = self.filters.allowed(plan.filters)
         if not (plan.paths or plan.idents or plan.words or plan.phrases):
             if plan.filters.is_empty():

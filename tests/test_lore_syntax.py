@@ -12,7 +12,7 @@ import pytest
 from sample_index import build_index, open_index
 
 from kvmsearch.index import Index
-from kvmsearch.models.errors import QueryError
+from kvmsearch.models.errors import NotFoundError, QueryError
 from kvmsearch.models.query import Filters, TextCondition, period
 from kvmsearch.query.filters import FilterResolver
 from kvmsearch.query.understand import understand
@@ -229,7 +229,10 @@ def test_a_message_id_names_its_series(lore_index: Index, query: str) -> None:
 
 
 def test_message_ids_that_name_nothing(lore_index: Index) -> None:
-    assert _found(lore_index, "m:nothing-1@example.org") == []
+    with pytest.raises(NotFoundError, match="no series in the index holds Message-ID nothing-1"):
+        lore_index.search("m:nothing-1@example.org")
+    # one known id is enough: the unknown one names nothing more
+    assert _found(lore_index, "m:nothing-1@example.org m:vgic@example.org") == ["vgic"]
     # words still rank within the named series only
     assert _found(lore_index, "walk m:vgic@example.org") == ["vgic"]
     # an address without digits is an author's words, not a pasted Message-ID
