@@ -601,8 +601,8 @@ def show(
     message_id: Annotated[
         str,
         typer.Argument(
-            help="Any Message-ID of the series (cover, a patch, a reply) or its family id; a "
-            "lore or patchwork link to a message works too.",
+            help="A Message-ID of the series (its cover, a patch, a reply) or its family id; "
+            "a lore or patchwork link to a message works too.",
             show_default=False,
             metavar="ID",
         ),
@@ -653,8 +653,8 @@ def diff(
     message_id: Annotated[
         str,
         typer.Argument(
-            help="Any Message-ID of the series (cover, a patch, a reply), its family id or a "
-            "lore link.",
+            help="A Message-ID of the series (its cover, a patch, a reply), its family id or "
+            "a lore link.",
             show_default=False,
             metavar="ID",
         ),

@@ -195,8 +195,8 @@ def build_server(index: Index) -> MCPServer[object]:
         message_id: Annotated[
             str,
             Field(
-                description="Any Message-ID of the series (cover, patch or a reply to them), "
-                "its family id, or a lore link to one of its messages."
+                description="A Message-ID of the series (its cover, a patch or a reply to "
+                "them), its family id, or a lore link to one of its messages."
             ),
         ],
     ) -> dict[str, Any]:
