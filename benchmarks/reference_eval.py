@@ -40,7 +40,9 @@ def run_mode(cmd: str, index: str, queries: Path, mode: str, out: Path) -> None:
     with out.open("w") as f:
         for line in proc.stdout.splitlines():
             row = json.loads(line)
-            hits = [{"message_ids": [v["message_id"] for v in h["versions"]]} for h in row["hits"]]
+            # a query the CLI could not answer has an "error" line: scored as no hits
+            found = row.get("hits", [])
+            hits = [{"message_ids": [v["message_id"] for v in h["versions"]]} for h in found]
             f.write(json.dumps({"qid": row["qid"], "results": hits}) + "\n")
 
 

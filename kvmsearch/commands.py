@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from kvmsearch.models.errors import KvmsearchError, QueryError
+from kvmsearch.models.errors import KvmsearchError, NotFoundError, QueryError
 from kvmsearch.models.service import CliReply
 
 if TYPE_CHECKING:
@@ -85,9 +85,26 @@ def run_search(
         from kvmsearch.query.evaluate import load_queries
 
         out = []
+        failed: list[str] = []
         for q in load_queries(queries):
-            hits = idx.search(replace(request, text=q.query))
+            try:
+                hits = idx.search(replace(request, text=q.query))
+            except (QueryError, NotFoundError) as e:
+                # the query's own fault (a bad date, an unknown Message-ID): say so on its
+                # line and run the rest; a damaged index still stops the batch
+                failed.append(q.qid)
+                out.append(_json({"qid": q.qid, "query": q.query, "error": str(e)}))
+                continue
             out.append(_json({"qid": q.qid, "query": q.query, "hits": hits}))
+        if failed:
+            return CliReply(
+                stdout="".join(out),
+                stderr=error_line(
+                    f"error: {len(failed)} of {len(out)} queries failed ({', '.join(failed[:5])}"
+                    f'{", ..." if len(failed) > 5 else ""}); their lines carry "error"'
+                ),
+                exit_code=QueryError.exit_code,
+            )
         return CliReply(stdout="".join(out))
     if not request.text.strip() and request.filters.is_empty():
         raise QueryError('nothing to search for; try kvmsearch "dirty log DBM"')

@@ -430,6 +430,29 @@ def test_batch_queries_file(index_dir: Path, tmp_path: Path) -> None:
     assert set(out[0]["hits"][0]) >= {"family", "title", "versions", "why"}
 
 
+def test_a_bad_query_in_a_batch_is_its_own_error_line(index_dir: Path, tmp_path: Path) -> None:
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in (
+                {"qid": "a", "query": "d:2021..2020"},
+                {"qid": "b", "query": "dirty log DBM"},
+                {"qid": "c", "query": "m:nobody-1@example.org"},
+            )
+        )
+        + "\n"
+    )
+    r = run("--queries", str(qfile), "--json", "-n", "2", index=index_dir)
+    assert r.exit_code == 2
+    out = json_lines(r.stdout)
+    assert [o["qid"] for o in out] == ["a", "b", "c"]
+    assert "swap them" in out[0]["error"] and "hits" not in out[0]
+    assert DBM in [h["family"] for h in out[1]["hits"]]
+    assert "no series in the index holds Message-ID nobody-1@example.org" in out[2]["error"]
+    assert "2 of 3 queries failed (a, c)" in one_line(r.stderr)
+
+
 def test_batch_bad_file_is_one_line(index_dir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"qid": "a"}\n')
