@@ -306,14 +306,15 @@ class HybridSearcher:
         all_versions = plan.filters.all_versions
         if limit <= 0:
             return []
+        allowed = self.filters.allowed(plan.filters)
         named = plan.filters.messages
-        if named and not any(self.docs.series_root(m) for m in named):
-            # a pasted Message-ID nobody holds: say so rather than list nothing
+        if named and not allowed and not any(self.docs.series_root(m) for m in named):
+            # a pasted Message-ID nobody holds: say so rather than list nothing (looked
+            # up again only when the filter allowed nothing)
             raise NotFoundError(
                 f"no series in the index holds Message-ID {named[0]}; a reply's needs an "
                 "index built since replies were mapped (`kvmsearch rebuild`)"
             )
-        allowed = self.filters.allowed(plan.filters)
         if not (plan.paths or plan.idents or plan.words or plan.phrases):
             if plan.filters.is_empty():
                 return []

@@ -36,8 +36,6 @@ _KEYS = (
 _KEEP_PHRASE = r'("[^"]*")'
 _FILTER = re.compile(rf'{_KEEP_PHRASE}|(?<!\S)(-?)({_KEYS}):("([^"]*)"|\S+)', re.IGNORECASE)
 _EMPTY_FILTER = re.compile(rf"(?<!\S)-?({_KEYS}):(?=\s|$)", re.IGNORECASE)
-# a query that starts with a filter ("m:...", "f:maz@kernel.org") is not a pasted id
-_STARTS_WITH_FILTER = re.compile(rf"-?(?:{_KEYS}):", re.IGNORECASE)
 #: other names of the filters: lore's f: dfn: l: s: b: d: m:, and from: path: after:
 _ALIASES = {
     "f": "author",
@@ -199,10 +197,11 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             texts.append(TextCondition("all", val, negated=True))
         return " "
 
-    pasted = _pasted_message_id(query)
-    text = _FILTER.sub(take, query) if pasted is None else ""
-    if pasted is not None:
+    if (pasted := _pasted_message_id(query)) is not None:
         messages.append(pasted)
+        text = ""
+    else:
+        text = _FILTER.sub(take, query)
     empty = _EMPTY_FILTER.search(text)
     if empty:
         typed = empty.group(1).lower()
@@ -291,7 +290,8 @@ def _pasted_message_id(query: str) -> str | None:
     or patchwork link, or a bare ``local@domain`` with a digit before the ``@`` (an
     address such as ``maz@kernel.org`` stays an author's words)."""
     q = query.strip()
-    if not q or any(c.isspace() for c in q) or "@" not in q or _STARTS_WITH_FILTER.match(q):
+    # a query that is a filter ("m:...", "f:maz@kernel.org") is not a pasted id
+    if not q or any(c.isspace() for c in q) or "@" not in q or _FILTER.match(q):
         return None
     if q.startswith(("<", "http://", "https://", "id:", "mid:")) or any(
         c.isdigit() for c in q.split("@", 1)[0]
