@@ -66,6 +66,7 @@ def query_keys(plan: QueryPlan) -> dict[str, str]:
     out: dict[str, str] = {}
     for w in (
         list(plan.words)
+        + list(plan.spellings)
         + list(plan.idents)
         + [p.rstrip("/").rsplit("/", 1)[-1] for p in plan.paths]
     ):

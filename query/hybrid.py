@@ -319,6 +319,9 @@ class HybridSearcher:
             if plan.filters.is_empty():
                 return []
             return self._browse(plan, allowed, limit, request.explain)
+        if plan.kind == "prose" and plan.lex_text:
+            with damaged_part("lexical index", self.gen.lexical_dir):
+                plan = replace(plan, spellings=tuple(self.lex.spellings_for(plan.lex_text)))
         depth = self.depth_for(limit)
         while True:
             cands, exhausted = self._retrieve(plan, mode, allowed, depth)

@@ -9,8 +9,9 @@ it was written as. :mod:`kvmsearch.query.lexical` runs the clauses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kvmsearch.indexer.index.lexical import BODY_WEIGHTS, PROSE_FIELDS, REVIEW_FIELD, iter_units
 from kvmsearch.indexer.text.identifiers import is_exact_identifier
@@ -100,9 +101,33 @@ def field_weights(field_boosts: dict[str, float] | None) -> dict[str, float]:
     return boosts
 
 
-def text_clauses(text: str, boosts: dict[str, float], fields: list[str]) -> list[Clause]:
+def text_clauses(
+    text: str,
+    boosts: dict[str, float],
+    fields: list[str],
+    vocab: Vocabulary | None = None,
+) -> list[Clause]:
+    """The clauses of free text. With the corpus's ``vocab``, words written apart or
+    together also meet the other spelling of the same compound (see
+    :func:`_add_compounds`)."""
+    return _parse(text, boosts, fields, vocab)[0]
+
+
+def closed_spellings(text: str, vocab: Vocabulary) -> list[str]:
+    """The closed forms of the compounds in ``text`` that the corpus writes ("zero copy"
+    -> ["zerocopy"]), as the search for ``text`` also looks for them: what a hit's
+    evidence highlights besides the typed words."""
+    return _parse(text, DEFAULT_FIELD_BOOSTS, ["body"], vocab)[1]
+
+
+def _parse(
+    text: str, boosts: dict[str, float], fields: list[str], vocab: Vocabulary | None
+) -> tuple[list[Clause], list[str]]:
     clauses: list[Clause] = []
+    # (clause index, word) of each plain one-word clause, None where adjacency breaks
+    words: list[tuple[int, str] | None] = []
     for chunk, quoted in split_query(text):
+        words.append(None)
         if quoted:
             if " " not in chunk and is_path_like(chunk):
                 c = path_clause(chunk, boosts, fields, prose=True)
@@ -121,8 +146,95 @@ def text_clauses(text: str, boosts: dict[str, float], fields: list[str]) -> list
                 clauses.extend(word_clauses(part.strip(PUNCT_EDGE), boosts, fields))
         else:
             call = chunk.rstrip(",.;:!?").endswith("()")
-            clauses.extend(word_clauses(word, boosts, fields, call=call))
-    return clauses
+            got = word_clauses(word, boosts, fields, call=call)
+            if len(got) == 1 and not call and not word.endswith("*"):
+                halves = word.split("-")
+                if len(halves) == 2 and all(halves):
+                    # "zero-copy": one phrase clause standing for the pair
+                    words[-1:] = [(len(clauses), halves[0]), (len(clauses), halves[1]), None]
+                else:
+                    words[-1] = (len(clauses), word)
+            clauses.extend(got)
+    closed = [] if vocab is None else _add_compounds(clauses, words, boosts, fields, vocab)
+    return clauses, closed
+
+
+# A compound's halves: letters only, each at least this long, so "re map" or "a b" never
+# join.
+_MIN_HALF = 3
+_ALPHA = re.compile(r"[A-Za-z]+")
+# A spelling counts as the corpus's own when this many documents use it (one may be a
+# typo).
+_KNOWN_MIN_DOCS = 2
+
+
+class Vocabulary(Protocol):
+    """What compounds need to know of the corpus's prose (``body``): analysed terms."""
+
+    def doc_frequency(self, term: str) -> int: ...
+
+    def idf(self, doc_frequency: int) -> float: ...
+
+
+def _add_compounds(
+    clauses: list[Clause],
+    words: list[tuple[int, str] | None],
+    boosts: dict[str, float],
+    fields: list[str],
+    vocab: Vocabulary,
+) -> list[str]:
+    """Kernel prose writes one compound three ways: "zero copy", "zero-copy" and
+    "zerocopy" (hot plug, pass through, write back, user space). The index keeps the
+    hyphenated and the spaced forms as two words in a row and the closed form as one, so
+    a question in one spelling missed every series written in the other.
+
+    Two adjacent words (or the halves of a hyphenated one) whose closed form the
+    corpus uses also match that form. It weighs what the typed words weigh (their idf
+    over its own): BM25 would otherwise favour whichever spelling is rarer, and a
+    document would outrank another for its spelling alone.
+
+    The other way round, a closed word ("paravirtual") meeting its halves as a phrase,
+    was tried and not kept: "para-virtualized" documents then outranked the series
+    two dev questions look for (BENCHMARKS.md, "Compound spellings").
+
+    Returns the closed forms added, as typed ("zerocopy").
+    """
+    from whoosh import query as wq
+
+    prose = [f for f in fields if f in PROSE_LIKE]
+    added: list[str] = []
+    if not prose:
+        return added
+
+    def stem(word: str) -> str | None:
+        units = list(iter_units(word, stem=True, stop=True))
+        if len(units) != 1 or units[0][1] is not None or len(units[0][2]) != 1:
+            return None
+        return units[0][2][0]
+
+    def alpha(word: str) -> bool:
+        return len(word) >= _MIN_HALF and _ALPHA.fullmatch(word) is not None
+
+    def idf(term: str | None) -> float:
+        return vocab.idf(vocab.doc_frequency(term)) if term else 0.0
+
+    for left, right in zip(words, words[1:], strict=False):
+        if left is None or right is None:
+            continue
+        (i, a), (j, b) = left, right
+        if not (alpha(a) and alpha(b)):
+            continue
+        closed = stem((a + b).lower())
+        if closed is None or vocab.doc_frequency(closed) < _KNOWN_MIN_DOCS:
+            continue
+        typed = {i: 0.0, j: 0.0}
+        typed[i] += idf(stem(a))
+        typed[j] += idf(stem(b))
+        for k, weight in typed.items():
+            for f in prose:
+                clauses[k].add(f, wq.Term(f, closed, boost=boosts[f] * weight / idf(closed)))
+        added.append(a + b)
+    return added
 
 
 def text_fields(boosts: dict[str, float], *, sections: bool) -> list[str]:
@@ -254,6 +366,8 @@ __all__ = [
     "DEFAULT_FIELD_BOOSTS",
     "SECTION_FIELDS",
     "Clause",
+    "Vocabulary",
+    "closed_spellings",
     "field_weights",
     "path_clause",
     "phrase",

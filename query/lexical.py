@@ -20,6 +20,7 @@ section weights search the section fields one by one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from math import log
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ from kvmsearch.query.lexclauses import (
     PUNCT_EDGE,
     SECTION_FIELDS,
     Clause,
+    closed_spellings,
     field_weights,
     path_clause,
     split_query,
@@ -131,7 +133,8 @@ class LexicalSearcher:
         boosts = field_weights(field_boosts)
 
         def build(fields: list[str]) -> list[Clause]:
-            return [c for c in text_clauses(text, boosts, fields) if c.per_field]
+            clauses = text_clauses(text, boosts, fields, vocab=self)
+            return [c for c in clauses if c.per_field]
 
         return self._run(build, boosts, mode, limit, allowed, explain)
 
@@ -263,6 +266,21 @@ class LexicalSearcher:
             ):
                 out.append(acro)
         return out
+
+    def spellings_for(self, text: str) -> list[str]:
+        """The closed forms of compounds in ``text`` that the corpus writes and that a
+        search for ``text`` also looks for: "zero copy" -> ["zerocopy"]."""
+        return closed_spellings(text, self)
+
+    # the lexclauses.Vocabulary the compound spellings ask
+
+    def doc_frequency(self, term: str) -> int:
+        """Documents whose prose (``body``) holds the analysed ``term``."""
+        return int(self._searcher.reader().doc_frequency("body", term))
+
+    def idf(self, doc_frequency: int) -> float:
+        """whoosh's idf for a term in that many documents (BM25F scores with it)."""
+        return log(self._searcher.doc_count_all() / (doc_frequency + 1)) + 1
 
     def score_documents(self, q: Query, message_ids: Sequence[str]) -> dict[str, float]:
         """Scores of a whoosh query ``q`` on the given versions only (a seam for ranking

@@ -120,6 +120,9 @@ class QueryPlan:
     lex_text: str = ""
     #: what the query model embeds
     dense_text: str = ""
+    #: the corpus's closed spelling of compounds the question writes apart ("zero
+    #: copy" -> "zerocopy"), which the lexical side also searches: evidence marks them
+    spellings: tuple[str, ...] = ()
     #: versions the question names ("v3 of ...", "between v2 and v4"): always shown
     versions: tuple[int, ...] = ()
     #: "between v2 and v4", "from v2 to v4", "v2..v4", "v2 -> v4": the versions after

@@ -42,6 +42,21 @@ def test_words_match_by_light_stem() -> None:
     assert term_spans(text, []) == []
 
 
+def test_the_closed_spelling_of_a_compound_counts_and_is_marked() -> None:
+    plan = replace(understand("vhost-net zero copy transmit"), spellings=("zerocopy",))
+    why, matched = best_sentences(
+        [
+            "The zero page is copied on transmit.",
+            "vhost-net zerocopy transmit is disabled: zerocopy keeps pages pinned.",
+        ],
+        query_keys(plan),
+        n=1,
+    )
+    assert why[0].startswith("vhost-net zerocopy")
+    assert "zerocopy" in {query_keys(plan)[k] for k in matched}
+    assert term_spans("Zerocopy tx", ["zerocopy"]) == [(0, 8)]
+
+
 def test_sentences_skip_bookkeeping_lines() -> None:
     text = (
         "This series adds dirty logging based on the hardware DBM bit.\n\n"

@@ -529,6 +529,9 @@ class _SpyLexical:
     def acronyms_for(self, text):
         return []
 
+    def spellings_for(self, text):
+        return []
+
     def close(self):
         pass
 

@@ -765,6 +765,40 @@ def test_acronyms_learned_at_build_expand_a_spelled_out_query(tmp_path):
         assert s.acronyms_for("performance-monitor registers") == []
 
 
+# --------------------------------------------------------------------------- compounds
+
+
+def test_words_written_apart_meet_the_closed_compound(index):
+    closed = sv("closed@x", "vhost_net: disable zerocopy by default", "Zerocopy tx has issues.")
+    spaced = sv("spaced@x", "virtio-net: zero copy xmit", "The zero copy path for xsk.")
+    also = sv("also@x", "vhost: zerocopy accounting", "Account zerocopy buffers.")
+    other = sv("other@x", "KVM: arm64: copy the zero page", "Copy a page.")
+    s = index(closed, spaced, also, other)
+    for typed in ("zero copy", "zero-copy"):
+        got = ids(s.search(typed, mode="or"))
+        assert {"closed@x", "spaced@x", "also@x"} <= set(got), typed
+        assert s.spellings_for(typed) == ["zerocopy"]
+    # the closed form weighs what the typed words weigh: as often, in as long a text,
+    # either spelling scores the same (BM25 alone puts the rarer spelling far above)
+    scores = {h.message_id: h.score for h in s.search("zero copy", mode="or")}
+    assert scores["closed@x"] == pytest.approx(scores["spaced@x"], rel=0.05)
+    # a closed form one document writes (a typo?), or none writes, adds nothing
+    assert s.spellings_for("copy page") == []
+    assert s.spellings_for("vhost net") == []
+    # the typed closed form is not split (tried, not kept): no "zero copy" document
+    assert "spaced@x" not in ids(s.search("zerocopy", mode="or"))
+
+
+def test_compounds_leave_quoted_phrases_and_filters_alone(index):
+    s = index(
+        sv("closed@x", "vhost_net: disable zerocopy by default", "Zerocopy tx has issues."),
+        sv("also@x", "vhost: zerocopy accounting", "Account zerocopy buffers."),
+        sv("spaced@x", "virtio-net: zero copy xmit", "The zero copy path."),
+    )
+    assert ids(s.search('"zero copy"', mode="or")) == ["spaced@x"]
+    assert s.versions_with("all", ["zero copy"]) == {"spaced@x"}
+
+
 # --------------------------------------------------------------------------- hostile files
 
 
