@@ -44,6 +44,16 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "I\u2019ll review the rest of the series next week.",
         "Since commit 11663111cd49 the get-reg-list tests have been failing with",
         "This series adds the multi-transports support to vsock, following",
+        "drivers/virtio/virtio_balloon.c:168:5: warning: symbol 'virtballoon_free_page_report'"
+        " was not declared. Should it be static?",
+        "drivers/gpu/drm/virtio/virtgpu_ioctl.c:50 virtio_gpu_fence_event_create() warn: "
+        "should '(1 << ring_idx)' be a 64 bit type?",
+        "arch/arm64/kvm/hyp/pgtable.c:1045:13: error: unused variable 'level'",
+        "BUG: KASAN: slab-out-of-bounds in vgic_its_restore_ite+0x1c/0x40",
+        "WARNING: CPU: 3 PID: 1202 at arch/arm64/kvm/vgic/vgic-its.c:1204",
+        "Internal error: Oops: 96000004 [#1] PREEMPT SMP",
+        "Based on arm64 for-next/stacktrace.",
+        "Based on kvmarm/next.",
     ],
 )
 def test_boilerplate_does_not_explain(sentence: str) -> None:
@@ -69,6 +79,9 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "stage-1 map walker attempted to allocate table memory while holding the RCU lock.",
         "The offset 0x40/0x80 of the redistributor frame holds the pending table address.",
         "This leads to a use-after-free in virtblk_getgeo() when HDIO_GETGEO is invoked:",
+        "Warning: without this a guest that boots with the PMU disabled sees stale counters.",
+        "The WARN_ON in mmu.c:1204 fires when the memslot is deleted while dirty logging.",
+        "Based on the discussion at LPC, the vgic now owns the LPI translation cache.",
     ],
 )
 def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:

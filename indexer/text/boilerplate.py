@@ -32,8 +32,9 @@ _VERSION_OF = re.compile(
 )
 _BOOKKEEPING = re.compile(
     r"\bre-?bas(?:e|ed|es|ing)\b"
-    r"|^(?:this|the|these|my|it)\b[^.]{0,40}?\b(?:is|are|was|were)\s+based\s+(?:on|upon)\s+"
-    r"(?:v?\d|the (?:latest|current)|top of|linux|kvm\w*/|\w+/\w+|tip|next|master|mainline)"
+    r"|^(?:(?:this|the|these|my|it)\b[^.]{0,40}?\b(?:is|are|was|were)\s+)?based\s+(?:on|upon)\s+"
+    r"(?:v?\d|the (?:latest|current)|top of|linux|kvm\w*/|(?:\w+\s+)?[\w-]+/[\w-]+|tip|next"
+    r"|master|mainline)"
     r"|\bappl(?:y|ies)\s+(?:cleanly\s+)?(?:on|to|against|on top of)\b"
     r"|\b(?:sits|goes|built|is|are)\s+on top of\b"
     r"|^(?:changes|changelog|change log|history)\b|^v\d+\s*(?:->|to|vs\.?|\.\.)\s*v\d+"
@@ -66,10 +67,15 @@ _REFERENCE = re.compile(
     r"|\[(?:[\w-]+ )?(?:PATCH|RFC)\b",
 )
 # log output quoted as evidence: a stack frame ("stage2_map_walker+0x5c/0xf0"), a
-# "Call trace:" header or a printk timestamp ("[   12.345678]"); the sentence around it
-# says what went wrong, the trace itself explains nothing
+# "Call trace:" header, a printk timestamp ("[   12.345678]"), a compiler, sparse or
+# smatch diagnostic ("virtio_balloon.c:168:5: warning: ...", "virtgpu_ioctl.c:50 f()
+# warn: ...") or a splat's first line ("BUG: KASAN: ...", "WARNING: CPU: 1 PID: ...");
+# the sentence around it says what went wrong, the output itself explains nothing
 _LOG_OUTPUT = re.compile(
-    r"\w\+0x[0-9a-f]+/0x[0-9a-f]+|\bcall trace:|^\[\s*\d+\.\d{3,}\]", re.IGNORECASE
+    r"\w\+0x[0-9a-f]+/0x[0-9a-f]+|\bcall trace:|^\[\s*\d+\.\d{3,}\]"
+    r"|\.[chS]:\d+(?::\d+)?(?::|\s+\S+\s+(?:warn|error):)\s"
+    r"|^(?-i:BUG|WARNING): |\bInternal error: Oops\b|\bKernel panic - not syncing\b",
+    re.IGNORECASE,
 )
 # a sentence cut where a quoted block began: no closing punctuation, and it stops on a
 # word that needs one after it ("... the get-reg-list tests have been failing with")
