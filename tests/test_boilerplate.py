@@ -54,6 +54,8 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "Internal error: Oops: 96000004 [#1] PREEMPT SMP",
         "Based on arm64 for-next/stacktrace.",
         "Based on kvmarm/next.",
+        "The following patches apply over mst's vhost branch and were tested againt that "
+        "branch and also mkp's 5.13 branch which has some vhost-scsi changes.",
     ],
 )
 def test_boilerplate_does_not_explain(sentence: str) -> None:
@@ -82,6 +84,7 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "Warning: without this a guest that boots with the PMU disabled sees stale counters.",
         "The WARN_ON in mmu.c:1204 fires when the memslot is deleted while dirty logging.",
         "Based on the discussion at LPC, the vgic now owns the LPI translation cache.",
+        "The trap applies over the whole range of ID registers, not just the first page.",
     ],
 )
 def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:

@@ -292,6 +292,18 @@ def test_bare_cover_is_adopted_by_its_patches():
     assert result.report.other == {}
 
 
+def test_an_untitled_cover_is_named_by_its_first_patch():
+    # "[PATCH 0/5]" with no words after it (two such covers in the corpus)
+    msgs = [
+        mail("c", "[PATCH 0/2]"),
+        mail("p1", "[PATCH 1/2] vhost-vdpa: batch IOTLB updates", at=1, irt="c", diff=("a",)),
+        mail("p2", "[PATCH 2/2] vdpa: document batching", at=1, irt="c", diff=("b",)),
+    ]
+    (v,) = assemble(msgs).versions
+    assert v.has_cover and v.title == "vhost-vdpa: batch IOTLB updates"
+    assert v.subject == "[PATCH 0/2]"
+
+
 def test_pull_and_stable_are_their_own_kinds_and_families():
     msgs = [
         mail("pull", "[GIT PULL] KVM/arm64 fixes for 6.1, take #1", sender="maz@kernel.org"),

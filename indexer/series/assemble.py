@@ -415,7 +415,9 @@ def _version_record(g: _Group) -> SeriesVersion:
         rfc=info.rfc,
         resend=info.resend,
         tree=tree,
-        title=info.title,
+        # a cover sent as bare "[PATCH 0/5]" is named by its first titled patch, as
+        # a reader of the thread would name it
+        title=info.title.strip() or next((t for p in patches if (t := p.info.title.strip())), ""),
         subject=root.msg.subject,
         tags=info.tags,
         author=_author(root.msg),

@@ -36,6 +36,8 @@ _BOOKKEEPING = re.compile(
     r"(?:v?\d|the (?:latest|current)|top of|linux|kvm\w*/|(?:\w+\s+)?[\w-]+/[\w-]+|tip|next"
     r"|master|mainline)"
     r"|\bappl(?:y|ies)\s+(?:cleanly\s+)?(?:on|to|against|on top of)\b"
+    r"|\bappl(?:y|ies)\s+(?:cleanly\s+)?over\s+(?:\S+'s\b|the\s+(?:\S+\s+)?(?:branch|tree)\b|v\d"
+    r"|\w+/\w+)"
     r"|\b(?:sits|goes|built|is|are)\s+on top of\b"
     r"|^(?:changes|changelog|change log|history)\b|^v\d+\s*(?:->|to|vs\.?|\.\.)\s*v\d+"
     r"|\bupdated with (?:everybody|everyone|all)'?s?\b|\baddress(?:ed|es)? (?:all |the )*"
