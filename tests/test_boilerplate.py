@@ -29,6 +29,8 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "Testing was performed with the included selftest on an Ampere Altra machine.",
         "This series depends on the patches from Xie.",
         "Support chained PMU counters.",
+        "This series tries to support chained PMU counters.",
+        "This patch set adds chained PMU counters.",
         "Version 3 of adding MTE support for KVM guests.",
         "The following patches need reviews: - [11/15] vsock: add multi-transports support",
         "All PMU tests can be launched with: ./run_tests.sh -g pmu",
@@ -54,6 +56,13 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "Internal error: Oops: 96000004 [#1] PREEMPT SMP",
         "Based on arm64 for-next/stacktrace.",
         "Based on kvmarm/next.",
+        "kernel.user_worker branch:",
+        "The patches are scheduled to be sent to Linus for 6.4.",
+        "They also apply over the mst vhost branch if you revert the previous worker patchset.",
+        "The following patches were built over linux-next which contains various vhost patches.",
+        "The patches were made over Linus's tree but apply over mst's next/vhost branches.",
+        "Support for process-scoped invalidations from nested guests will be added separately.",
+        "SME is currently not supported for KVM guests, this will be done as a followup series.",
         "The following patches apply over mst's vhost branch and were tested againt that "
         "branch and also mkp's 5.13 branch which has some vhost-scsi changes.",
     ],
@@ -85,6 +94,8 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "The WARN_ON in mmu.c:1204 fires when the memslot is deleted while dirty logging.",
         "Based on the discussion at LPC, the vgic now owns the LPI translation cache.",
         "The trap applies over the whole range of ID registers, not just the first page.",
+        "The missing check will be added later by a helper that every caller uses.",
+        "This patch adds support for batched IOTLB updating, so the device maps once.",
     ],
 )
 def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:

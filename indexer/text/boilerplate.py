@@ -36,8 +36,8 @@ _BOOKKEEPING = re.compile(
     r"(?:v?\d|the (?:latest|current)|top of|linux|kvm\w*/|(?:\w+\s+)?[\w-]+/[\w-]+|tip|next"
     r"|master|mainline)"
     r"|\bappl(?:y|ies)\s+(?:cleanly\s+)?(?:on|to|against|on top of)\b"
-    r"|\bappl(?:y|ies)\s+(?:cleanly\s+)?over\s+(?:\S+'s\b|the\s+(?:\S+\s+)?(?:branch|tree)\b|v\d"
-    r"|\w+/\w+)"
+    r"|\b(?:appl(?:y|ies)|built|made|developed|prepared)\s+(?:cleanly\s+)?(?:over|against)\s+"
+    r"(?:\S+'s\b|linux-next\b|the\s+(?:\S+\s+){0,2}(?:branch|tree)\b|v\d|\w+/\w+)"
     r"|\b(?:sits|goes|built|is|are)\s+on top of\b"
     r"|^(?:changes|changelog|change log|history)\b|^v\d+\s*(?:->|to|vs\.?|\.\.)\s*v\d+"
     r"|\bupdated with (?:everybody|everyone|all)'?s?\b|\baddress(?:ed|es)? (?:all |the )*"
@@ -48,6 +48,12 @@ _BOOKKEEPING = re.compile(
     r"|^(?:(?:this|it|the series|these patches|all)\s+(?:was|were|has been|have been)\s+)?"
     r"(?:tested|testing was|build[- ]tested|compile[- ]tested)\b|^results?\s*:"
     r"|^i(?:'ve| have)\s+(?:\w+\s+)?tested\b"
+    # what the series leaves for later ("... will be added separately", "this will be
+    # done as a followup series"): about another posting
+    r"|\bwill be (?:added|sent|posted|done|handled|addressed|covered|implemented)\s+"
+    r"(?:separately|in (?:a|the) (?:follow[- ]?up|separate|later|future|next)\b"
+    r"|as (?:a )?follow[- ]?ups?\b|in follow[- ]?ups?\b)"
+    r"|\bto be (?:sent|pulled|merged) (?:to|into|by|for|in)\b|\b(?:next|this|the) merge window\b"
     # the author's plans for the posting ("I'll try to set up a Windows host ...")
     r"|^i(?:'ll| will)\s+(?:try|look|send|post|respin|rebase|follow up|review|reply|get back)\b"
     # a reply's absence note ("I'm on vacation so I'll review this when I'm back")
@@ -86,6 +92,12 @@ _CUT = re.compile(
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"[a-z0-9_]+")
+# words that wrap a title into a sentence without adding to it ("This series tries to
+# support batched IOTLB updating vhost-vdpa.")
+_RESTATING = frozenset(
+    "this series patch patches patchset set the a an to in of for tries try attempts aims "
+    "adds add implements introduces is".split()
+)
 
 
 def _words(text: str) -> list[str]:
@@ -104,6 +116,9 @@ def explains(sentence: str, title: str = "") -> bool:
     if s.count("|") >= 3 or "---" in s or "+--" in s or "===" in s:
         return False
     words = _words(s)
+    if s.endswith(":") and len(words) < 6:
+        # a heading over a list or a quote ("kernel.user_worker branch:")
+        return False
     lead = _VERSION_LEAD.match(s) or _VERSION_OF.match(s)
     if lead and len(_words(s[lead.end() :])) < 8:
         # "Here's version four of the series." (with nothing else said)
@@ -115,6 +130,6 @@ def explains(sentence: str, title: str = "") -> bool:
         return False
     # the title said again: every word of the sentence is in the title
     tw = set(_words(title))
-    if tw and words and set(words) <= tw | {"this", "series", "patch", "patches", "the", "a"}:
+    if tw and words and set(words) <= tw | _RESTATING:
         return False
     return True
