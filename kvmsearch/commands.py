@@ -16,6 +16,8 @@ from kvmsearch.models.service import CliReply
 
 if TYPE_CHECKING:
     from kvmsearch.index import Index
+    from kvmsearch.models.query import SearchRequest
+    from kvmsearch.models.records import Hit
 
 
 def error_line(msg: str) -> str:
@@ -117,11 +119,31 @@ def run_search(
             stderr=error_line("no matching series"),
             exit_code=1,
         )
+    note = _unspelled_note(request, hits)
     if as_json:
-        return CliReply(stdout="".join(_json(h) for h in hits))
+        return CliReply(stdout="".join(_json(h) for h in hits), stderr=note)
     from . import render
 
-    return CliReply(stdout=render.format_hits(hits, color=color, explain=explain) + "\n")
+    return CliReply(
+        stdout=render.format_hits(hits, color=color, explain=explain) + "\n", stderr=note
+    )
+
+
+def _unspelled_note(request: SearchRequest, hits: Sequence[Hit]) -> str:
+    """A note when an identifier query was answered by the identifier's parts: no hit
+    spells it (in its title or any line shown), so a reader must not take the list for
+    the places it occurs."""
+    from kvmsearch.query.evidence import unspelled
+    from kvmsearch.query.understand import understand
+
+    plan = understand(request.text, request.filters)
+    missing = unspelled(plan.idents, hits) if plan.kind == "ident" else []
+    if not missing or len(missing) != len(plan.idents):
+        return ""
+    return error_line(
+        f"note: no cover, changelog or commit message here spells {', '.join(missing)} "
+        "(a diff may); these are the series that speak of its parts"
+    )
 
 
 def run_show(open_index: Callable[[], Index], *, message_id: str, as_json: bool) -> CliReply:

@@ -80,6 +80,32 @@ def query_keys(plan: QueryPlan) -> dict[str, str]:
     return out
 
 
+def unspelled(idents: Sequence[str], hits: Sequence[Hit]) -> list[str]:
+    """The identifiers no hit spells: not in its title, nor among its matched terms
+    (the sentences and changelog entries shown)."""
+    return [
+        i
+        for i in idents
+        if not any(
+            i.lower() in h.title.lower() or any(t.lower() == i.lower() for t in h.terms)
+            for h in hits
+        )
+    ]
+
+
+def identifier_part_keys(idents: Sequence[str]) -> dict[str, str]:
+    """Stem key -> part for the parts of identifiers (``KVM_ARM_VCPU_PVTIME_CTRL`` ->
+    kvm, arm, vcpu, pvtime, ctrl)."""
+    from kvmsearch.indexer.index.lexical import split_identifier
+
+    out: dict[str, str] = {}
+    for ident in idents:
+        for part in split_identifier(ident):
+            if part.lower() not in _STOP and len(part) > 1:
+                out.setdefault(_key(part), part)
+    return out
+
+
 # Lines that are bookkeeping, not prose: trailers (indexer.text.trailers' rule), b4's
 # base/prerequisite lines, diffstat, quoted replies. One pattern: this runs on every
 # line of every hit's evidence.
@@ -234,6 +260,11 @@ def build_hit(
         + [v.cover.motivation for v in others]
     )
     title = newest.title
+    if plan.parts_answer:
+        # No hit spells the identifier (the ranking answered its parts, see
+        # HybridSearcher.lexical_hits): the sentences about its parts explain, and
+        # they are what is marked.
+        keys = identifier_part_keys(plan.idents)
     why, matched = best_sentences(texts, keys, title=title)
     if not why:
         if dense_text:

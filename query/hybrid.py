@@ -331,12 +331,24 @@ class HybridSearcher:
             # More matching series may lie beyond the depth the retrievers were asked
             # for: look deeper rather than return fewer hits than asked.
             depth *= 4
+        from kvmsearch.query.evidence import unspelled
+
         shown = groups[:limit]
-        with damaged_part("document store or chunk texts", self.gen.dir):
+        scores = display_scores([g.score for g in shown])
+
+        def answer(plan: QueryPlan) -> list[Hit]:
             return [
                 replace(self._hit(g, cands, plan, request.explain, all_versions), score=s)
-                for g, s in zip(shown, display_scores([g.score for g in shown]), strict=True)
+                for g, s in zip(shown, scores, strict=True)
             ]
+
+        with damaged_part("document store or chunk texts", self.gen.dir):
+            hits = answer(plan)
+            if plan.kind == "ident" and hits and unspelled(plan.idents, hits) == list(plan.idents):
+                # only its parts found these (an identifier only diffs spell): their
+                # evidence is about the parts
+                hits = answer(replace(plan, parts_answer=True))
+            return hits
 
     def depth_for(self, limit: int) -> int:
         """Versions taken from each retriever for ``limit`` hits: the tuned pool, or more

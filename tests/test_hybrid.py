@@ -425,9 +425,13 @@ def test_an_identifier_nobody_wrote_is_answered_by_its_parts(searcher) -> None:
         sv("exact@x", "KVM: arm64: misc", "Expose KVM_CAP_STEAL_TIME."),
         sv("words@x", "KVM: steal time", "Steal time for guests."),
     )
-    assert fams(search(s, "KVM_ARM_VCPU_PVTIME_CTRL"))[0] == "pvtime@x"
+    first = search(s, "KVM_ARM_VCPU_PVTIME_CTRL")[0]
+    assert first.family == "pvtime@x"
+    # its why line is the sentence about the parts, and marks them
+    assert first.why == ("Expose the pvtime structure.",) and first.terms == ("PVTIME",)
     # an identifier some series spells is answered by its spelling alone
-    assert fams(search(s, "KVM_CAP_STEAL_TIME")) == ["exact@x"]
+    (spelled,) = search(s, "KVM_CAP_STEAL_TIME")
+    assert spelled.family == "exact@x" and spelled.terms == ("KVM_CAP_STEAL_TIME",)
 
 
 # --------------------------------------------------------------------------- filters

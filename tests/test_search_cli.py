@@ -370,6 +370,17 @@ def test_path_and_identifier_queries(index_dir: Path) -> None:
     assert ident[0]["family"] == STEAL_TIME
 
 
+def test_an_identifier_nobody_spells_says_so(index_dir: Path) -> None:
+    # only the stolen-time diffs name this attribute; the answer is its parts' series
+    r = run("KVM_ARM_VCPU_PVTIME_CTRL", "-n", "3", index=index_dir)
+    assert r.exit_code == 0 and r.stdout.strip()
+    note = one_line(r.stderr)
+    assert "no cover, changelog or commit message here spells KVM_ARM_VCPU_PVTIME_CTRL" in note
+    # a spelled identifier, or prose, gets no note
+    assert run("KVM_CAP_STEAL_TIME", index=index_dir).stderr == ""
+    assert run("steal time", "--mode", "lexical", index=index_dir).stderr == ""
+
+
 def test_no_match_human_exit_1(index_dir: Path) -> None:
     r = run("qwzxv", "--mode", "lexical", index=index_dir)
     assert r.exit_code == 1
