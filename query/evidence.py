@@ -14,6 +14,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from kvmsearch.indexer.text.boilerplate import explains as _explains
+from kvmsearch.indexer.text.boilerplate import light_stem
 from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
 from kvmsearch.models.records import (
     ChangelogEntry,
@@ -40,15 +41,8 @@ _STOP = frozenset(
 
 @lru_cache(maxsize=1 << 16)
 def _key(word: str) -> str:
-    """A light stem: lower case, first six letters (migrate/migration, counters/counter).
-
-    Identifiers are kept whole: KVM_CAP_STEAL_TIME and KVM_CAP_ARM_NISV, or GICv3 and
-    GICv4, name different things.
-    """
-    w = word.lower()
-    if "_" in w or any(ch.isdigit() for ch in w):
-        return w
-    return w[:6] if len(w) > 6 else w.rstrip("s") if len(w) > 3 else w
+    """The light stem sentences are matched by (boilerplate.light_stem), cached."""
+    return light_stem(word)
 
 
 def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:

@@ -133,6 +133,26 @@ class QueryPlan:
     changed_between: tuple[int, ...] = ()
 
 
+# "when does virtio_ring use the DMA API", "how is H_ENTER_NESTED handled": a question
+# about behaviour, however few of its words are more than filler
+_QUESTION = re.compile(
+    r"\b(?:why|how|when|what)\s+(?:does|do|did|is|are|was|were|can|could|should|would"
+    r"|must|has|have|will)\b",
+    re.IGNORECASE,
+)
+
+
+def _asks_how(text: str) -> bool:
+    """Whether a question of identifiers and filler is still prose by its shape: it
+    asks how, why or when something behaves ("when does virtio_ring use the DMA API"),
+    which the sentences around the identifier answer, not the list of places it occurs.
+
+    Two or more bare acronyms as prose ("POWER10 support in KVM HV") was tried and not
+    kept: that question's answer fell from first place (BENCHMARKS.md, "third session").
+    """
+    return _QUESTION.search(text) is not None
+
+
 def _norm_tree(t: str) -> str:
     t = t.lower()
     return {"kut": "kvm-unit-tests", "kvm-unit-test": "kvm-unit-tests"}.get(t, t)
@@ -248,7 +268,7 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         ]
     if paths:
         kind = "path"
-    elif idents and not words:
+    elif idents and not words and not _asks_how(text):
         # The question is identifiers (and filler: "LPA2 handling", "series that mention
         # user_mem_abort"): the identifier route. Any other word ("PMU tests", "SPE
         # support for guests") makes it prose that names an identifier, which keeps

@@ -125,6 +125,13 @@ def test_a_version_span_names_the_versions_after_the_first() -> None:
         ("PMU tests", "prose"),  # an acronym in prose keeps both retrievers
         ("SPE support for guests", "prose"),
         ("vhost_task regressions", "prose"),
+        # a question about behaviour, however few its other words
+        ("when does virtio_ring use the DMA API", "prose"),
+        ("how is H_ENTER_NESTED handled?", "prose"),
+        ("why does KVM_ARM_VCPU_PVTIME_CTRL exist", "prose"),
+        ("which series touched KVM_CAP_ARM_MTE", "ident"),
+        ("what changed KVM_CAP_ARM_MTE", "ident"),
+        ("POWER10 support in KVM HV", "ident"),  # acronyms alone: tried as prose, not kept
     ],
 )
 def test_the_identifier_route_is_for_identifier_questions(q: str, kind: str) -> None:

@@ -42,7 +42,7 @@ _BOOKKEEPING = re.compile(
     r"|^(?:changes|changelog|change log|history)\b|^v\d+\s*(?:->|to|vs\.?|\.\.)\s*v\d+"
     r"|\bupdated with (?:everybody|everyone|all)'?s?\b|\baddress(?:ed|es)? (?:all |the )*"
     r"(?:review )?(?:comments|feedback)\b"
-    r"|\b(?:can be found|is available|are available)\s+(?:at|in|on|here)\b"
+    r"|\b(?:can be found|is available|are available)\s+(?:at|in|on|here|from)\b"
     r"|^(?:resolves|closes|link|bug|cc|to)\s*:"
     # how it was tested, what it waits for: about the posting, not the change
     r"|^(?:(?:this|it|the series|these patches|all)\s+(?:was|were|has been|have been)\s+)?"
@@ -54,6 +54,10 @@ _BOOKKEEPING = re.compile(
     r"(?:separately|in (?:a|the) (?:follow[- ]?up|separate|later|future|next)\b"
     r"|as (?:a )?follow[- ]?ups?\b|in follow[- ]?ups?\b)"
     r"|\bto be (?:sent|pulled|merged) (?:to|into|by|for|in)\b|\b(?:next|this|the) merge window\b"
+    # a revision note left in the cover's prose ("- Non-nested exception injection when
+    # executing at EL0 has been fixed."): a bullet saying what changed since last time
+    r"|^\s*[-*]\s[^.]*\b(?:has|have) been (?:fixed|dropped|removed|addressed|added|updated"
+    r"|reworked|moved|renamed|split|squashed|merged|rebased|simplified|folded)\b"
     # the author's plans for the posting ("I'll try to set up a Windows host ...")
     r"|^i(?:'ll| will)\s+(?:try|look|send|post|respin|rebase|follow up|review|reply|get back)\b"
     # a reply's absence note ("I'm on vacation so I'll review this when I'm back")
@@ -69,9 +73,12 @@ _BOOKKEEPING = re.compile(
     r"|^(?:(?:for example|for instance|e\.g\.|example|usage)\s*[:,]?\s*)?(?:\$ |# |\./)",
     re.IGNORECASE,
 )
-# reference lists, quoted patch subjects ("[PATCH v8 2/9] iommu: ..."), bare links
+# reference lists, quoted patch subjects ("[PATCH v8 2/9] iommu: ..."), bare links,
+# pointers elsewhere ("For more background on this effort please see my talk ...")
 _REFERENCE = re.compile(
     r"^\s*\[\d+\]|^\s*references?\s*:|^\s*(?:https?|git)://\S+\s*$"
+    r"|(?i:^(?:for (?:more )?(?:background|details|context|information)\b[^.]*?,?\s*)?"
+    r"please (?:see|refer to|read|check)\b)"
     r"|\[(?:[\w-]+ )?(?:PATCH|RFC)\b",
 )
 # log output quoted as evidence: a stack frame ("stage2_map_walker+0x5c/0xf0"), a
@@ -92,12 +99,27 @@ _CUT = re.compile(
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"[a-z0-9_]+")
+# a token of a listing: a number (with a unit or sign) or a path
+_LISTING = re.compile(r"[-+]?[\d.,]+[%a-zA-Z]{0,3}|\S*/\S*|\S+\.[chS]")
 # words that wrap a title into a sentence without adding to it ("This series tries to
 # support batched IOTLB updating vhost-vdpa.")
-_RESTATING = frozenset(
+_RESTATING_WORDS = (
     "this series patch patches patchset set the a an to in of for tries try attempts aims "
-    "adds add implements introduces is".split()
+    "adds add implements introduces is"
 )
+
+
+def light_stem(word: str) -> str:
+    """A light stem: lower case, the first six letters (migrate/migration,
+    counters/counter, enables/enable). Identifiers are kept whole: KVM_CAP_STEAL_TIME
+    and KVM_CAP_ARM_NISV, or GICv3 and GICv4, name different things."""
+    w = word.lower()
+    if "_" in w or any(ch.isdigit() for ch in w):
+        return w
+    return w[:6] if len(w) > 6 else w.rstrip("s") if len(w) > 3 else w
+
+
+_RESTATING_STEMS = frozenset(light_stem(w) for w in _RESTATING_WORDS.split())
 
 
 def _words(text: str) -> list[str]:
@@ -128,8 +150,16 @@ def explains(sentence: str, title: str = "") -> bool:
     # character token, retrying the greedy run from every position)
     if sum(len(u) for u in s.split() if "://" in u[1:-1]) > len(s) / 2:
         return False
+    # a listing: mostly numbers and paths ("180 arch/x86/kvm/mmu/tdp_iter.c 118 ...",
+    # `wc -l` or a size table pasted into the cover)
+    tokens = s.split()
+    if len(tokens) >= 4 and sum(_LISTING.fullmatch(t) is not None for t in tokens) > 0.6 * len(
+        tokens
+    ):
+        return False
     # the title said again: every word of the sentence is in the title
-    tw = set(_words(title))
-    if tw and words and set(words) <= tw | _RESTATING:
+    # by light stem, so "This series enables ..." restates a title saying "Enable ..."
+    tw = {light_stem(w) for w in _words(title)}
+    if tw and words and {light_stem(w) for w in words} <= tw | _RESTATING_STEMS:
         return False
     return True
