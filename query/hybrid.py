@@ -319,7 +319,9 @@ class HybridSearcher:
             if plan.filters.is_empty():
                 return []
             return self._browse(plan, allowed, limit, request.explain)
-        if plan.kind == "prose" and plan.lex_text:
+        if plan.kind == "prose" and plan.lex_text and mode != "semantic":
+            # the other spellings the lexical side will also search, for the evidence
+            # (semantic mode never opens the lexical index for them)
             with damaged_part("lexical index", self.gen.lexical_dir):
                 plan = replace(plan, spellings=tuple(self.lex.spellings_for(plan.lex_text)))
         depth = self.depth_for(limit)
