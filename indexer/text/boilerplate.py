@@ -46,7 +46,14 @@ _BOOKKEEPING = re.compile(
     r"|^(?:resolves|closes|link|bug|cc|to)\s*:"
     # how it was tested, what it waits for: about the posting, not the change
     r"|^(?:(?:this|it|the series|these patches|all)\s+(?:was|were|has been|have been)\s+)?"
-    r"(?:tested|testing was|build[- ]tested|compile[- ]tested)\b|^results?\s*:"
+    r"(?:tested|testing was|build[- ]tested|compile[- ]tested)\b"
+    r"|^[-*]?\s*(?:(?:test|testing|performance|perf) )?(?:results?|benchmark|numbers)\s*:"
+    # a command line without a "$ " prompt ("qemu-system-x86_64 -m 512M ...",
+    # "(qemu) migrate -d tcp:0:3333", "vdpa dev add mgmtdev vdpasim_blk ...")
+    r"|^(?:qemu-system-\S+|\(qemu\)|lkvm|virsh|vdpa (?:dev|mgmtdev)|taskset|numactl)\s"
+    # an editorial note in brackets ("[Same distribution list as Gavin's series]"), a
+    # bare commit reference ('11663111cd49 ("KVM: arm64: Hide PMU registers ...")')
+    r"|^\[[^\]]*\]\.?$|^[0-9a-f]{8,40}\s*\(\"[^\"]*\"\)\.?$"
     r"|^i(?:'ve| have)\s+(?:\w+\s+)?tested\b"
     # what the series leaves for later ("... will be added separately", "this will be
     # done as a followup series"): about another posting
@@ -99,6 +106,8 @@ _CUT = re.compile(
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"[a-z0-9_]+")
+# a command-line option ("-smp", "-M", "--enable-efi"), not an errno ("-EFAULT,")
+_OPTION = re.compile(r"-(?!E[A-Z0-9]+\W*$)-?[A-Za-z][\w=,.:/-]*")
 # a token of a listing: a number (with a unit or sign) or a path
 _LISTING = re.compile(r"[-+]?[\d.,]+[%a-zA-Z]{0,3}|\S*/\S*|\S+\.[chS]")
 # words that wrap a title into a sentence without adding to it ("This series tries to
@@ -150,13 +159,15 @@ def explains(sentence: str, title: str = "") -> bool:
     # character token, retrying the greedy run from every position)
     if sum(len(u) for u in s.split() if "://" in u[1:-1]) > len(s) / 2:
         return False
-    # a listing: mostly numbers and paths ("180 arch/x86/kvm/mmu/tdp_iter.c 118 ...",
-    # `wc -l` or a size table pasted into the cover)
     tokens = s.split()
-    if len(tokens) >= 4 and sum(_LISTING.fullmatch(t) is not None for t in tokens) > 0.6 * len(
-        tokens
-    ):
-        return False
+    if len(tokens) >= 4:
+        # a command line: several options ("... -smp 2 -M q35,accel=kvm -object ...")
+        options = sum(_OPTION.fullmatch(t) is not None for t in tokens)
+        # a listing: mostly numbers and paths ("180 arch/x86/kvm/mmu/tdp_iter.c 118 ...",
+        # `wc -l` or a size table pasted into the cover)
+        listed = sum(_LISTING.fullmatch(t) is not None for t in tokens)
+        if options >= max(3, len(tokens) / 4) or listed > 0.6 * len(tokens):
+            return False
     # the title said again: every word of the sentence is in the title
     # by light stem, so "This series enables ..." restates a title saying "Enable ..."
     tw = {light_stem(w) for w in _words(title)}
