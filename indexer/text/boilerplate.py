@@ -65,6 +65,12 @@ _BOOKKEEPING = re.compile(
     # executing at EL0 has been fixed."): a bullet saying what changed since last time
     r"|^\s*[-*]\s[^.]*\b(?:has|have) been (?:fixed|dropped|removed|addressed|added|updated"
     r"|reworked|moved|renamed|split|squashed|merged|rebased|simplified|folded)\b"
+    # the posting's own status: resent ("send it here again"), an RFC because of
+    # something else ("hence why this series is also RFC"), the author's hopes
+    r"|\b(?:send|sending|resend|resending|post|posting) (?:it|this|them) (?:here )?again\b"
+    r"|\b(?:this|the) (?:series|patchset|patch set|patch) is (?:also |still )?(?:an? )?rfc\b"
+    r"|^i (?:was|am) hoping\b"
+    r"|^i'?m not (?:familiar|sure|an expert)\b|\bi may have (?:overlooked|missed)\b"
     # the author's plans for the posting ("I'll try to set up a Windows host ...")
     r"|^i(?:'ll| will)\s+(?:try|look|send|post|respin|rebase|follow up|review|reply|get back)\b"
     # a reply's absence note ("I'm on vacation so I'll review this when I'm back")
@@ -85,7 +91,8 @@ _BOOKKEEPING = re.compile(
 _REFERENCE = re.compile(
     r"^\s*\[\d+\]|^\s*references?\s*:|^\s*(?:https?|git)://\S+\s*$"
     r"|(?i:^(?:for (?:more )?(?:background|details|context|information)\b[^.]*?,?\s*)?"
-    r"please (?:see|refer to|read|check)\b)"
+    r"please (?:see|refer to|read|check)\b"
+    r"|^see (?:the )?(?:individual )?(?:patch(?:es)?|commit messages?)\b)"
     r"|\[(?:[\w-]+ )?(?:PATCH|RFC)\b",
 )
 # log output quoted as evidence: a stack frame ("stage2_map_walker+0x5c/0xf0"), a
@@ -106,6 +113,9 @@ _CUT = re.compile(
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"[a-z0-9_]+")
+# a sentence's tail: it starts with a lower-case joining word (case matters: "So ..."
+# and "Since ..." open sentences of their own)
+_FRAGMENT = re.compile(r"(?:which|and|or|but|so|that|because|where|while|since|then)\b")
 # a command-line option ("-smp", "-M", "--enable-efi"), not an errno ("-EFAULT,")
 _OPTION = re.compile(r"-(?!E[A-Z0-9]+\W*$)-?[A-Za-z][\w=,.:/-]*")
 # a token of a listing: a number (with a unit or sign) or a path
@@ -147,6 +157,10 @@ def explains(sentence: str, title: str = "") -> bool:
     if s.count("|") >= 3 or "---" in s or "+--" in s or "===" in s:
         return False
     words = _words(s)
+    if _FRAGMENT.match(s):
+        # the tail of a sentence a quoted block or list cut in two ("which allows us to
+        # check the vhost owner thread's RLIMITs:")
+        return False
     if s.endswith(":") and len(words) < 6:
         # a heading over a list or a quote ("kernel.user_worker branch:")
         return False
