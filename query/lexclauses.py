@@ -197,7 +197,10 @@ def _add_compounds(
     was tried and not kept: "para-virtualized" documents then outranked the series
     two dev questions look for (BENCHMARKS.md, "Compound spellings").
 
-    Returns the closed forms added, as typed ("zerocopy").
+    A word whose other national spelling the corpus writes ("initialise" and
+    "initialize") meets it the same way, weighted as the typed word.
+
+    Returns the spellings added ("zerocopy", "initialize").
     """
     from whoosh import query as wq
 
@@ -234,7 +237,57 @@ def _add_compounds(
             for f in prose:
                 clauses[k].add(f, wq.Term(f, closed, boost=boosts[f] * weight / idf(closed)))
         added.append(a + b)
+    # British and American spellings of one word ("initialise"/"initialize",
+    # "randomisation"/"randomization", "behaviour"/"behavior"): the stemmer keeps them
+    # apart, and Arm's engineers write the one, most of the kernel the other
+    for item in words:
+        if item is None or len(item[1]) < _MIN_VARIANT or not _ALPHA.fullmatch(item[1]):
+            continue
+        k, w = item
+        own = stem(w.lower())
+        for variant in _variants(w.lower()):
+            other = stem(variant)
+            if own is None or other is None or other == own:
+                continue
+            if vocab.doc_frequency(other) < _KNOWN_MIN_DOCS:
+                continue
+            for f in prose:
+                clauses[k].add(f, wq.Term(f, other, boost=boosts[f] * idf(own) / idf(other)))
+            added.append(variant)
     return added
+
+
+# A word this long may have another national spelling; shorter ones ("rise", "four")
+# only meet unrelated words.
+_MIN_VARIANT = 6
+# British -> American endings, and back: -isation/-ise/-ised/-ising/-iser(s), -our.
+_UK_US = (
+    ("isations", "izations"),
+    ("isation", "ization"),
+    ("ising", "izing"),
+    ("ised", "ized"),
+    ("ises", "izes"),
+    ("isers", "izers"),
+    ("iser", "izer"),
+    ("ise", "ize"),
+    ("ours", "ors"),
+    ("our", "or"),
+)
+
+
+def _variants(word: str) -> list[str]:
+    """The other national spellings of ``word`` by its ending (at most one each way;
+    which the corpus writes decides whether it is used)."""
+    out = []
+    for uk, us in _UK_US:
+        if word.endswith(uk):
+            out.append(word[: -len(uk)] + us)
+            break
+    for uk, us in _UK_US:
+        if word.endswith(us) and not word.endswith(uk):
+            out.append(word[: -len(us)] + uk)
+            break
+    return out
 
 
 def text_fields(boosts: dict[str, float], *, sections: bool) -> list[str]:

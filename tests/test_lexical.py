@@ -789,6 +789,25 @@ def test_words_written_apart_meet_the_closed_compound(index):
     assert "spaced@x" not in ids(s.search("zerocopy", mode="or"))
 
 
+def test_british_and_american_spellings_meet(index):
+    s = index(
+        sv("uk@x", "KVM: arm64: vgic: initialise the distributor", "Initialise it early."),
+        sv("us@x", "KVM: vgic: initialize the redistributors", "Initialize them late."),
+        sv("us2@x", "KVM: arm64: initialize the ITS", "Initialize it last."),
+        sv("uk2@x", "KVM: arm64: initialise the timer", "Initialise it first."),
+        sv("beh@x", "KVM: arm64: PMU behavior on reset", "The behavior changes."),
+        sv("beh2@x", "KVM: arm64: timer behavior", "Odd behavior under load."),
+        sv("other@x", "KVM: arm64: unrelated", "Nothing to see."),
+    )
+    both = {"uk@x", "uk2@x", "us@x", "us2@x"}
+    assert set(ids(s.search("initialise", mode="or"))) == both
+    assert set(ids(s.search("initialize", mode="or"))) == both
+    assert set(ids(s.search("behaviour", mode="or"))) == {"beh@x", "beh2@x"}
+    assert "behavior" in s.spellings_for("PMU behaviour")
+    # an ending that only looks national ("hypervisor" -> "hypervisour") adds nothing
+    assert s.spellings_for("hypervisor simulator") == []
+
+
 def test_compounds_leave_quoted_phrases_and_filters_alone(index):
     s = index(
         sv("closed@x", "vhost_net: disable zerocopy by default", "Zerocopy tx has issues."),
