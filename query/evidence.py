@@ -39,10 +39,8 @@ _STOP = frozenset(
 )
 
 
-@lru_cache(maxsize=1 << 16)
-def _key(word: str) -> str:
-    """The light stem sentences are matched by (boilerplate.light_stem), cached."""
-    return light_stem(word)
+# the light stem sentences are matched by (cached in boilerplate)
+_key = light_stem
 
 
 def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:

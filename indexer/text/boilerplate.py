@@ -128,6 +128,7 @@ _RESTATING_WORDS = (
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def light_stem(word: str) -> str:
     """A light stem: lower case, the first six letters (migrate/migration,
     counters/counter, enables/enable). Identifiers are kept whole: KVM_CAP_STEAL_TIME
@@ -184,7 +185,15 @@ def explains(sentence: str, title: str = "") -> bool:
             return False
     # the title said again: every word of the sentence is in the title
     # by light stem, so "This series enables ..." restates a title saying "Enable ..."
-    tw = {light_stem(w) for w in _words(title)}
-    if tw and words and {light_stem(w) for w in words} <= tw | _RESTATING_STEMS:
+    tw = _title_stems(title)
+    if tw and words and all(light_stem(w) in tw for w in words):
         return False
     return True
+
+
+@lru_cache(maxsize=1 << 12)
+def _title_stems(title: str) -> frozenset[str]:
+    """The light stems of a title's words and of the words that wrap a title into a
+    sentence (empty for no title)."""
+    stems = frozenset(light_stem(w) for w in _words(title))
+    return stems | _RESTATING_STEMS if stems else stems
