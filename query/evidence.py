@@ -85,16 +85,12 @@ def unspelled(idents: Sequence[str], hits: Sequence[Hit]) -> list[str]:
     ]
 
 
-def identifier_part_keys(idents: Sequence[str]) -> dict[str, str]:
-    """Stem key -> part for the parts of identifiers (``KVM_ARM_VCPU_PVTIME_CTRL`` ->
-    kvm, arm, vcpu, pvtime, ctrl)."""
-    from kvmsearch.indexer.index.lexical import split_identifier
-
+def word_keys(words: Sequence[str]) -> dict[str, str]:
+    """Stem key -> word, for evidence drawn from plain words (an identifier's parts)."""
     out: dict[str, str] = {}
-    for ident in idents:
-        for part in split_identifier(ident):
-            if part.lower() not in _STOP and len(part) > 1:
-                out.setdefault(_key(part), part)
+    for w in words:
+        if w.lower() not in _STOP and len(w) > 1:
+            out.setdefault(_key(w), w)
     return out
 
 
@@ -252,11 +248,11 @@ def build_hit(
         + [v.cover.motivation for v in others]
     )
     title = newest.title
-    if plan.parts_answer:
+    if plan.answer_parts:
         # No hit spells the identifier (the ranking answered its parts, see
         # HybridSearcher.lexical_hits): the sentences about its parts explain, and
         # they are what is marked.
-        keys = identifier_part_keys(plan.idents)
+        keys = word_keys(plan.answer_parts)
     why, matched = best_sentences(texts, keys, title=title)
     if not why:
         if dense_text:

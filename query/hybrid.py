@@ -349,8 +349,19 @@ class HybridSearcher:
             if plan.kind == "ident" and hits and unspelled(plan.idents, hits) == list(plan.idents):
                 # only its parts found these (an identifier only diffs spell): their
                 # evidence is about the parts
-                hits = answer(replace(plan, parts_answer=True))
+                hits = answer(replace(plan, answer_parts=self._distinctive_parts(plan.idents)))
             return hits
+
+    def _distinctive_parts(self, idents: Sequence[str]) -> tuple[str, ...]:
+        """The parts of ``idents`` the evidence should look for: those not common in
+        the corpus (KVM, ARM, VCPU of KVM_ARM_VCPU_PVTIME_CTRL are in most documents;
+        a sentence full of them says nothing about PVTIME), or all when every part is."""
+        from kvmsearch.indexer.index.lexical import split_identifier
+
+        parts = tuple(dict.fromkeys(p for i in idents for p in split_identifier(i)))
+        with damaged_part("lexical index", self.gen.lexical_dir):
+            rare = tuple(p for p in parts if not self.lex.is_common(p))
+        return rare or parts
 
     def depth_for(self, limit: int) -> int:
         """Versions taken from each retriever for ``limit`` hits: the tuned pool, or more

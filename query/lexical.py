@@ -267,6 +267,15 @@ class LexicalSearcher:
                 out.append(acro)
         return out
 
+    def is_common(self, word: str) -> bool:
+        """Whether ``word`` is one of the words too common to select documents (in more
+        than a tenth of them, on an index of 500 or more; see _split_common)."""
+        n = self._searcher.doc_count_all()
+        units = list(iter_units(word, stem=True, stop=True))
+        if n < _COMMON_MIN_DOCS or len(units) != 1 or not units[0][2]:
+            return False
+        return self.doc_frequency(units[0][2][0]) > _COMMON_FRACTION * n
+
     def spellings_for(self, text: str) -> list[str]:
         """The closed forms of compounds in ``text`` that the corpus writes and that a
         search for ``text`` also looks for: "zero copy" -> ["zerocopy"]."""

@@ -123,9 +123,10 @@ class QueryPlan:
     #: the corpus's closed spelling of compounds the question writes apart ("zero
     #: copy" -> "zerocopy"), which the lexical side also searches: evidence marks them
     spellings: tuple[str, ...] = ()
-    #: an identifier question no hit's text spells (only diffs do), answered by the
-    #: identifier's parts: evidence is drawn from, and marks, the parts
-    parts_answer: bool = False
+    #: an identifier question no hit's text spells (only diffs do) is answered by the
+    #: identifier's parts: these (its distinctive ones) are what evidence is drawn from
+    #: and marks
+    answer_parts: tuple[str, ...] = ()
     #: versions the question names ("v3 of ...", "between v2 and v4"): always shown
     versions: tuple[int, ...] = ()
     #: "between v2 and v4", "from v2 to v4", "v2..v4", "v2 -> v4": the versions after

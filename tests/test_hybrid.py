@@ -434,6 +434,25 @@ def test_an_identifier_nobody_wrote_is_answered_by_its_parts(searcher) -> None:
     assert spelled.family == "exact@x" and spelled.terms == ("KVM_CAP_STEAL_TIME",)
 
 
+def test_an_unspelled_identifiers_evidence_skips_its_common_parts(searcher, monkeypatch) -> None:
+    # KVM, ARM and VCPU are in most documents here: a sentence full of them says
+    # nothing about PVTIME
+    monkeypatch.setattr(lexq, "_COMMON_MIN_DOCS", 1)
+    monkeypatch.setattr(lexq, "_COMMON_FRACTION", 0.5)
+    filler = [sv(f"f{i}@x", f"KVM: arm64: fix {i}", "The KVM arm vcpu code.") for i in range(5)]
+    s = searcher(
+        sv(
+            "pvtime@x",
+            "KVM: arm64: Stolen time support",
+            "The KVM arm vcpu code runs KVM arm vcpu paths. Expose the pvtime structure.",
+        ),
+        *filler,
+    )
+    first = search(s, "KVM_ARM_VCPU_PVTIME_CTRL")[0]
+    assert first.family == "pvtime@x"
+    assert first.why == ("Expose the pvtime structure.",) and first.terms == ("PVTIME",)
+
+
 # --------------------------------------------------------------------------- filters
 
 
@@ -535,6 +554,9 @@ class _SpyLexical:
 
     def spellings_for(self, text):
         return []
+
+    def is_common(self, word):
+        return False
 
     def close(self):
         pass

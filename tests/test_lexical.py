@@ -488,6 +488,15 @@ def test_common_words_only_score(windex, monkeypatch):
     assert len(s.search("kvm vgic", mode="and")) == 1
 
 
+def test_is_common_follows_the_selecting_rule(index, monkeypatch):
+    monkeypatch.setattr(lexq, "_COMMON_MIN_DOCS", 1)
+    monkeypatch.setattr(lexq, "_COMMON_FRACTION", 0.5)
+    filler = [sv(f"f{i}@x", f"KVM: arm64: fix {i}", "A KVM vcpu fix.") for i in range(6)]
+    s = index(sv("pv@x", "KVM: arm64: pvtime", "Expose the pvtime structure."), *filler)
+    assert s.is_common("KVM") and s.is_common("vcpus")  # analysed as the index does
+    assert not s.is_common("PVTIME") and not s.is_common("the")  # a stop word selects nothing
+
+
 def test_title_outweighs_patch_messages(windex):
     s = windex(
         sv(
