@@ -86,6 +86,13 @@ _RESCORE_POOL = 2
 # array of doubles each, 8 bytes per document (~200 KB on the full corpus).
 _CLAUSE_CACHE = 192
 
+
+def _too_common(doc_frequency: int, docs: int) -> bool:
+    """Whether a word in ``doc_frequency`` of ``docs`` documents is too common to select
+    documents (it only scores; see LexicalSearcher._split_common)."""
+    return docs >= _COMMON_MIN_DOCS and doc_frequency > _COMMON_FRACTION * docs
+
+
 #: builds the clauses of one search for the given fields
 _Build = Callable[[list[str]], list["Clause"]]
 
@@ -270,11 +277,10 @@ class LexicalSearcher:
     def is_common(self, word: str) -> bool:
         """Whether ``word`` is one of the words too common to select documents (in more
         than a tenth of them, on an index of 500 or more; see _split_common)."""
-        n = self._searcher.doc_count_all()
         units = list(iter_units(word, stem=True, stop=True))
-        if n < _COMMON_MIN_DOCS or len(units) != 1 or not units[0][2]:
+        if len(units) != 1 or not units[0][2]:
             return False
-        return self.doc_frequency(units[0][2][0]) > _COMMON_FRACTION * n
+        return _too_common(self.doc_frequency(units[0][2][0]), self._searcher.doc_count_all())
 
     def spellings_for(self, text: str) -> list[str]:
         """The closed forms of compounds in ``text`` that the corpus writes and that a
@@ -434,7 +440,7 @@ class LexicalSearcher:
             (max(sub.estimate_size(reader) for subs in c.per_field.values() for sub in subs), i)
             for i, c in enumerate(clauses)
         )
-        rare = [qs[i] for df, i in by_df if df <= _COMMON_FRACTION * n][:_MAX_SELECTING]
+        rare = [qs[i] for df, i in by_df if not _too_common(df, n)][:_MAX_SELECTING]
         if not rare:
             return qs, []
         chosen = {id(q) for q in rare}
