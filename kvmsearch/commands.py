@@ -133,15 +133,14 @@ def _unspelled_note(request: SearchRequest, hits: Sequence[Hit]) -> str:
     """A note when an identifier query was answered by the identifier's parts: no hit
     spells it (in its title or any line shown), so a reader must not take the list for
     the places it occurs."""
-    from kvmsearch.query.evidence import unspelled
+    from kvmsearch.query.evidence import spelled_by_none
     from kvmsearch.query.understand import understand
 
     plan = understand(request.text, request.filters)
-    missing = unspelled(plan.idents, hits) if plan.kind == "ident" else []
-    if not missing or len(missing) != len(plan.idents):
+    if plan.kind != "ident" or not spelled_by_none(plan.idents, hits):
         return ""
     return error_line(
-        f"note: no cover, changelog or commit message here spells {', '.join(missing)} "
+        f"note: no cover, changelog or commit message here spells {', '.join(plan.idents)} "
         "(a diff may); these are the series that speak of its parts"
     )
 

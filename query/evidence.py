@@ -72,17 +72,18 @@ def query_keys(plan: QueryPlan) -> dict[str, str]:
     return out
 
 
-def unspelled(idents: Sequence[str], hits: Sequence[Hit]) -> list[str]:
-    """The identifiers no hit spells: not in its title, nor among its matched terms
-    (the sentences and changelog entries shown)."""
-    return [
-        i
-        for i in idents
-        if not any(
+def spelled_by_none(idents: Sequence[str], hits: Sequence[Hit]) -> bool:
+    """Whether no hit spells any of ``idents``, in its title or among its matched terms
+    (the sentences and changelog entries shown): the hits were found by the parts."""
+    return (
+        bool(idents)
+        and bool(hits)
+        and not any(
             i.lower() in h.title.lower() or any(t.lower() == i.lower() for t in h.terms)
+            for i in idents
             for h in hits
         )
-    ]
+    )
 
 
 def word_keys(words: Sequence[str]) -> dict[str, str]:

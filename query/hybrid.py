@@ -148,6 +148,14 @@ def display_scores(ranked: list[float]) -> list[float]:
     return out
 
 
+def _identifier_parts(idents: Sequence[str]) -> list[str]:
+    """The parts of identifiers in order (KVM_ARM_VCPU_PVTIME_CTRL -> KVM ARM VCPU PVTIME
+    CTRL): what an identifier nobody spells is answered and explained by."""
+    from kvmsearch.indexer.index.lexical import split_identifier
+
+    return [p for i in idents for p in split_identifier(i)]
+
+
 def fuse(
     lex: dict[str, float], dense: dict[str, float], w_dense: float, floor: float
 ) -> dict[str, float]:
@@ -333,7 +341,7 @@ class HybridSearcher:
             # More matching series may lie beyond the depth the retrievers were asked
             # for: look deeper rather than return fewer hits than asked.
             depth *= 4
-        from kvmsearch.query.evidence import unspelled
+        from kvmsearch.query.evidence import spelled_by_none
 
         shown = groups[:limit]
         scores = display_scores([g.score for g in shown])
@@ -346,7 +354,7 @@ class HybridSearcher:
 
         with damaged_part("document store or chunk texts", self.gen.dir):
             hits = answer(plan)
-            if plan.kind == "ident" and hits and unspelled(plan.idents, hits) == list(plan.idents):
+            if plan.kind == "ident" and spelled_by_none(plan.idents, hits):
                 # only its parts found these (an identifier only diffs spell): their
                 # evidence is about the parts
                 hits = answer(replace(plan, answer_parts=self._distinctive_parts(plan.idents)))
@@ -356,9 +364,7 @@ class HybridSearcher:
         """The parts of ``idents`` the evidence should look for: those not common in
         the corpus (KVM, ARM, VCPU of KVM_ARM_VCPU_PVTIME_CTRL are in most documents;
         a sentence full of them says nothing about PVTIME), or all when every part is."""
-        from kvmsearch.indexer.index.lexical import split_identifier
-
-        parts = tuple(dict.fromkeys(p for i in idents for p in split_identifier(i)))
+        parts = tuple(dict.fromkeys(_identifier_parts(idents)))
         with damaged_part("lexical index", self.gen.lexical_dir):
             rare = tuple(p for p in parts if not self.lex.is_common(p))
         return rare or parts
@@ -484,9 +490,7 @@ class HybridSearcher:
             # An identifier only its diff spells (KVM_ARM_VCPU_PVTIME_CTRL): its parts as
             # words find the series that speaks of them ("pvtime"); common parts such as
             # kvm or arm only add to the score.
-            from kvmsearch.indexer.index.lexical import split_identifier
-
-            parts = [p for i in plan.idents for p in split_identifier(i)]
+            parts = _identifier_parts(plan.idents)
             if parts:
                 hits = self.lex.search(
                     " ".join(parts), limit=depth, allowed=allowed, mode="or", field_boosts=boosts

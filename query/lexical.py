@@ -29,6 +29,7 @@ from kvmsearch.indexer.index.acronyms import read_acronyms
 from kvmsearch.indexer.index.lexical import (
     REVIEW_FIELD,
     iter_units,
+    normalize_word,
     open_lexical,
 )
 from kvmsearch.indexer.text.paths import (
@@ -277,10 +278,11 @@ class LexicalSearcher:
     def is_common(self, word: str) -> bool:
         """Whether ``word`` is one of the words too common to select documents (in more
         than a tenth of them, on an index of 500 or more; see _split_common)."""
-        units = list(iter_units(word, stem=True, stop=True))
-        if len(units) != 1 or not units[0][2]:
+        # an identifier's part is indexed as normalize_word analyses it
+        term = normalize_word(word, stem=True, stop=True)
+        if term is None:
             return False
-        return _too_common(self.doc_frequency(units[0][2][0]), self._searcher.doc_count_all())
+        return _too_common(self.doc_frequency(term), self._searcher.doc_count_all())
 
     def spellings_for(self, text: str) -> list[str]:
         """The closed forms of compounds in ``text`` that the corpus writes and that a
