@@ -488,3 +488,48 @@ def test_long_deep_thread_with_reversed_dates_stays_one_version():
     check_buckets(result)
     (v,) = result.versions
     assert v.message_id == "c" and len(v.patch_ids) == n and v.complete
+
+
+def test_patches_sent_with_a_cover_whose_count_was_not_edited_are_its_patches():
+    # Will Deacon's "[PATCH 00/18] Allow architectures to override __READ_ONCE()" came
+    # with "[PATCH v3 01/19] ..." to "[PATCH v3 19/19] ...", all in reply to it: one
+    # posting (v3, 19 patches), not an empty cover and a coverless v3 named by patch 1.
+    msgs = [mail("c", "[PATCH 00/3] x: Allow y")]
+    msgs += [
+        mail(f"p{n}", f"[PATCH v3 {n:02d}/4] x: part {n}", at=1, irt="c", diff=(f"f{n}",))
+        for n in range(1, 5)
+    ]
+    result = assemble(msgs)
+    check_buckets(result)
+    (v,) = result.versions
+    assert v.message_id == "c" and v.patch_ids == ("p1", "p2", "p3", "p4")
+    assert v.version == 3 and v.n_patches == 4 and v.complete
+    assert v.title == "x: Allow y"
+
+
+def test_another_count_in_reply_to_a_cover_later_is_another_posting():
+    # the same labels a day later, or from someone else, are not the cover's patches
+    msgs = [
+        mail("c", "[PATCH 0/2] x: Allow y"),
+        mail("a1", "[PATCH 1/2] x: a", at=1, irt="c", diff=("a",)),
+        mail("a2", "[PATCH 2/2] x: b", at=1, irt="c", diff=("b",)),
+        mail("late", "[PATCH v2 1/3] x: a", at=24 * 60, irt="c", diff=("a",)),
+        mail("other", "[PATCH 1/3] x: c", at=2, irt="c", sender="o@example.org", diff=("c",)),
+    ]
+    result = assemble(msgs)
+    by_root = {v.message_id: v for v in result.versions}
+    assert by_root["c"].patch_ids == ("a1", "a2") and by_root["c"].n_patches == 2
+    assert by_root["late"].patch_ids == ("late",)
+    assert by_root["other"].patch_ids == ("other",)
+
+
+def test_a_cover_keeps_its_count_when_some_patch_sent_with_it_has_it():
+    # mst's "[PATCH 0/5] virtio: drop sizing vqs during init" had a stray "[PATCH 1/1]"
+    # in reply to it, sent with it: the five are the cover's, the stray one its own
+    msgs = [mail("c", "[PATCH 0/2] x: Allow y")]
+    msgs.append(mail("stray", "[PATCH 1/1] x: docs", at=1, irt="c", diff=("d",)))
+    msgs += [mail(f"p{n}", f"[PATCH {n}/2] x: {n}", at=2, irt="c", diff=(f"f{n}",)) for n in (1, 2)]
+    result = assemble(msgs)
+    by_root = {v.message_id: v for v in result.versions}
+    assert by_root["c"].patch_ids == ("p1", "p2") and by_root["c"].n_patches == 2
+    assert by_root["stray"].patch_ids == ("stray",)

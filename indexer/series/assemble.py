@@ -92,8 +92,10 @@ class _Group:
 
     def add(self, mail: _Mail) -> None:
         assert mail.info.index is not None
-        if self.total is None:
-            self.total = mail.info.total
+        if self.total is None or not self.patches:
+            # a cover whose count disagrees with the patches sent with it counts what
+            # was sent (see _Assembler._fits)
+            self.total = mail.info.total if mail.info.total is not None else self.total
         self.patches[mail.info.index] = mail
         mail.group = self
 
@@ -138,6 +140,20 @@ class _Assembler:
                 info = replace(info, is_reply=True)
             self.mails.append(_Mail(msg, info, _time(msg), n))
         self.by_id = {m.msg.message_id: m for m in self.mails}
+        # cover id -> the counts (M of n/M) of the numbered patches its sender sent with
+        # it in answer to it, for covers whose count was not edited (see _fits)
+        self.counts_sent_with: dict[str, set[int | None]] = {}
+        for m in self.mails:
+            parent = self.by_id.get(m.msg.in_reply_to or "")
+            if (
+                parent is not None
+                and m.info.index not in (None, 0)
+                and not m.info.is_reply
+                and parent.info.index == 0
+                and parent.msg.from_addr == m.msg.from_addr
+                and abs(m.t - parent.t) <= _SAME_SENDING.total_seconds()
+            ):
+                self.counts_sent_with.setdefault(parent.msg.message_id, set()).add(m.info.total)
         self.groups: list[_Group] = []
         # strict marker key -> groups opened by a cover or a first patch, for the fallback
         self.roots_by_key: dict[tuple, list[_Group]] = {}
@@ -276,8 +292,7 @@ class _Assembler:
         i = mail.info
         return (parent, mail.msg.from_addr, i.version, i.total, i.kind)
 
-    @staticmethod
-    def _fits(g: _Group, mail: _Mail) -> bool:
+    def _fits(self, g: _Group, mail: _Mail) -> bool:
         """Can a patch threaded under ``g`` belong to it?"""
         if g.standalone:
             return False
@@ -288,8 +303,19 @@ class _Assembler:
             if g.cover.msg.from_addr != mail.msg.from_addr:
                 return False
             total = info.total
-        if info.index in g.patches or info.total != total:
+        if info.index in g.patches:
             return False
+        if info.total != total:
+            # A cover whose count was not edited ("[PATCH 00/18]" sent with "[PATCH v3
+            # 01/19]" ...): when every patch its sender sent with it carries one other
+            # count, they are its patches (add() takes their count).
+            cover = g.cover
+            return (
+                cover is not None
+                and self.counts_sent_with.get(cover.msg.message_id) == {info.total}
+                and _sent_with_cover(g, mail)
+                and cover.msg.from_addr == mail.msg.from_addr
+            )
         # An unlabelled patch under a labelled cover is that cover's patch (git
         # format-patch --cover-letter -v3 with hand-edited subjects); another label is
         # another version sent in reply to this one ...
@@ -297,12 +323,7 @@ class _Assembler:
             return True
         # ... unless it answers the cover itself, sent with it: the cover's label was
         # not bumped ("[PATCH v3 0/1]" over "[PATCH v4 1/1]").
-        cover = g.cover
-        return (
-            cover is not None
-            and mail.msg.in_reply_to == cover.msg.message_id
-            and abs(mail.t - cover.t) <= _SAME_SENDING.total_seconds()
-        )
+        return _sent_with_cover(g, mail)
 
     def _fallback(self, mail: _Mail, *, covers_only: bool) -> _Group | None:
         """Broken threading: the latest root from the same sender with the same markers,
@@ -343,6 +364,16 @@ class _Assembler:
         anc.group = g
         self.groups.append(g)
         return g
+
+
+def _sent_with_cover(g: _Group, mail: _Mail) -> bool:
+    """Whether ``mail`` answers ``g``'s cover itself and was sent with it."""
+    cover = g.cover
+    return (
+        cover is not None
+        and mail.msg.in_reply_to == cover.msg.message_id
+        and abs(mail.t - cover.t) <= _SAME_SENDING.total_seconds()
+    )
 
 
 # ---------------------------------------------------------------------- records
