@@ -158,9 +158,10 @@ def explains(sentence: str, title: str = "") -> bool:
     if s.count("|") >= 3 or "---" in s or "+--" in s or "===" in s:
         return False
     words = _words(s)
-    if _FRAGMENT.match(s):
+    if _FRAGMENT.match(s) or s.startswith("And "):
         # the tail of a sentence a quoted block or list cut in two ("which allows us to
-        # check the vhost owner thread's RLIMITs:")
+        # check the vhost owner thread's RLIMITs:"), or one that leans on the sentence
+        # before it ("And we have Contiguous bit[52] in stage2 ... descriptors.")
         return False
     if s.endswith(":") and len(words) < 6:
         # a heading over a list or a quote ("kernel.user_worker branch:")
