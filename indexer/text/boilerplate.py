@@ -68,6 +68,10 @@ _BOOKKEEPING = re.compile(
     # the posting's own status: resent ("send it here again"), an RFC because of
     # something else ("hence why this series is also RFC"), the author's hopes
     r"|\b(?:send|sending|resend|resending|post|posting) (?:it|this|them) (?:here )?again\b"
+    # ... or about a numbered patch ("Patch 18 (KVM: arm64: Dump nVHE hypervisor stack
+    # on panic) was also squashed into earlier patches.")
+    r"|^patch(?:es)? \d+(?:\s*\([^)]*\))?\s+(?:was|were|has been|have been|is|are)\s+"
+    r"(?:also\s+|now\s+)?(?:squashed|dropped|removed|merged|folded|moved|split|reordered)\b"
     r"|\b(?:this|the) (?:series|patchset|patch set|patch) is (?:also |still )?(?:an? )?rfc\b"
     r"|^i (?:was|am) hoping\b"
     r"|^i'?m not (?:familiar|sure|an expert)\b|\bi may have (?:overlooked|missed)\b"
@@ -106,10 +110,11 @@ _LOG_OUTPUT = re.compile(
     r"|^(?-i:BUG|WARNING): |\bInternal error: Oops\b|\bKernel panic - not syncing\b",
     re.IGNORECASE,
 )
-# a sentence cut where a quoted block began: no closing punctuation, and it stops on a
-# word that needs one after it ("... the get-reg-list tests have been failing with")
+# a sentence cut where a quoted block or a list began: it stops on a word that needs
+# more after it ("... the get-reg-list tests have been failing with", "For vhost-scsi
+# you can set virtqueue_workers to:")
 _CUT = re.compile(
-    r"\b(?:with|as|by|the|following|to|of|from|and|or|for|like|a|an|in|on|at|is|are)\s*$",
+    r"\b(?:with|as|by|the|following|to|of|from|and|or|for|like|a|an|in|on|at|is|are)\s*:?\s*$",
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"[a-z0-9_]+")
