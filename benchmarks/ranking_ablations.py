@@ -159,9 +159,9 @@ def fused(
     lex: dict[str, float], dense: dict[str, float], w: float = 0.5, floor: float = 0.2
 ) -> list[str]:
     """The shipped fusion (query/hybrid.py fuse) and its order."""
-    from kvmsearch.query.hybrid import fuse
+    from kvmsearch.query.hybrid import Tuning, fuse
 
-    sc = fuse(lex, dense, w, floor)
+    sc = fuse(lex, dense, w, floor, Tuning().dense_match)
     return sorted((f for f in sc if sc[f] > 0), key=lambda f: (-sc[f], f))
 
 

@@ -48,6 +48,12 @@ class Tuning:
     #: cosine similarity that counts as no evidence at all (MiniLM gives unrelated
     #: kernel prose 0.1-0.2)
     dense_floor: float = 0.2
+    #: cosine that looks like a match: the median a patch subject has with its own
+    #: cover under the packaged model (0.61 over 633 sampled series,
+    #: benchmarks/dense_calibration.py). The best dense candidate is scaled to full
+    #: dense credit only when it reaches this; a query whose nearest chunk is weaker
+    #: gets proportionally less from the dense side.
+    dense_match: float = 0.61
     #: path queries: how much the other words of the question reorder one match class
     words_weight: float = 0.05
     #: prose: factor for a family in the tree the query names, e.g. "(qemu)"
@@ -157,16 +163,23 @@ def _identifier_parts(idents: Sequence[str]) -> list[str]:
 
 
 def fuse(
-    lex: dict[str, float], dense: dict[str, float], w_dense: float, floor: float
+    lex: dict[str, float],
+    dense: dict[str, float],
+    w_dense: float,
+    floor: float,
+    match: float = 0.0,
 ) -> dict[str, float]:
     """Score fusion of two retrievers' per-key scores.
 
-    Lexical scores are divided by the best one (BM25 has no fixed scale); cosines are
-    mapped so that ``floor`` is 0 and the best is 1. A key missing on one side gets 0
-    there. The result is ``(1 - w_dense) * lexical + w_dense * dense``.
+    Lexical scores are divided by the best one (BM25 has no fixed scale: its best is
+    always a document holding the query's words); cosines are mapped so that ``floor``
+    is 0 and the best is 1, or, when the best is below ``match`` (no candidate looks
+    like a match), so that ``match`` would be 1: weak dense evidence is not blown up to
+    the lexical side's full weight. A key missing on one side gets 0 there. The result
+    is ``(1 - w_dense) * lexical + w_dense * dense``.
     """
     top_l = max(lex.values(), default=0.0)
-    top_d = max(dense.values(), default=0.0)
+    top_d = max(max(dense.values(), default=0.0), match if dense else 0.0)
     out: dict[str, float] = {}
     for k in lex.keys() | dense.keys():
         ln = lex.get(k, 0.0) / top_l if top_l > 0 else 0.0
@@ -509,7 +522,7 @@ class HybridSearcher:
         dense = {g.key: g.dense for g in groups.values() if g.dense is not None}
         fused = mode == "hybrid" and bool(lex) and bool(dense)
         if fused:
-            scores = fuse(lex, dense, t.w_dense, t.dense_floor)
+            scores = fuse(lex, dense, t.w_dense, t.dense_floor, t.dense_match)
         else:
             scores = lex or dense  # one retriever: its own scores
         if plan.tree_hint:

@@ -196,6 +196,11 @@ def test_fuse_by_hand() -> None:
     assert got == pytest.approx({"a": 0.5 * 1.0 + 0.5 * 0.25, "b": 0.5 * 0.5, "c": 0.5 * 1.0})
     assert fuse({"a": 1.0}, {"a": 0.1}, 0.5, 0.2) == {"a": 0.5}  # below the floor: nothing
     assert fuse({}, {"c": 0.6}, 0.3, 0.2) == pytest.approx({"c": 0.3})
+    # the best cosine below what a match scores: scaled as if the match were there
+    got = fuse({"a": 10.0}, {"a": 0.4, "c": 0.5}, 0.5, 0.2, match=0.6)
+    assert got == pytest.approx({"a": 0.5 + 0.5 * 0.5, "c": 0.5 * 0.75})
+    # at or above it: the best is 1, as without
+    assert fuse({}, {"c": 0.7}, 0.5, 0.2, match=0.6) == pytest.approx({"c": 0.5})
 
 
 def oracle(gen_dir: Path, plan, allowed: set[str], tuning: Tuning) -> dict[str, float]:
@@ -220,7 +225,7 @@ def oracle(gen_dir: Path, plan, allowed: set[str], tuning: Tuning) -> dict[str, 
             lex_f[family[v]] = max(lex_f.get(family[v], 0.0), s)
     for v, s in cos.items():
         dense_f[family[v]] = max(dense_f.get(family[v], -1.0), s)
-    top_l, top_d = max(lex_f.values()), max(dense_f.values())
+    top_l, top_d = max(lex_f.values()), max(*dense_f.values(), tuning.dense_match)
     out = {}
     for f in lex_f.keys() | dense_f.keys():
         ln = lex_f.get(f, 0.0) / top_l
