@@ -60,6 +60,7 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "See the individual patches for details.",
         "which allows us to check the vhost owner thread's RLIMITs:",
         "And we have Contiguous bit[52] in stage2 VMSAv8-64 block and page descriptors.",
+        "This reverts commit 8d65bc9a5be3f23c5e2ab36b6b8ef40095165b18.",
         "Patch 18 (KVM: arm64: Dump nVHE hypervisor stack on panic) was also squashed into "
         "earlier patches.",
         "For vhost-scsi you can set virtqueue_workers to:",
@@ -127,6 +128,8 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "The RFC 7348 VXLAN header is parsed by the device, so the driver skips it.",
         "So fix that by using the correct type in virtio_gpu_create_object.",
         "Android's ART runtime relies on it (a word opening with And is not the conjunction).",
+        "This reverts commit 8d65bc9a5be3 because it broke suspend on legacy PCI devices; "
+        "the workaround is no longer needed.",
         "Patch 2 moves the doorbell setup into the vgic init, so a later failure unwinds it.",
         "When the guest disables the MMU, the cache must be cleaned in the following order:",
         "The race has been fixed by taking the MMU lock before walking the page tables.",

@@ -54,6 +54,9 @@ _BOOKKEEPING = re.compile(
     # an editorial note in brackets ("[Same distribution list as Gavin's series]"), a
     # bare commit reference ('11663111cd49 ("KVM: arm64: Hide PMU registers ...")')
     r"|^\[[^\]]*\]\.?$|^[0-9a-f]{8,40}\s*\(\"[^\"]*\"\)\.?$"
+    # git revert's own line ("This reverts commit 8d65bc9a5be3 ..."): the reason is in
+    # the sentence after it
+    r"|^this reverts commit [0-9a-f]{7,40}\b(?:\s*\(\"[^\"]*\"\))?\.?$"
     r"|^i(?:'ve| have)\s+(?:\w+\s+)?tested\b"
     # what the series leaves for later ("... will be added separately", "this will be
     # done as a followup series"): about another posting
