@@ -577,11 +577,27 @@ def test_retrieval_depth_follows_the_limit(searcher) -> None:
     assert spy.depths == [5]  # the tuned pool is enough for 3 hits
     spy.depths.clear()
     assert len(search(s, "vgic", limit=30, mode="lexical")) == 30
-    assert spy.depths == [30]  # deeper for a longer list
+    assert spy.depths == [5, 30]  # the pool first, then deeper for a longer list
     spy.depths.clear()
     # more hits than exist: it looks deeper until the retriever has nothing more
     assert len(search(s, "vgic", limit=100, mode="lexical")) == 40
     assert spy.depths[-1] > 40
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "lexical", "semantic"])
+def test_a_longer_list_is_the_shorter_one_continued(searcher, mode) -> None:
+    # fused scores depend on which candidates each side found: a deeper pool ranked
+    # afresh put other series first
+    many = [
+        sv(f"s{i}@x", f"KVM: vgic {'fix ' * (i % 5)}{i}", f"vgic its lpi {'irq ' * (i % 7)}")
+        for i in range(40)
+    ]
+    s = searcher(*many)
+    s.tuning.pool, s.tuning.depth_per_hit = 6, 1
+    short = [h.series for h in search(s, "vgic its irq", limit=4, mode=mode)]
+    long = [h.series for h in search(s, "vgic its irq", limit=30, mode=mode)]
+    assert len(short) == 4 and len(long) == 30 and len(set(long)) == 30
+    assert long[:4] == short
 
 
 def test_limit_beyond_the_pool_returns_that_many_series(searcher) -> None:
