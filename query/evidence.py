@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from kvmsearch.indexer.text.boilerplate import explains as _explains
-from kvmsearch.indexer.text.boilerplate import light_stem
+from kvmsearch.indexer.text.boilerplate import light_stem, states_cause_or_fix
 from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
 from kvmsearch.models.records import (
     ChangelogEntry,
@@ -152,15 +152,26 @@ def _near_duplicate(a: str, b: str) -> bool:
 
 
 def best_sentences(
-    texts: list[str], keys: dict[str, str], n: int = 3, *, title: str = ""
+    texts: list[str],
+    keys: dict[str, str],
+    n: int = 3,
+    *,
+    title: str = "",
+    lead_with_cause: bool = False,
 ) -> tuple[list[str], set[str]]:
     """Up to ``n`` sentences with the most distinct query terms, in reading order;
     only sentences that explain (``indexer.text.boilerplate.explains``): no greetings,
-    version talk, base lines, references, tables or the title again."""
+    version talk, base lines, references, tables or the title again.
+
+    ``lead_with_cause`` (a commit message: background, then the problem, then the
+    fix, by the kernel's convention): when the first sentence names no defect, cause
+    or fix, the first of the others from the same message that does leads ("The
+    "inline" keyword is a hint for the compiler ..." is background to "..., so mark
+    them as __always_inline")."""
     scored = []
     seen: set[str] = set()
     pos = 0
-    for text in texts:
+    for i, text in enumerate(texts):
         if not _mentions((text or "").lower(), keys):  # see _overlap; most patch messages
             continue
         for s in sentences(text):
@@ -168,10 +179,10 @@ def best_sentences(
             # A one-patch series often repeats its cover letter word for word.
             if k and s not in seen and _explains(s, title):
                 seen.add(s)
-                scored.append((k, -pos, s, found))
+                scored.append((k, -pos, s, found, i))
             pos += 1
     scored.sort(reverse=True)
-    top: list[tuple[int, int, str, set[str]]] = []
+    top: list[tuple[int, int, str, set[str], int]] = []
     for t in scored:
         if len(top) == n:
             break
@@ -180,6 +191,13 @@ def best_sentences(
         if not any(_near_duplicate(t[2], u[2]) for u in top):
             top.append(t)
     top.sort(key=lambda t: -t[1])
+    if lead_with_cause and top and not states_cause_or_fix(top[0][2]):
+        lead = next(
+            (t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None
+        )
+        if lead is not None:
+            top.remove(lead)
+            top.insert(0, lead)
     matched: set[str] = set()
     for t in top:
         matched |= t[3]
@@ -254,7 +272,8 @@ def build_hit(
         # HybridSearcher.lexical_hits): the sentences about its parts explain, and
         # they are what is marked.
         keys = word_keys(plan.answer_parts)
-    why, matched = best_sentences(texts, keys, title=title)
+    # a series without a cover is one commit message (see best_sentences)
+    why, matched = best_sentences(texts, keys, title=title, lead_with_cause=not best.has_cover)
     if not why:
         if dense_text:
             # The chunk text carries a title prefix for the model; drop it for display.

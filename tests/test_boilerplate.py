@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvmsearch.indexer.text.boilerplate import explains
+from kvmsearch.indexer.text.boilerplate import explains, states_cause_or_fix
 
 TITLE = "KVM: arm64: Support chained PMU counters"
 
@@ -138,3 +138,19 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
 )
 def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:
     assert explains(sentence, TITLE)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "says"),
+    [
+        ("KVM returns early and skips the checks, because the flag is false.", True),
+        ("The functions are used at EL2, so mark them as __always_inline.", True),
+        ("This leads to a use-after-free when the file is removed.", True),
+        ("Use TCG instead of KVM in this case.", True),
+        ("The inline keyword is a hint for the compiler to inline a function.", False),
+        ("So far the series adds two helpers.", False),
+    ],
+)
+def test_states_cause_or_fix(sentence: str, says: bool) -> None:
+    assert states_cause_or_fix(sentence) is says
+

@@ -94,6 +94,34 @@ def test_best_sentences_rank_by_distinct_terms_keep_reading_order() -> None:
     assert matched == set(keys)
 
 
+def test_a_commit_messages_defect_or_fix_leads_its_background() -> None:
+    keys = query_keys(understand("hyp NMI inline functions"))
+    message = (
+        'The "inline" keyword is a hint for the compiler to inline a function. '
+        "The NMI functions are used by hyp code, so mark them as __always_inline."
+    )
+    why, _ = best_sentences([message], keys, lead_with_cause=True)
+    assert why[0].startswith("The NMI functions are used by hyp code, so mark them")
+    assert why[1].startswith('The "inline" keyword')
+    # a cover keeps its reading order, and another message's fix never leads
+    assert best_sentences([message], keys)[0][0].startswith('The "inline" keyword')
+    cover = 'This series reworks the hyp NMI "inline" helpers.'
+    patch = "Mark the NMI functions __always_inline, otherwise hyp panics."
+    assert best_sentences([cover, patch], keys, lead_with_cause=True)[0] == [cover, patch]
+
+
+def test_a_coverless_hits_why_leads_with_the_defect() -> None:
+    v = fake_version(
+        "p@x",
+        "arm64: kvm: Annotate hyp NMI-related functions as __always_inline",
+        'The "inline" keyword is a hint for the compiler to inline a function. '
+        "The NMI helpers run at EL2, so mark them __always_inline to keep them in hyp.",
+    )
+    v = replace(v, has_cover=False)
+    hit = build_hit([v], v, 1.0, understand("hyp NMI helpers inline"))
+    assert hit.why[0].startswith("The NMI helpers run at EL2, so mark them")
+
+
 def _version(mid, version, day, **kw):  # noqa: ANN001, ANN202
     v = fake_version(
         mid,

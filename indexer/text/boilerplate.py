@@ -200,6 +200,27 @@ def explains(sentence: str, title: str = "") -> bool:
     return True
 
 
+# words that say what was wrong, why, or what the change does about it: a defect
+# ("crash", "leak", "wrongly", "missing"), a cause ("because", "leads to", "otherwise")
+# or a fix ("fix", "avoid", "instead", "so that", "needs to")
+_CAUSE_OR_FIX = re.compile(
+    r"\b(?:bugs?|broken|break(?:s|ing)?|crash(?:es|ed|ing)?|panic(?:s|ked)?|hang(?:s|ing)?"
+    r"|deadlocks?|races?|racy|leak(?:s|ed|ing)?|overflow(?:s|ed)?|corrupt(?:s|ed|ion|ing)?"
+    r"|fail(?:s|ed|ing|ures?)?|wrong(?:ly)?|incorrect(?:ly)?|erroneous(?:ly)?|missing"
+    r"|miss(?:es|ed)|unable|cannot|can't|impossible|regression|stall(?:s|ed)?"
+    r"|problem(?:s|atic)?|explodes|stuck|because|due to|as a result|caus(?:e|es|ed|ing)"
+    r"|leads? to|results? in|otherwise|fix(?:es|ed|ing)?|prevent(?:s|ed|ing)?"
+    r"|avoid(?:s|ed|ing)?|instead|so that|needs? to|must)\b|, so\b",
+    re.IGNORECASE,
+)
+
+
+def states_cause_or_fix(sentence: str) -> bool:
+    """Whether ``sentence`` names a defect, a cause or a fix (what went wrong, why, or
+    what the change does about it), as opposed to the background before it."""
+    return _CAUSE_OR_FIX.search(sentence) is not None
+
+
 @lru_cache(maxsize=1 << 12)
 def _title_stems(title: str) -> frozenset[str]:
     """The light stems of a title's words and of the words that wrap a title into a
