@@ -54,6 +54,8 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "BUG: KASAN: slab-out-of-bounds in vgic_its_restore_ite+0x1c/0x40",
         "WARNING: CPU: 3 PID: 1202 at arch/arm64/kvm/vgic/vgic-its.c:1204",
         "Internal error: Oops: 96000004 [#1] PREEMPT SMP",
+        "kvm: Limiting the IPA size kvm [1]: IDMAP intersecting with HYP VA, unable to "
+        "continue kvm [1]: error initializing Hyp mode: -22",
         "Based on arm64 for-next/stacktrace.",
         "Based on kvmarm/next.",
         "kernel.user_worker branch:",
@@ -131,6 +133,7 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "This reverts commit 8d65bc9a5be3 because it broke suspend on legacy PCI devices; "
         "the workaround is no longer needed.",
         "Patch 2 moves the doorbell setup into the vgic init, so a later failure unwinds it.",
+        "As the thread [1] shows, the doorbell fires before the vPE is resident.",
         "When the guest disables the MMU, the cache must be cleaned in the following order:",
         "The race has been fixed by taking the MMU lock before walking the page tables.",
         "This patch adds support for batched IOTLB updating, so the device maps once.",

@@ -110,7 +110,10 @@ _REFERENCE = re.compile(
 _LOG_OUTPUT = re.compile(
     r"\w\+0x[0-9a-f]+/0x[0-9a-f]+|\bcall trace:|^\[\s*\d+\.\d{3,}\]"
     r"|\.[chS]:\d+(?::\d+)?(?::|\s+\S+\s+(?:warn|error):)\s"
-    r"|^(?-i:BUG|WARNING): |\bInternal error: Oops\b|\bKernel panic - not syncing\b",
+    r"|^(?-i:BUG|WARNING): |\bInternal error: Oops\b|\bKernel panic - not syncing\b"
+    # a driver's own log prefix, the CPU in brackets ("kvm [1]: IDMAP intersecting
+    # with HYP VA, unable to continue")
+    r"|\b(?-i:[a-z][\w-]*) \[\d+\]: ",
     re.IGNORECASE,
 )
 # a sentence cut where a quoted block or a list began: it stops on a word that needs
