@@ -192,9 +192,7 @@ def best_sentences(
             top.append(t)
     top.sort(key=lambda t: -t[1])
     if lead_with_cause and top and not states_cause_or_fix(top[0][2]):
-        lead = next(
-            (t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None
-        )
+        lead = next((t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None)
         if lead is not None:
             top.remove(lead)
             top.insert(0, lead)

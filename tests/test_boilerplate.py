@@ -156,4 +156,3 @@ def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:
 )
 def test_states_cause_or_fix(sentence: str, says: bool) -> None:
     assert states_cause_or_fix(sentence) is says
-
