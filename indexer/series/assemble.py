@@ -92,10 +92,10 @@ class _Group:
 
     def add(self, mail: _Mail) -> None:
         assert mail.info.index is not None
-        if self.total is None or not self.patches:
+        if mail.info.total is not None and (self.total is None or not self.patches):
             # a cover whose count disagrees with the patches sent with it counts what
             # was sent (see _Assembler._fits)
-            self.total = mail.info.total if mail.info.total is not None else self.total
+            self.total = mail.info.total
         self.patches[mail.info.index] = mail
         mail.group = self
 
@@ -140,9 +140,9 @@ class _Assembler:
                 info = replace(info, is_reply=True)
             self.mails.append(_Mail(msg, info, _time(msg), n))
         self.by_id = {m.msg.message_id: m for m in self.mails}
-        # cover id -> the counts (M of n/M) of the numbered patches its sender sent with
-        # it in answer to it, for covers whose count was not edited (see _fits)
-        self.counts_sent_with: dict[str, set[int | None]] = {}
+        # cover id -> the numbered patches its sender sent with it in answer to it, for
+        # covers whose count was not edited (see _fits)
+        self.sent_with_cover: dict[str, list[_Mail]] = {}
         for m in self.mails:
             parent = self.by_id.get(m.msg.in_reply_to or "")
             if (
@@ -153,7 +153,7 @@ class _Assembler:
                 and parent.msg.from_addr == m.msg.from_addr
                 and abs(m.t - parent.t) <= _SAME_SENDING.total_seconds()
             ):
-                self.counts_sent_with.setdefault(parent.msg.message_id, set()).add(m.info.total)
+                self.sent_with_cover.setdefault(parent.msg.message_id, []).append(m)
         self.groups: list[_Group] = []
         # strict marker key -> groups opened by a cover or a first patch, for the fallback
         self.roots_by_key: dict[tuple, list[_Group]] = {}
@@ -309,13 +309,8 @@ class _Assembler:
             # A cover whose count was not edited ("[PATCH 00/18]" sent with "[PATCH v3
             # 01/19]" ...): when every patch its sender sent with it carries one other
             # count, they are its patches (add() takes their count).
-            cover = g.cover
-            return (
-                cover is not None
-                and self.counts_sent_with.get(cover.msg.message_id) == {info.total}
-                and _sent_with_cover(g, mail)
-                and cover.msg.from_addr == mail.msg.from_addr
-            )
+            sent = self.sent_with_cover.get(g.cover.msg.message_id, []) if g.cover else []
+            return mail in sent and {m.info.total for m in sent} == {info.total}
         # An unlabelled patch under a labelled cover is that cover's patch (git
         # format-patch --cover-letter -v3 with hand-edited subjects); another label is
         # another version sent in reply to this one ...
