@@ -55,16 +55,13 @@ def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
 
 def query_keys(plan: QueryPlan) -> dict[str, str]:
     """Stem key -> the query's spelling, for overlap scoring and highlighting."""
-    out: dict[str, str] = {}
-    for w in (
+    words = (
         list(plan.words)
         + list(plan.spellings)
         + list(plan.idents)
         + [p.rstrip("/").rsplit("/", 1)[-1] for p in plan.paths]
-    ):
-        for part in _WORD.findall(w) or [w]:
-            if part.lower() not in _STOP and len(part) > 1:
-                out.setdefault(_key(part), part)
+    )
+    out = word_keys([part for w in words for part in _WORD.findall(w) or [w]])
     for phrase in plan.phrases:
         for part in _WORD.findall(phrase):
             if part.lower() not in _STOP:

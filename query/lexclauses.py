@@ -195,7 +195,7 @@ def _add_compounds(
 
     The other way round, a closed word ("paravirtual") meeting its halves as a phrase,
     was tried and not kept: "para-virtualized" documents then outranked the series
-    two dev questions look for (BENCHMARKS.md, "Compound spellings").
+    two dev questions look for (BENCHMARKS.md, "Answers that explain, third session").
 
     A word whose other national spelling the corpus writes ("initialise" and
     "initialize") meets it the same way, weighted as the typed word.
@@ -245,9 +245,11 @@ def _add_compounds(
             continue
         k, w = item
         own = stem(w.lower())
+        if own is None:
+            continue
         for variant in _variants(w.lower()):
             other = stem(variant)
-            if own is None or other is None or other == own:
+            if other is None or other == own:
                 continue
             if vocab.doc_frequency(other) < _KNOWN_MIN_DOCS:
                 continue
