@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from kvmsearch.indexer.text.boilerplate import explains as _explains
-from kvmsearch.indexer.text.boilerplate import light_stem, states_cause_or_fix
+from kvmsearch.indexer.text.boilerplate import is_background, light_stem, states_cause_or_fix
 from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
 from kvmsearch.models.records import (
     ChangelogEntry,
@@ -32,6 +32,7 @@ from kvmsearch.query.understand import QueryPlan
 _SENT = re.compile(
     r"(?<=[.!?])(?<![eE]\.g\.)(?<![iI]\.e\.)(?<!\bvs\.)(?<!\bcf\.)\s+(?=[A-Z(\"'`])|\n{2,}"
 )
+_PARA = re.compile(r"\n{2,}")  # the blank line _SENT splits at too
 _WORD = re.compile(r"[A-Za-z_][\w]*(?:\.[ch])?|\d+")
 _STOP = frozenset(
     "the a an of in to and or for is are was were be by on with that this it its as at from "
@@ -103,17 +104,23 @@ _NOISE_LINE = re.compile(
 
 
 @lru_cache(maxsize=1 << 14)
-def sentences(text: str) -> tuple[str, ...]:
-    """The sentences of ``text`` long enough to say something, without trailers,
-    diffstat lines or quoted replies. Cached: the same covers come back query after
-    query in a long-lived reader."""
+def paragraphs(text: str) -> tuple[tuple[str, ...], ...]:
+    """The sentences of ``text`` long enough to say something, by paragraph, without
+    trailers, diffstat lines or quoted replies. Cached: the same covers come back query
+    after query in a long-lived reader."""
     text = "\n".join(ln for ln in (text or "").splitlines() if not _NOISE_LINE.match(ln))
     out = []
-    for s in _SENT.split(text):
-        s = " ".join(s.split())
-        if len(s) > 20:
-            out.append(s)
+    for para in _PARA.split(text):
+        kept = tuple(s for s in (" ".join(x.split()) for x in _SENT.split(para)) if len(s) > 20)
+        if kept:
+            out.append(kept)
     return tuple(out)
+
+
+@lru_cache(maxsize=1 << 14)
+def sentences(text: str) -> tuple[str, ...]:
+    """The sentences of ``text`` (see ``paragraphs``), in reading order."""
+    return tuple(s for para in paragraphs(text) for s in para)
 
 
 @lru_cache(maxsize=256)
@@ -167,17 +174,23 @@ def best_sentences(
     them as __always_inline")."""
     scored = []
     seen: set[str] = set()
+    # the sentence after each scored one in its paragraph: where background leads, the
+    # point it sets up is usually the next sentence, whatever its words
+    after: dict[str, str] = {}
     pos = 0
     for i, text in enumerate(texts):
         if not _mentions((text or "").lower(), keys):  # see _overlap; most patch messages
             continue
-        for s in sentences(text):
-            k, found = _overlap(s, keys)
-            # A one-patch series often repeats its cover letter word for word.
-            if k and s not in seen and _explains(s, title):
-                seen.add(s)
-                scored.append((k, -pos, s, found, i))
-            pos += 1
+        for para in paragraphs(text):
+            for j, s in enumerate(para):
+                k, found = _overlap(s, keys)
+                # A one-patch series often repeats its cover letter word for word.
+                if k and s not in seen and _explains(s, title):
+                    seen.add(s)
+                    scored.append((k, -pos, s, found, i))
+                    if j + 1 < len(para):
+                        after[s] = para[j + 1]
+                pos += 1
     scored.sort(reverse=True)
     top: list[tuple[int, int, str, set[str], int]] = []
     for t in scored:
@@ -188,6 +201,27 @@ def best_sentences(
         if not any(_near_duplicate(t[2], u[2]) for u in top):
             top.append(t)
     top.sort(key=lambda t: -t[1])
+    nxt = after.get(top[0][2], "") if top else ""
+    if (
+        nxt
+        and is_background(top[0][2])
+        and not is_background(nxt)
+        and _explains(nxt, title)
+        # a sentence of its own, not a retort ("Nothing wrong with that.", "So switch
+        # to set_pte_at() instead.") that needs the background to make sense
+        and len(nxt.split()) >= 6
+    ):
+        # Background leads and the next sentence of its paragraph says the problem or
+        # the change ("There are a number of cases where we evaluate PSTATE early on
+        # guest exit." / "... before it has been synchronised"): the point leads, the
+        # background follows it.
+        same = next((t for t in top if t[2] == nxt), None)
+        if same is not None:
+            top.remove(same)
+        else:
+            same = (0, top[0][1], nxt, set(), top[0][4])
+            top = top[: n - 1] if len(top) == n else top
+        top.insert(0, same)
     if lead_with_cause and top and not states_cause_or_fix(top[0][2]):
         lead = next((t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None)
         if lead is not None:

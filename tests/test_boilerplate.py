@@ -156,3 +156,19 @@ def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:
 )
 def test_states_cause_or_fix(sentence: str, says: bool) -> None:
     assert states_cause_or_fix(sentence) is says
+
+
+def test_what_counts_as_background() -> None:
+    from kvmsearch.indexer.text.boilerplate import is_background, states_change
+
+    assert is_background("KVM allows userspace to configure either all EL1 32bit or 64bit vCPUs.")
+    assert is_background("These buffers are preallocated by the guest with a fixed size (4 KB).")
+    assert is_background("Support for nested virtualization is being worked on in KVM [1].")
+    assert is_background("We currently use BBM to replace the table entry with a block entry.")
+    assert not is_background("This addresses a couple of issues Will has found with refcounts.")
+    assert not is_background("Vilas reported that virtio-vsock no longer worked after resume.")
+    assert not is_background("The fix is applied by hand here.")
+    assert states_change("Drop the kvm pointer as it is unused.")
+    assert states_change("This series adds a new set of gfn_to_pfn_page functions.")
+    assert states_change("We introduce a new ioctl for the offsets.")
+    assert not states_change("Use of the old helper is racy.")

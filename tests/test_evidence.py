@@ -103,8 +103,11 @@ def test_a_commit_messages_defect_or_fix_leads_its_background() -> None:
     why, _ = best_sentences([message], keys, lead_with_cause=True)
     assert why[0].startswith("The NMI functions are used by hyp code, so mark them")
     assert why[1].startswith('The "inline" keyword')
-    # a cover keeps its reading order, and another message's fix never leads
-    assert best_sentences([message], keys)[0][0].startswith('The "inline" keyword')
+    # in a cover the fix leads only from the same paragraph, right after the background
+    assert best_sentences([message], keys)[0][0].startswith("The NMI functions are used")
+    apart = message.replace(" The NMI", "\n\nThe NMI")
+    assert best_sentences([apart], keys)[0][0].startswith('The "inline" keyword')
+    # and another message's fix never leads
     cover = 'This series reworks the hyp NMI "inline" helpers.'
     patch = "Mark the NMI functions __always_inline, otherwise hyp panics."
     assert best_sentences([cover, patch], keys, lead_with_cause=True)[0] == [cover, patch]
@@ -206,3 +209,38 @@ def test_a_question_naming_a_version_gets_its_own_changes() -> None:
     # and each asked version against the one before, patch by patch
     assert hit.version_diffs == ("v2 -> v3: 0 patches: 0 unchanged, 0 changed, 0 new; 0 dropped",)
     assert len(span.version_diffs) == 2
+
+
+def test_background_gives_the_lead_to_the_point_after_it() -> None:
+    keys = query_keys(understand("32-bit vCPUs mixed VM detection"))
+    message = (
+        "KVM allows userspace to configure either all EL1 32bit or 64bit vCPUs for a VM. "
+        "Uninitialised vCPUs are wrongly counted as 64bit, so a mixed VM is detected. "
+        "Other text about vCPUs follows here."
+    )
+    why, _ = best_sentences([message], keys)
+    assert why[0].startswith("Uninitialised vCPUs are wrongly counted")
+    assert why[1].startswith("KVM allows userspace")
+    # the point need not share the question's words; the background stays, second
+    why, _ = best_sentences(
+        ["KVM allows userspace to configure 32bit vCPUs. This leaks memory on each reset."],
+        keys,
+    )
+    assert why == [
+        "This leaks memory on each reset.",
+        "KVM allows userspace to configure 32bit vCPUs.",
+    ]
+
+
+def test_a_retort_or_a_description_does_not_take_the_lead() -> None:
+    keys = query_keys(understand("PSTATE early guest exit"))
+    cover = (
+        "There are a number of cases where we evaluate PSTATE early on guest exit. "
+        "Nothing wrong with that."
+    )
+    assert best_sentences([cover], keys)[0][0].startswith("There are a number of cases")
+    cover = (
+        "KVM adjusts the PSTATE mappings back on guest exit. "
+        "We currently use the early path to replace the table entry."
+    )
+    assert best_sentences([cover], keys)[0][0].startswith("KVM adjusts the PSTATE")

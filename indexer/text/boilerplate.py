@@ -212,7 +212,11 @@ _CAUSE_OR_FIX = re.compile(
     r"|fail(?:s|ed|ing|ures?)?|wrong(?:ly)?|incorrect(?:ly)?|erroneous(?:ly)?|missing"
     r"|miss(?:es|ed)|unable|cannot|can't|impossible|regression|stall(?:s|ed)?"
     r"|problem(?:s|atic)?|explodes|stuck|because|due to|as a result|caus(?:e|es|ed|ing)"
-    r"|leads? to|results? in|otherwise|fix(?:es|ed|ing)?|prevent(?:s|ed|ing)?"
+    r"|no longer|(?:does|do|did)(?:n't| not) work|not working"
+    r"|leads? to|results? in|otherwise|fix(?:es|ing)?|prevent(?:s|ed|ing)?"
+    # "fixed" the verb, not the adjective ("preallocated with a fixed size")
+    r"|fixed(?!\s+(?:size|sized|number|length|value|amount|address|offset|point|rate|width"
+    r"|order|format|frequency|layout|count|mapping)\b)"
     r"|avoid(?:s|ed|ing)?|instead|so that|needs? to|must)\b|, so\b",
     re.IGNORECASE,
 )
@@ -222,6 +226,45 @@ def states_cause_or_fix(sentence: str) -> bool:
     """Whether ``sentence`` names a defect, a cause or a fix (what went wrong, why, or
     what the change does about it), as opposed to the background before it."""
     return _CAUSE_OR_FIX.search(sentence) is not None
+
+
+# a sentence saying what the posting does: "This series adds ...", "These patches
+# rework ...", "We introduce ...", or a commit message's imperative ("Mark them as
+# __always_inline", "Drop the unused parameter")
+_STATES_CHANGE = re.compile(
+    r"^(?:(?:this|these|the|our|my)\s+(?:\w+\s+){0,2}?(?:series|patch(?:es|set)?|set|commit"
+    r"|change|changes|rfc|version|work)\b"
+    # "This addresses a couple of issues ...", "This adds ..."
+    r"|(?:this|these)\s+(?:adds?|address(?:es)?|fix(?:es)?|implements?|introduces?|reworks?"
+    r"|converts?|extends?|removes?|drops?|replaces?|teach(?:es)?|exposes?|enables?)\b"
+    # not "We currently use ...", which says how things are
+    r"|(?:we|i)\s+(?:(?!currently|already|still|used)\w+\s+)?(?:add|introduce|implement"
+    r"|propose|rework|convert|extend|make|move|remove|drop|replace|fix|teach|allow|expose"
+    r"|enable|use|switch|split)\b"
+    # an imperative, not the same word as a noun ("Support for nested virtualization is
+    # being worked on", "Use of ...")
+    r"|(?:add|introduce|implement|rework|convert|extend|make|move|remove|drop|replace|fix"
+    r"|teach|allow|expose|enable|use|switch|split|mark|pass|let|plumb|support|refactor"
+    r"|rename|factor|simplify|clean|export|document|update|return|check|handle|set|clear"
+    r"|reset|skip|defer|keep|limit|restrict|disable|stop|ensure|only|align|reject|track"
+    r"|provide|initiali[sz]e|free|release|unmap|map|flush|save|restore|validate|sanitise"
+    r"|sanitize|hide|reduce|increase|bump|revert|unify|consolidate)\b"
+    r"(?!\s+(?:for|of|is|are|was|were|has|have|can|will|may|in|on|and|to)\b))",
+    re.IGNORECASE,
+)
+
+
+def states_change(sentence: str) -> bool:
+    """Whether ``sentence`` says what the posting does (its own change), as a cover's
+    "This series adds ..." or a commit message's imperative does."""
+    return _STATES_CHANGE.match(sentence) is not None
+
+
+def is_background(sentence: str) -> bool:
+    """Whether ``sentence`` only sets the scene: it names no defect, cause or fix and
+    not the posting's own change ("KVM allows userspace to configure either all EL1
+    32bit or 64bit vCPUs for a guest.")."""
+    return not states_cause_or_fix(sentence) and not states_change(sentence)
 
 
 @lru_cache(maxsize=1 << 12)
