@@ -14,7 +14,12 @@ from dataclasses import replace
 from functools import lru_cache
 
 from kvmsearch.indexer.text.boilerplate import explains as _explains
-from kvmsearch.indexer.text.boilerplate import is_background, light_stem, states_cause_or_fix
+from kvmsearch.indexer.text.boilerplate import (
+    is_background,
+    is_grab_bag,
+    light_stem,
+    states_cause_or_fix,
+)
 from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
 from kvmsearch.models.records import (
     ChangelogEntry,
@@ -201,10 +206,11 @@ def best_sentences(
         if not any(_near_duplicate(t[2], u[2]) for u in top):
             top.append(t)
     top.sort(key=lambda t: -t[1])
-    nxt = after.get(top[0][2], "") if top else ""
+    lead = top[0][2] if top else ""
+    nxt = after.get(lead, "")
     if (
         nxt
-        and is_background(top[0][2])
+        and is_background(lead)
         and not is_background(nxt)
         and _explains(nxt, title)
         # a sentence of its own, not a retort ("Nothing wrong with that.", "So switch
@@ -222,11 +228,19 @@ def best_sentences(
             same = (0, top[0][1], nxt, set(), top[0][4])
             top = top[: n - 1] if len(top) == n else top
         top.insert(0, same)
+    elif top and is_grab_bag(lead):
+        # "This series is mostly fixes and cleanups for things I found ...": the first
+        # of the other chosen sentences that says one of them leads (from a patch too:
+        # a grab bag leaves the saying to its patches)
+        first = next((t for t in top[1:] if not is_background(t[2])), None)
+        if first is not None:
+            top.remove(first)
+            top.insert(0, first)
     if lead_with_cause and top and not states_cause_or_fix(top[0][2]):
-        lead = next((t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None)
-        if lead is not None:
-            top.remove(lead)
-            top.insert(0, lead)
+        first = next((t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None)
+        if first is not None:
+            top.remove(first)
+            top.insert(0, first)
     matched: set[str] = set()
     for t in top:
         matched |= t[3]

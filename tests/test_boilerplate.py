@@ -172,3 +172,21 @@ def test_what_counts_as_background() -> None:
     assert states_change("This series adds a new set of gfn_to_pfn_page functions.")
     assert states_change("We introduce a new ioctl for the offsets.")
     assert not states_change("Use of the old helper is racy.")
+
+
+def test_a_grab_bag_summary_is_background_and_future_work_explains_nothing() -> None:
+    from kvmsearch.indexer.text.boilerplate import is_background, is_grab_bag
+
+    for s in (
+        "This series is a mix of bug fixes, cleanup and new support in KVM's huge pages.",
+        "This series is mostly fixes and cleanups for things I found when playing with EFI.",
+        "One fix reported by Akihiko, and another found while going over the driver.",
+    ):
+        assert is_grab_bag(s) and is_background(s), s
+    # a bunch of anything else is not a grab bag
+    assert not is_grab_bag('It produces a bunch of "debugfs: Directory already present!" errors.')
+    assert not explains(
+        "For vhost-vDPA, the packed virtqueue support still needs to be done at both vhost "
+        "core and vhost-vDPA in the future."
+    )
+    assert not explains("Nested support is left as future work for now, as agreed.")

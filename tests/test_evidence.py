@@ -244,3 +244,14 @@ def test_a_retort_or_a_description_does_not_take_the_lead() -> None:
         "We currently use the early path to replace the table entry."
     )
     assert best_sentences([cover], keys)[0][0].startswith("KVM adjusts the PSTATE")
+
+
+def test_a_grab_bag_cover_gives_the_lead_to_what_a_patch_says() -> None:
+    keys = query_keys(understand("arm assembly fixes cleanups dcache line size EFI"))
+    cover = "This series is mostly fixes and cleanups for things I found when playing with EFI."
+    patch = (
+        "Compute the dcache line size when doing dcache maintenance instead of using a "
+        "global variable computed in setup()."
+    )
+    why, _ = best_sentences([cover, patch], keys)
+    assert why == [patch, cover]

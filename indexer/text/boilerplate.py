@@ -64,6 +64,10 @@ _BOOKKEEPING = re.compile(
     r"(?:separately|in (?:a|the) (?:follow[- ]?up|separate|later|future|next)\b"
     r"|as (?:a )?follow[- ]?ups?\b|in follow[- ]?ups?\b)"
     r"|\bto be (?:sent|pulled|merged) (?:to|into|by|for|in)\b|\b(?:next|this|the) merge window\b"
+    # ... or what is left for later ("... still needs to be done at both vhost core and
+    # vhost-vDPA in the future", "left as future work")
+    r"|\bstill needs? to be (?:done|implemented|added|supported|fixed)\b[^.]*\b(?:in the future"
+    r"|later)\b|\bfuture work\b|\bleft (?:for|as|to) (?:a |the )?(?:future|later|follow[- ]?up)"
     # a revision note left in the cover's prose ("- Non-nested exception injection when
     # executing at EL0 has been fixed."): a bullet saying what changed since last time
     r"|^\s*[-*]\s[^.]*\b(?:has|have) been (?:fixed|dropped|removed|addressed|added|updated"
@@ -197,10 +201,16 @@ def explains(sentence: str, title: str = "") -> bool:
             return False
     # the title said again: every word of the sentence is in the title
     # by light stem, so "This series enables ..." restates a title saying "Enable ..."
-    tw = _title_stems(title)
-    if tw and words and all(light_stem(w) in tw for w in words):
+    if title and words and not _new_words(words, title):
         return False
     return True
+
+
+def _new_words(words: list[str], title: str) -> list[str]:
+    """The words (by light stem) that a sentence of ``words`` adds to ``title`` and to
+    the words that wrap a title into a sentence."""
+    tw = _title_stems(title)
+    return [w for w in words if light_stem(w) not in tw]
 
 
 # words that say what was wrong, why, or what the change does about it: a defect
@@ -260,11 +270,34 @@ def states_change(sentence: str) -> bool:
     return _STATES_CHANGE.match(sentence) is not None
 
 
+# a summary that names only kinds of change ("a mix of bug fixes, cleanup and new
+# support", "mostly fixes and cleanups for things I found", "One fix reported by
+# Akihiko, and another found while going over the driver"), none of them said
+_GRAB_BAG = re.compile(
+    r"\b(?:mix|mixture|collection|bunch|assortment|grab[- ]?bag|hodge-?podge) of\s+(?:\w+\s+){0,2}?"
+    r"(?:bug|fix|fixes|cleanups?|clean-ups?|changes|patches|improvements|updates|tweaks)\b"
+    r"|\b(?:mostly|mainly|largely|just)\s+(?:\w+\s+)?(?:fixes|cleanups|clean-ups|improvements"
+    r"|tweaks)\b"
+    r"|^(?:one|a) (?:\w+ )?fix\b[^.]*\band another\b"
+    r"|\b(?:fix(?:es)?|cleanups?|clean-ups?)(?:,| and| &)\s+(?:\w+\s+)?(?:fix(?:es)?|cleanups?"
+    r"|clean-ups?|improvements|features|new support|refactor\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def is_grab_bag(sentence: str) -> bool:
+    """Whether ``sentence`` sums a posting up by kinds of change only ("a mix of bug
+    fixes, cleanup and new support ...")."""
+    return _GRAB_BAG.search(sentence) is not None
+
+
 def is_background(sentence: str) -> bool:
     """Whether ``sentence`` only sets the scene: it names no defect, cause or fix and
     not the posting's own change ("KVM allows userspace to configure either all EL1
-    32bit or 64bit vCPUs for a guest.")."""
-    return not states_cause_or_fix(sentence) and not states_change(sentence)
+    32bit or 64bit vCPUs for a guest."), or names only kinds of change (a grab bag)."""
+    return is_grab_bag(sentence) or (
+        not states_cause_or_fix(sentence) and not states_change(sentence)
+    )
 
 
 @lru_cache(maxsize=1 << 12)
