@@ -207,35 +207,27 @@ def best_sentences(
             top.append(t)
     top.sort(key=lambda t: -t[1])
     lead = top[0][2] if top else ""
-    nxt = after.get(lead, "")
-    if (
-        nxt
-        and is_background(lead)
-        and not is_background(nxt)
-        and _explains(nxt, title)
-        # a sentence of its own, not a retort ("Nothing wrong with that.", "So switch
-        # to set_pte_at() instead.") that needs the background to make sense
-        and len(nxt.split()) >= 6
-    ):
-        # Background leads and the next sentence of its paragraph says the problem or
-        # the change ("There are a number of cases where we evaluate PSTATE early on
-        # guest exit." / "... before it has been synchronised"): the point leads, the
+    if top and is_background(lead):
+        # Background leads. The point it sets up is usually the next sentence of its
+        # paragraph ("There are a number of cases where we evaluate PSTATE early on
+        # guest exit." / "... before it has been synchronised"); in a commit message
+        # (background, then the problem, then the fix) the first later sentence that
+        # says the problem or the change, wherever it is. The point leads, the
         # background follows it.
-        same = next((t for t in top if t[2] == nxt), None)
-        if same is not None:
-            top.remove(same)
-        else:
-            same = (0, top[0][1], nxt, set(), top[0][4])
-            top = top[: n - 1] if len(top) == n else top
-        top.insert(0, same)
-    elif top and is_grab_bag(lead):
-        # "This series is mostly fixes and cleanups for things I found ...": the first
-        # of the other chosen sentences that says one of them leads (from a patch too:
-        # a grab bag leaves the saying to its patches)
-        first = next((t for t in top[1:] if not is_background(t[2])), None)
-        if first is not None:
-            top.remove(first)
-            top.insert(0, first)
+        later = [after[lead]] if lead in after else []
+        if lead_with_cause:
+            message = sentences(texts[top[0][4]])
+            later = list(message[message.index(lead) + 1 :]) if lead in message else later
+        point = next((x for x in later if _is_point(x, title)), None)
+        if point is not None:
+            _promote(top, point, n)
+        elif is_grab_bag(lead):
+            # "This series is mostly fixes and cleanups for things I found ...": the
+            # first of the other chosen sentences that says one of them leads (from a
+            # patch too: a grab bag leaves the saying to its patches)
+            first = next((t for t in top[1:] if not is_background(t[2])), None)
+            if first is not None:
+                _promote(top, first[2], n)
     if lead_with_cause and top and not states_cause_or_fix(top[0][2]):
         first = next((t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None)
         if first is not None:
@@ -245,6 +237,25 @@ def best_sentences(
     for t in top:
         matched |= t[3]
     return [t[2] for t in top], matched
+
+
+def _is_point(sentence: str, title: str) -> bool:
+    """Whether ``sentence`` can take the lead from background: it says the problem, its
+    cause or the change, and is a sentence of its own, not a retort ("Nothing wrong
+    with that.", "So switch to set_pte_at() instead.") that needs the background."""
+    return not is_background(sentence) and _explains(sentence, title) and len(sentence.split()) >= 6
+
+
+def _promote(top: list[tuple[int, int, str, set[str], int]], sentence: str, n: int) -> None:
+    """Put ``sentence`` first in ``top`` (moving it if chosen already, else dropping the
+    last chosen one to keep ``n``)."""
+    same = next((t for t in top if t[2] == sentence), None)
+    if same is not None:
+        top.remove(same)
+    else:
+        same = (0, top[0][1], sentence, set(), top[0][4])
+        del top[n - 1 :]
+    top.insert(0, same)
 
 
 def matching_files(files: list[str], paths: tuple[str, ...]) -> list[str]:

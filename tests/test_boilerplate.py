@@ -190,3 +190,32 @@ def test_a_grab_bag_summary_is_background_and_future_work_explains_nothing() -> 
         "core and vhost-vDPA in the future."
     )
     assert not explains("Nested support is left as future work for now, as agreed.")
+
+
+def test_an_earlier_commits_story_is_background_unless_it_names_a_defect() -> None:
+    from kvmsearch.indexer.text.boilerplate import is_background
+
+    assert is_background(
+        'Commit bda324fd037a ("vdpasim: control virtqueue support") changed the allocation '
+        "of iotlbs calling vhost_iotlb_init(), instead of vhost_iotlb_alloc()."
+    )
+    assert not is_background('Commit 1a2b3c4d5e6f ("x") introduced a regression on resume.')
+    assert not is_background("With this change we forgot to use the max_iotlb_entries limit.")
+
+
+def test_more_sentences_that_explain_nothing() -> None:
+    from kvmsearch.indexer.text.boilerplate import is_grab_bag
+
+    for s in (
+        "This should not cause any behavioral change.",
+        "This is a clean up and no functional change is intended.",
+        "It is based on Eli's fixes: 2e4cda633a22 in the vhost tree.",
+        "As introduced in v5, this one contains the patch to propagate the new state.",
+        "It could be enabled by default again in the future if we fix the above issues.",
+        "now fails to load the kernel, as the file descriptor cannot be seeked.",
+        "seems wrong since guest_offloads is zero initialized after reset.",
+        "We are uncertain if there are any aspects we may have overlooked here.",
+    ):
+        assert not explains(s), s
+    assert is_grab_bag("Small batch of improvements for the 'Opt-in always-on nVHE' series.")
+    assert is_grab_bag("This patchset contains the fixes for a few issues found in review.")

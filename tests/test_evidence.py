@@ -255,3 +255,19 @@ def test_a_grab_bag_cover_gives_the_lead_to_what_a_patch_says() -> None:
     )
     why, _ = best_sentences([cover, patch], keys)
     assert why == [patch, cover]
+
+
+def test_a_commit_messages_problem_leads_its_background_from_further_on() -> None:
+    keys = query_keys(understand("stage2 PUD zapping PUD_SIZE PMD_SIZE"))
+    message = (
+        "Depending on the kernel configuration, PUD_SIZE could be equal to PMD_SIZE.\n\n"
+        "For example, both of them are 512MB with the following kernel configuration.\n\n"
+        "With the above configuration, the stage2 PUD backs the 512MB huge page.\n\n"
+        "Unfortunately, the address isn't aligned to S2_PUD_SIZE and wrong page table "
+        "entries are zapped."
+    )
+    why, _ = best_sentences([message], keys, lead_with_cause=True)
+    assert why[0].startswith("Unfortunately, the address isn't aligned")
+    assert why[1].startswith("Depending on the kernel configuration")
+    # a cover looks no further than the next sentence of the paragraph
+    assert best_sentences([message], keys)[0][0].startswith("Depending on the kernel")

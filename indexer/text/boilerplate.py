@@ -34,6 +34,7 @@ _BOOKKEEPING = re.compile(
     r"\bre-?bas(?:e|ed|es|ing)\b"
     r"|^(?:(?:this|the|these|my|it)\b[^.]{0,40}?\b(?:is|are|was|were)\s+)?based\s+(?:on|upon)\s+"
     r"(?:v?\d|the (?:latest|current)|top of|linux|kvm\w*/|(?:\w+\s+)?[\w-]+/[\w-]+|tip|next"
+    r"|\w+'s\s+(?:\w+\s+)?(?:fix|fixes|series|patch|patches|work|branch|tree|changes)\b"
     r"|master|mainline)"
     r"|\bappl(?:y|ies)\s+(?:cleanly\s+)?(?:on|to|against|on top of)\b"
     r"|\b(?:appl(?:y|ies)|built|made|developed|prepared)\s+(?:cleanly\s+)?(?:over|against)\s+"
@@ -57,6 +58,9 @@ _BOOKKEEPING = re.compile(
     # git revert's own line ("This reverts commit 8d65bc9a5be3 ..."): the reason is in
     # the sentence after it
     r"|^this reverts commit [0-9a-f]{7,40}\b(?:\s*\(\"[^\"]*\"\))?\.?$"
+    # what a version carries ("As introduced in v5, this one contains the patch to ...")
+    r"|^as (?:introduced|mentioned|discussed|suggested|noted|done|promised) in (?:v\d+|the "
+    r"(?:last|previous) (?:version|posting|round))\b"
     r"|^i(?:'ve| have)\s+(?:\w+\s+)?tested\b"
     # what the series leaves for later ("... will be added separately", "this will be
     # done as a followup series"): about another posting
@@ -67,7 +71,8 @@ _BOOKKEEPING = re.compile(
     # ... or what is left for later ("... still needs to be done at both vhost core and
     # vhost-vDPA in the future", "left as future work")
     r"|\bstill needs? to be (?:done|implemented|added|supported|fixed)\b[^.]*\b(?:in the future"
-    r"|later)\b|\bfuture work\b|\bleft (?:for|as|to) (?:a |the )?(?:future|later|follow[- ]?up)"
+    r"|later)\b|\bagain in the future\b|\bfuture work\b"
+    r"|\bleft (?:for|as|to) (?:a |the )?(?:future|later|follow[- ]?up)"
     # a revision note left in the cover's prose ("- Non-nested exception injection when
     # executing at EL0 has been fixed."): a bullet saying what changed since last time
     r"|^\s*[-*]\s[^.]*\b(?:has|have) been (?:fixed|dropped|removed|addressed|added|updated"
@@ -81,7 +86,10 @@ _BOOKKEEPING = re.compile(
     r"(?:also\s+|now\s+)?(?:squashed|dropped|removed|merged|folded|moved|split|reordered)\b"
     r"|\b(?:this|the) (?:series|patchset|patch set|patch) is (?:also |still )?(?:an? )?rfc\b"
     r"|^i (?:was|am) hoping\b"
-    r"|^i'?m not (?:familiar|sure|an expert)\b|\bi may have (?:overlooked|missed)\b"
+    r"|^i'?m not (?:familiar|sure|an expert)\b|\b(?:i|we) may have (?:overlooked|missed)\b"
+    # what the change does not do ("This should not cause any behavioral change.")
+    r"|\b(?:should|does|will|would)(?: not|n't) (?:cause|introduce|make) any (?:\w+ )?"
+    r"(?:change|difference|regression)s?\b|\bno (?:functional|behaviou?ral) changes?\b"
     # the author's plans for the posting ("I'll try to set up a Windows host ...")
     r"|^i(?:'ll| will)\s+(?:try|look|send|post|respin|rebase|follow up|review|reply|get back)\b"
     # a reply's absence note ("I'm on vacation so I'll review this when I'm back")
@@ -130,7 +138,10 @@ _CUT = re.compile(
 _WORDS = re.compile(r"[a-z0-9_]+")
 # a sentence's tail: it starts with a lower-case joining word (case matters: "So ..."
 # and "Since ..." open sentences of their own)
-_FRAGMENT = re.compile(r"(?:which|and|or|but|so|that|because|where|while|since|then)\b")
+_FRAGMENT = re.compile(
+    r"(?:which|and|or|but|so|that|because|where|while|since|then|now|also|just|only|still"
+    r"|even|thus|hence|therefore|however|instead|too|seems|looks)\b"
+)
 # a command-line option ("-smp", "-M", "--enable-efi"), not an errno ("-EFAULT,")
 _OPTION = re.compile(r"-(?!E[A-Z0-9]+\W*$)-?[A-Za-z][\w=,.:/-]*")
 # a token of a listing: a number (with a unit or sign) or a path
@@ -216,13 +227,18 @@ def _new_words(words: list[str], title: str) -> list[str]:
 # words that say what was wrong, why, or what the change does about it: a defect
 # ("crash", "leak", "wrongly", "missing"), a cause ("because", "leads to", "otherwise")
 # or a fix ("fix", "avoid", "instead", "so that", "needs to")
-_CAUSE_OR_FIX = re.compile(
-    r"\b(?:bugs?|broken|break(?:s|ing)?|crash(?:es|ed|ing)?|panic(?:s|ked)?|hang(?:s|ing)?"
+_DEFECT_WORDS = (
+    r"bugs?|broken|break(?:s|ing)?|crash(?:es|ed|ing)?|panic(?:s|ked)?|hang(?:s|ing)?"
     r"|deadlocks?|races?|racy|leak(?:s|ed|ing)?|overflow(?:s|ed)?|corrupt(?:s|ed|ion|ing)?"
     r"|fail(?:s|ed|ing|ures?)?|wrong(?:ly)?|incorrect(?:ly)?|erroneous(?:ly)?|missing"
     r"|miss(?:es|ed)|unable|cannot|can't|impossible|regression|stall(?:s|ed)?"
-    r"|problem(?:s|atic)?|explodes|stuck|because|due to|as a result|caus(?:e|es|ed|ing)"
+    r"|problem(?:s|atic)?|explodes|stuck|forg(?:ot|otten|et)|overlooked"
     r"|no longer|(?:does|do|did)(?:n't| not) work|not working"
+)
+_DEFECT = re.compile(rf"\b(?:{_DEFECT_WORDS})\b", re.IGNORECASE)
+_CAUSE_OR_FIX = re.compile(
+    rf"\b(?:{_DEFECT_WORDS}"
+    r"|because|due to|as a result|caus(?:e|es|ed|ing)"
     r"|leads? to|results? in|otherwise|fix(?:es|ing)?|prevent(?:s|ed|ing)?"
     # "fixed" the verb, not the adjective ("preallocated with a fixed size")
     r"|fixed(?!\s+(?:size|sized|number|length|value|amount|address|offset|point|rate|width"
@@ -278,7 +294,9 @@ _GRAB_BAG = re.compile(
     r"(?:bug|fix|fixes|cleanups?|clean-ups?|changes|patches|improvements|updates|tweaks)\b"
     r"|\b(?:mostly|mainly|largely|just)\s+(?:\w+\s+)?(?:fixes|cleanups|clean-ups|improvements"
     r"|tweaks)\b"
-    r"|^(?:one|a) (?:\w+ )?fix\b[^.]*\band another\b"
+    r"|^(?:one|a) (?:\w+ )?fix\b[^.]*\band another\b|\bbatch of (?:\w+ )?(?:improvements|fixes"
+    r"|cleanups|changes|patches)\b"
+    r"|\bfix(?:es)? for (?:a few|a couple(?: of)?|some|several|various) (?:\w+ )?issues\b"
     r"|\b(?:fix(?:es)?|cleanups?|clean-ups?)(?:,| and| &)\s+(?:\w+\s+)?(?:fix(?:es)?|cleanups?"
     r"|clean-ups?|improvements|features|new support|refactor\w*)\b",
     re.IGNORECASE,
@@ -291,13 +309,21 @@ def is_grab_bag(sentence: str) -> bool:
     return _GRAB_BAG.search(sentence) is not None
 
 
+# an earlier commit's story ("Commit bda324fd037a (...) changed the allocation of
+# iotlbs ..., instead of ..."): history, unless it says what went wrong
+_HISTORY = re.compile(r"^(?:the\s+)?commit\s+[0-9a-f]{7,40}\b", re.IGNORECASE)
+
+
 def is_background(sentence: str) -> bool:
     """Whether ``sentence`` only sets the scene: it names no defect, cause or fix and
     not the posting's own change ("KVM allows userspace to configure either all EL1
-    32bit or 64bit vCPUs for a guest."), or names only kinds of change (a grab bag)."""
-    return is_grab_bag(sentence) or (
-        not states_cause_or_fix(sentence) and not states_change(sentence)
-    )
+    32bit or 64bit vCPUs for a guest."), names only kinds of change (a grab bag), or
+    tells an earlier commit's story without naming a defect."""
+    if is_grab_bag(sentence):
+        return True
+    if _HISTORY.match(sentence):
+        return _DEFECT.search(sentence) is None
+    return not states_cause_or_fix(sentence) and not states_change(sentence)
 
 
 @lru_cache(maxsize=1 << 12)
