@@ -219,3 +219,16 @@ def test_more_sentences_that_explain_nothing() -> None:
         assert not explains(s), s
     assert is_grab_bag("Small batch of improvements for the 'Opt-in always-on nVHE' series.")
     assert is_grab_bag("This patchset contains the fixes for a few issues found in review.")
+
+
+def test_coccinelle_output_and_a_heading_over_a_quote_explain_nothing() -> None:
+    assert not explains(
+        "arch/arm64/kvm/mmu.c:1114:9-10: WARNING: return of 0/1 in function 'kvm_age_gfn' "
+        "with return type bool"
+    )
+    assert not explains("Building demand_paging_test.c with clang throws the following warning:")
+    # a sentence that goes on past "the following ..." still says something
+    assert explains(
+        "Doing this at CPU starting time results in the following trace when "
+        "CONFIG_DEBUG_ATOMIC_SLEEP is enabled:"
+    )

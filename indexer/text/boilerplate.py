@@ -121,7 +121,7 @@ _REFERENCE = re.compile(
 # the sentence around it says what went wrong, the output itself explains nothing
 _LOG_OUTPUT = re.compile(
     r"\w\+0x[0-9a-f]+/0x[0-9a-f]+|\bcall trace:|^\[\s*\d+\.\d{3,}\]"
-    r"|\.[chS]:\d+(?::\d+)?(?::|\s+\S+\s+(?:warn|error):)\s"
+    r"|\.[chS]:\d+(?::\d+(?:-\d+)?)?(?::|\s+\S+\s+(?:warn|error):)\s"
     r"|^(?-i:BUG|WARNING): |\bInternal error: Oops\b|\bKernel panic - not syncing\b"
     # a driver's own log prefix, the CPU in brackets ("kvm [1]: IDMAP intersecting
     # with HYP VA, unable to continue")
@@ -132,7 +132,10 @@ _LOG_OUTPUT = re.compile(
 # more after it ("... the get-reg-list tests have been failing with", "For vhost-scsi
 # you can set virtqueue_workers to:")
 _CUT = re.compile(
-    r"\b(?:with|as|by|the|following|to|of|from|and|or|for|like|a|an|in|on|at|is|are)\s*:?\s*$",
+    r"\b(?:with|as|by|the|following|to|of|from|and|or|for|like|a|an|in|on|at|is|are)\s*:?\s*$"
+    # ... or a heading over quoted output ("... with clang throws the following warning:")
+    r"|\bthe following(?:\s+[\w-]+){0,2}?\s+(?:warnings?|errors?|traces?|splats?|oops|panic"
+    r"|crash|logs?|output|messages?|backtraces?|reports?|fields|commits|lines)\s*:\s*$",
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"[a-z0-9_]+")
