@@ -256,7 +256,37 @@ def _add_compounds(
             for f in prose:
                 clauses[k].add(f, wq.Term(f, other, boost=boosts[f] * idf(own) / idf(other)))
             added.append(variant)
+        # One word's family that the Porter stemmer splits: "speculating" (speculat)
+        # and "speculative" (specul), "preempt" and "preemption" (preemption) or
+        # "preemptible" (preemptibl). Each sibling the corpus writes meets it, weighted
+        # as the typed word; the highlight finds them by their common start already.
+        for other in _siblings(own):
+            if vocab.doc_frequency(other) < _KNOWN_MIN_DOCS:
+                continue
+            for f in prose:
+                clauses[k].add(f, wq.Term(f, other, boost=boosts[f] * idf(own) / idf(other)))
     return added
+
+
+# The endings Porter leaves on one member of a word family and not on another
+# (speculat/specul, preemptiv/preempt, preemptibl, preemption), and the shortest root
+# they may come off: shorter roots are other words' too (gener: general, generating).
+_SIBLING_TAILS = ("at", "iv", "ion", "ibl", "abl")
+_MIN_ROOT = 6
+
+
+def _siblings(stem: str) -> list[str]:
+    """The other stems of ``stem``'s word family by the endings above: its root (the
+    stem without one of them) and the root with each of them."""
+    roots = {stem}
+    for tail in _SIBLING_TAILS:
+        if stem.endswith(tail) and len(stem) - len(tail) >= _MIN_ROOT:
+            roots.add(stem[: -len(tail)])
+    if len(stem) < _MIN_ROOT:
+        return []
+    out = {r + t for r in roots for t in _SIBLING_TAILS} | roots
+    out.discard(stem)
+    return sorted(out)
 
 
 # A word this long may have another national spelling; shorter ones ("rise", "four")

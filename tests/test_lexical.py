@@ -817,6 +817,28 @@ def test_british_and_american_spellings_meet(index):
     assert s.spellings_for("hypervisor simulator") == []
 
 
+def test_a_word_family_the_stemmer_splits_meets(index):
+    s = index(
+        sv("spec@x", "arm64: workaround for speculative AT", "Speculative AT is a problem."),
+        sv("spec2@x", "KVM: arm64: speculative AT again", "Speculative AT on A55 too."),
+        sv("ing@x", "KVM: stop speculating", "The CPU keeps speculating."),
+        sv("ing2@x", "KVM: speculating less", "Avoid speculating here."),
+        sv("pre@x", "KVM: arm64: vcpu preemption", "Track preemption of vCPUs."),
+        sv("pre2@x", "KVM: preemption notifiers", "Use preemption notifiers."),
+        sv("pre3@x", "KVM: arm64: preempted vCPUs", "A vCPU preempted by the host."),
+        sv("pre4@x", "KVM: report preempted vCPUs", "Tell the guest it was preempted."),
+        sv("other@x", "KVM: arm64: unrelated", "Nothing to see."),
+    )
+    # Porter: speculating -> speculat, speculative -> specul; preempted -> preempt,
+    # preemption -> preemption
+    spec = {"spec@x", "spec2@x", "ing@x", "ing2@x"}
+    assert set(ids(s.search("speculating", mode="or"))) == spec
+    assert set(ids(s.search("speculative", mode="or"))) == spec
+    pre = {"pre@x", "pre2@x", "pre3@x", "pre4@x"}
+    assert set(ids(s.search("preemption", mode="or"))) == pre
+    assert set(ids(s.search("preempted", mode="or"))) == pre
+
+
 def test_compounds_leave_quoted_phrases_and_filters_alone(index):
     s = index(
         sv("closed@x", "vhost_net: disable zerocopy by default", "Zerocopy tx has issues."),
