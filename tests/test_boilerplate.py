@@ -232,3 +232,12 @@ def test_coccinelle_output_and_a_heading_over_a_quote_explain_nothing() -> None:
         "Doing this at CPU starting time results in the following trace when "
         "CONFIG_DEBUG_ATOMIC_SLEEP is enabled:"
     )
+
+
+def test_revision_talk_explains_nothing_and_performance_loss_is_a_defect() -> None:
+    from kvmsearch.indexer.text.boilerplate import is_background
+
+    assert not explains("Most of the changes are fixing up the numerous checkpatch failures.")
+    assert not explains("Not a great deal has changed from the last posting, only tests.")
+    assert not is_background("Now when LRO is disabled, that drops the forwarding performance.")
+    assert not is_background("Walking the whole table on every exit is expensive on big hosts.")

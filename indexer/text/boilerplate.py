@@ -41,6 +41,10 @@ _BOOKKEEPING = re.compile(
     r"(?:\S+'s\b|linux-next\b|the\s+(?:\S+\s+){0,2}(?:branch|tree)\b|v\d|\w+/\w+)"
     r"|\b(?:sits|goes|built|is|are)\s+on top of\b"
     r"|^(?:changes|changelog|change log|history)\b|^v\d+\s*(?:->|to|vs\.?|\.\.)\s*v\d+"
+    # how this version differs from the last ("Most of the changes are fixing up the
+    # numerous checkpatch failures", "Not a great deal has changed from the last posting")
+    r"|^(?:most|all|the rest|some|many|none) of the (?:other )?changes\b"
+    r"|\bnot (?:a great deal|much|a lot) has changed\b"
     r"|\bupdated with (?:everybody|everyone|all)'?s?\b|\baddress(?:ed|es)? (?:all |the )*"
     r"(?:review )?(?:comments|feedback)\b"
     r"|\b(?:can be found|is available|are available)\s+(?:at|in|on|here|from)\b"
@@ -236,6 +240,9 @@ _DEFECT_WORDS = (
     r"|fail(?:s|ed|ing|ures?)?|wrong(?:ly)?|incorrect(?:ly)?|erroneous(?:ly)?|missing"
     r"|miss(?:es|ed)|unable|cannot|can't|impossible|regression|stall(?:s|ed)?"
     r"|problem(?:s|atic)?|explodes|stuck|forg(?:ot|otten|et)|overlooked"
+    # what a performance change is about ("That drops the forwarding performance.")
+    r"|degrad(?:es|ed|ing|ation)|hurts?|slow(?:s|er)?(?: down)?|overhead|bottlenecks?"
+    r"|contention|expensive|costly|drops? the (?:\w+ )?(?:performance|throughput)"
     r"|no longer|(?:does|do|did)(?:n't| not) work|not working"
 )
 _DEFECT = re.compile(rf"\b(?:{_DEFECT_WORDS})\b", re.IGNORECASE)
