@@ -172,11 +172,18 @@ def best_sentences(
     only sentences that explain (``indexer.text.boilerplate.explains``): no greetings,
     version talk, base lines, references, tables or the title again.
 
+    Background never leads when the point it sets up is there to lead
+    (``indexer.text.boilerplate.is_background``): the next sentence of its paragraph
+    that says the problem, its cause or the change leads instead, and the background
+    follows; a grab-bag summary ("a mix of bug fixes, cleanup and new support") gives
+    the lead to the first chosen sentence that says one of them.
+
     ``lead_with_cause`` (a commit message: background, then the problem, then the
-    fix, by the kernel's convention): when the first sentence names no defect, cause
-    or fix, the first of the others from the same message that does leads ("The
-    "inline" keyword is a hint for the compiler ..." is background to "..., so mark
-    them as __always_inline")."""
+    fix, by the kernel's convention): background gives the lead to the first later
+    sentence of the message that says the problem or the change, wherever it is; and
+    when the first sentence names no defect, cause or fix, the first of the others
+    from the same message that does leads ("The "inline" keyword is a hint for the
+    compiler ..." is background to "..., so mark them as __always_inline")."""
     scored = []
     seen: set[str] = set()
     # the sentence after each scored one in its paragraph: where background leads, the
@@ -231,8 +238,7 @@ def best_sentences(
     if lead_with_cause and top and not states_cause_or_fix(top[0][2]):
         first = next((t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None)
         if first is not None:
-            top.remove(first)
-            top.insert(0, first)
+            _promote(top, first[2], n)
     matched: set[str] = set()
     for t in top:
         matched |= t[3]
@@ -254,7 +260,8 @@ def _promote(top: list[tuple[int, int, str, set[str], int]], sentence: str, n: i
         top.remove(same)
     else:
         same = (0, top[0][1], sentence, set(), top[0][4])
-        del top[n - 1 :]
+        # say each thing once (see best_sentences), then keep n
+        top[:] = [t for t in top if not _near_duplicate(t[2], sentence)][: n - 1]
     top.insert(0, same)
 
 

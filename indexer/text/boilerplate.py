@@ -3,7 +3,11 @@
 A *why* line should say what a series changes and why. Covers also carry greetings and
 thanks, "Here's version four", "based on / applies on top of", changelog headers,
 reference lists ("[1] https://..."), tables, quoted log output and the title said
-again; this is the one rule that tells them apart (``explains``).
+again; this is the one rule that tells them apart (``explains``). Of the sentences
+that explain, it also tells the ones that only set the scene (``is_background``:
+background, a grab-bag summary, an earlier commit's story) from the ones that say the
+problem, its cause or the change (``states_cause_or_fix``, ``states_change``), so the
+point can lead.
 """
 
 from __future__ import annotations
