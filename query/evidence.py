@@ -236,7 +236,14 @@ def best_sentences(
             if first is not None:
                 _promote(top, first[2], n)
     if lead_with_cause and top and not states_cause_or_fix(top[0][2]):
-        first = next((t for t in top[1:] if t[4] == top[0][4] and states_cause_or_fix(t[2])), None)
+        first = next(
+            (
+                t
+                for t in top[1:]
+                if t[4] == top[0][4] and states_cause_or_fix(t[2]) and _is_point(t[2], title)
+            ),
+            None,
+        )
         if first is not None:
             _promote(top, first[2], n)
     matched: set[str] = set()
