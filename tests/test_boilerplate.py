@@ -241,3 +241,16 @@ def test_revision_talk_explains_nothing_and_performance_loss_is_a_defect() -> No
     assert not explains("Not a great deal has changed from the last posting, only tests.")
     assert not is_background("Now when LRO is disabled, that drops the forwarding performance.")
     assert not is_background("Walking the whole table on every exit is expensive on big hosts.")
+
+
+def test_the_authors_puzzlement_explains_nothing_and_an_example_is_background() -> None:
+    from kvmsearch.indexer.text.boilerplate import is_background, is_grab_bag
+
+    assert not explains(
+        "HCR_EL2.TID0 mandates trapping of JIDR, but I couldn't find a trace of it in QEMU."
+    )
+    assert not explains("I wonder if it should be implemented at all in this series.")
+    assert is_background("Examples for PageOffline() pages are pages inflated in a balloon.")
+    assert is_background("For example, both of them are 512MB with the following config.")
+    assert not is_background("For example, a guest with 4GB crashes when the balloon deflates.")
+    assert is_grab_bag("These are small timer improvement and buglet fix, from the C-ify series.")

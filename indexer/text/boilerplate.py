@@ -95,6 +95,10 @@ _BOOKKEEPING = re.compile(
     r"|\b(?:this|the) (?:series|patchset|patch set|patch) is (?:also |still )?(?:an? )?rfc\b"
     r"|^i (?:was|am) hoping\b"
     r"|^i'?m not (?:familiar|sure|an expert)\b|\b(?:i|we) may have (?:overlooked|missed)\b"
+    # the author's own puzzlement ("..., but I couldn't find a trace of it in the QEMU
+    # code", "I wonder if it should be implemented")
+    r"|\bi (?:couldn't|could not|can't|cannot|didn't|did not) (?:find|see|figure out)\b"
+    r"|\bi wonder\b|\bi'?m (?:a bit |slightly )?(?:puzzled|confused|unsure)\b"
     # what the change does not do ("This should not cause any behavioral change.")
     r"|\b(?:should|does|will|would)(?: not|n't) (?:cause|introduce|make) any (?:\w+ )?"
     r"(?:change|difference|regression)s?\b|\bno (?:functional|behaviou?ral) changes?\b"
@@ -311,6 +315,8 @@ _GRAB_BAG = re.compile(
     r"|^(?:one|a) (?:\w+ )?fix\b[^.]*\band another\b|\bbatch of (?:\w+ )?(?:improvements|fixes"
     r"|cleanups|changes|patches)\b"
     r"|\bfix(?:es)? for (?:a few|a couple(?: of)?|some|several|various) (?:\w+ )?issues\b"
+    r"|\b(?:improvements?|cleanups?|clean-ups?) and (?:a |some |one )?(?:\w+ )?(?:bug|buglet)?\s?"
+    r"fix(?:es)?\b"
     r"|\b(?:fix(?:es)?|cleanups?|clean-ups?)(?:,| and| &)\s+(?:\w+\s+)?(?:fix(?:es)?|cleanups?"
     r"|clean-ups?|improvements|features|new support|refactor\w*)\b",
     re.IGNORECASE,
@@ -326,16 +332,19 @@ def is_grab_bag(sentence: str) -> bool:
 # an earlier commit's story ("Commit bda324fd037a (...) changed the allocation of
 # iotlbs ..., instead of ..."): history, unless it says what went wrong
 _HISTORY = re.compile(r"^(?:the\s+)?commit\s+[0-9a-f]{7,40}\b", re.IGNORECASE)
+# ... or an illustration ("Examples for PageOffline() pages are ...", "For example,
+# both of them are 512MB with ...")
+_EXAMPLE = re.compile(r"^(?:for (?:example|instance)\b|e\.g\.|examples? (?:for|of|are|is)\b)", re.I)
 
 
 def is_background(sentence: str) -> bool:
     """Whether ``sentence`` only sets the scene: it names no defect, cause or fix and
     not the posting's own change ("KVM allows userspace to configure either all EL1
     32bit or 64bit vCPUs for a guest."), names only kinds of change (a grab bag), or
-    tells an earlier commit's story without naming a defect."""
+    tells an earlier commit's story or gives an example without naming a defect."""
     if is_grab_bag(sentence):
         return True
-    if _HISTORY.match(sentence):
+    if _HISTORY.match(sentence) or _EXAMPLE.match(sentence):
         return _DEFECT.search(sentence) is None
     return not states_cause_or_fix(sentence) and not states_change(sentence)
 
