@@ -86,6 +86,9 @@ class _Group:
     tier: int = 0
     in_tree: bool = False
     score: float = 0.0
+    #: the lexical side's best rank among the group's versions (its own order, which
+    #: for a path query the question's other words refine, breaks a tie in score)
+    lex_rank: int = 1 << 30
 
 
 class _Warmup(threading.Thread):
@@ -553,8 +556,11 @@ class HybridSearcher:
         if plan.kind == "prose":
             ranked.sort(key=lambda g: (-g.score, g.key))
         else:
-            # match class first, then the tree the query named, then the score
-            ranked.sort(key=lambda g: (-g.tier, not g.in_tree, -g.score, g.key))
+            # match class first, then the tree the query named, then the score; one
+            # file's patches often score alike, and then the lexical side's order
+            # (refined by the question's other words, "remove a duplicated include
+            # from arm.c") decides, not the family's id
+            ranked.sort(key=lambda g: (-g.tier, not g.in_tree, -g.score, g.lex_rank, g.key))
         return ranked
 
     def _group(self, cands: dict[str, _Version], all_versions: bool) -> dict[str, _Group]:
@@ -572,6 +578,8 @@ class HybridSearcher:
                 best = cands[g.lex_best] if g.lex_best is not None else None
                 if best is None or (c.tier, c.lex) > (best.tier, best.lex or 0.0):
                     g.lex_best, g.lex, g.tier = vid, c.lex, c.tier
+            if c.lex_rank is not None:
+                g.lex_rank = min(g.lex_rank, c.lex_rank)
             if c.dense is not None and (g.dense is None or c.dense > g.dense):
                 g.dense_best, g.dense = vid, c.dense
         return groups

@@ -368,6 +368,18 @@ def test_exact_path_then_directory_then_bare_name(searcher, mode) -> None:
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "lexical"])
+def test_the_other_words_order_patches_that_touch_one_file_alike(searcher, mode) -> None:
+    # one-file patches to arm.c score alike on the path; the words decide, not the id
+    one = ("virt/kvm/arm/arm.c",)
+    s = searcher(
+        sv("a@x", "KVM: arm: get rid of an unused arg", "The dummy arg is unused.", files=one),
+        sv("b@x", "KVM: arm: call hyp_cpu_pm_exit at the right place", "Move it.", files=one),
+        sv("z@x", "KVM: arm: remove duplicated include", "Remove duplicated include.", files=one),
+    )
+    assert fams(search(s, "remove a duplicated include from arm.c", mode=mode))[0] == "z@x"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "lexical"])
 def test_match_class_outranks_a_higher_score(searcher, monkeypatch, mode) -> None:
     # weigh the bare-name form far above the exact path, so that BM25 alone would put
     # the kvmtool file first: the match class must still win
