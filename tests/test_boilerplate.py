@@ -254,3 +254,11 @@ def test_the_authors_puzzlement_explains_nothing_and_an_example_is_background() 
     assert is_background("For example, both of them are 512MB with the following config.")
     assert not is_background("For example, a guest with 4GB crashes when the balloon deflates.")
     assert is_grab_bag("These are small timer improvement and buglet fix, from the C-ify series.")
+
+
+def test_hopes_for_the_posting_explain_nothing_and_an_addition_does_not_lead() -> None:
+    from kvmsearch.indexer.text.boilerplate import is_background
+
+    assert not explains("It would be great to have at least patch 3 merged for v5.14 as well.")
+    assert is_background("Furthermore, the driver now also lets -ENOMEM errors go to userspace.")
+    assert not is_background("Moreover, this leaks the buffer on every reset of the device.")

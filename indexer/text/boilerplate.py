@@ -99,6 +99,9 @@ _BOOKKEEPING = re.compile(
     # code", "I wonder if it should be implemented")
     r"|\bi (?:couldn't|could not|can't|cannot|didn't|did not) (?:find|see|figure out)\b"
     r"|\bi wonder\b|\bi'?m (?:a bit |slightly )?(?:puzzled|confused|unsure)\b"
+    # ... or hopes for the posting ("It would be great to have at least patch 3 merged
+    # for v5.14")
+    r"|\bwould be (?:great|nice|good) to (?:have|get)\b[^.]*\b(?:merged|applied|queued)\b"
     # what the change does not do ("This should not cause any behavioral change.")
     r"|\b(?:should|does|will|would)(?: not|n't) (?:cause|introduce|make) any (?:\w+ )?"
     r"(?:change|difference|regression)s?\b|\bno (?:functional|behaviou?ral) changes?\b"
@@ -334,14 +337,20 @@ def is_grab_bag(sentence: str) -> bool:
 _HISTORY = re.compile(r"^(?:the\s+)?commit\s+[0-9a-f]{7,40}\b", re.IGNORECASE)
 # ... or an illustration ("Examples for PageOffline() pages are ...", "For example,
 # both of them are 512MB with ...")
-_EXAMPLE = re.compile(r"^(?:for (?:example|instance)\b|e\.g\.|examples? (?:for|of|are|is)\b)", re.I)
+_EXAMPLE = re.compile(
+    r"^(?:for (?:example|instance)\b|e\.g\.|examples? (?:for|of|are|is)\b"
+    # ... or an addition to a point made before ("Furthermore, the driver now also ...")
+    r"|(?:furthermore|moreover|additionally|in addition)\b)",
+    re.I,
+)
 
 
 def is_background(sentence: str) -> bool:
     """Whether ``sentence`` only sets the scene: it names no defect, cause or fix and
     not the posting's own change ("KVM allows userspace to configure either all EL1
     32bit or 64bit vCPUs for a guest."), names only kinds of change (a grab bag), or
-    tells an earlier commit's story or gives an example without naming a defect."""
+    tells an earlier commit's story, gives an example or adds to a point made before
+    without naming a defect."""
     if is_grab_bag(sentence):
         return True
     if _HISTORY.match(sentence) or _EXAMPLE.match(sentence):
