@@ -186,23 +186,17 @@ def best_sentences(
     compiler ..." is background to "..., so mark them as __always_inline")."""
     scored = []
     seen: set[str] = set()
-    # the sentence after each scored one in its paragraph: where background leads, the
-    # point it sets up is usually the next sentence, whatever its words
-    after: dict[str, str] = {}
     pos = 0
     for i, text in enumerate(texts):
         if not _mentions((text or "").lower(), keys):  # see _overlap; most patch messages
             continue
-        for para in paragraphs(text):
-            for j, s in enumerate(para):
-                k, found = _overlap(s, keys)
-                # A one-patch series often repeats its cover letter word for word.
-                if k and s not in seen and _explains(s, title):
-                    seen.add(s)
-                    scored.append((k, -pos, s, found, i))
-                    if j + 1 < len(para):
-                        after[s] = para[j + 1]
-                pos += 1
+        for s in sentences(text):
+            k, found = _overlap(s, keys)
+            # A one-patch series often repeats its cover letter word for word.
+            if k and s not in seen and _explains(s, title):
+                seen.add(s)
+                scored.append((k, -pos, s, found, i))
+            pos += 1
     scored.sort(reverse=True)
     top: list[tuple[int, int, str, set[str], int]] = []
     for t in scored:
@@ -221,10 +215,17 @@ def best_sentences(
         # (background, then the problem, then the fix) the first later sentence that
         # says the problem or the change, wherever it is. The point leads, the
         # background follows it.
-        later = [after[lead]] if lead in after else []
+        source = texts[top[0][4]]
         if lead_with_cause:
-            message = sentences(texts[top[0][4]])
-            later = list(message[message.index(lead) + 1 :]) if lead in message else later
+            message = sentences(source)
+            later = list(message[message.index(lead) + 1 :])
+        else:
+            later = [
+                para[j + 1]
+                for para in paragraphs(source)
+                for j, s in enumerate(para[:-1])
+                if s == lead
+            ][:1]
         point = next((x for x in later if _is_point(x, title)), None)
         if point is not None:
             _promote(top, point, n)

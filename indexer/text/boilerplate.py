@@ -337,7 +337,7 @@ def is_grab_bag(sentence: str) -> bool:
 _HISTORY = re.compile(r"^(?:the\s+)?commit\s+[0-9a-f]{7,40}\b", re.IGNORECASE)
 # ... or an illustration ("Examples for PageOffline() pages are ...", "For example,
 # both of them are 512MB with ...")
-_EXAMPLE = re.compile(
+_ASIDE = re.compile(
     r"^(?:for (?:example|instance)\b|e\.g\.|examples? (?:for|of|are|is)\b"
     # ... or an addition to a point made before ("Furthermore, the driver now also ...")
     r"|(?:furthermore|moreover|additionally|in addition)\b)",
@@ -353,7 +353,7 @@ def is_background(sentence: str) -> bool:
     without naming a defect."""
     if is_grab_bag(sentence):
         return True
-    if _HISTORY.match(sentence) or _EXAMPLE.match(sentence):
+    if _HISTORY.match(sentence) or _ASIDE.match(sentence):
         return _DEFECT.search(sentence) is None
     return not states_cause_or_fix(sentence) and not states_change(sentence)
 
