@@ -475,7 +475,8 @@ class HybridSearcher:
                 plan.paths, limit=depth, allowed=allowed, field_boosts=boosts
             )
             if plan.words and hits:
-                # Framing words refine the order inside one match class.
+                # The question's other words refine the order inside one match class:
+                # they are part of each hit's score, so the ranker keeps that order.
                 extra = {
                     h.message_id: h.score
                     for h in self.lex.search(
@@ -486,11 +487,12 @@ class HybridSearcher:
                         field_boosts=boosts,
                     )
                 }
-                hits.sort(
-                    key=lambda h: (
-                        -h.tier,
-                        -(h.score + t.words_weight * extra.get(h.message_id, 0.0)),
-                    )
+                hits = sorted(
+                    (
+                        replace(h, score=h.score + t.words_weight * extra.get(h.message_id, 0.0))
+                        for h in hits
+                    ),
+                    key=lambda h: (-h.tier, -h.score),
                 )
         elif plan.kind == "ident":
             best: dict[str, LexHit] = {}
