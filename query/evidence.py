@@ -160,6 +160,10 @@ def _near_duplicate(a: str, b: str) -> bool:
     return bool(wa and wb) and len(wa & wb) >= 0.6 * len(wa | wb)
 
 
+# a chosen sentence: (query terms it holds, -position, sentence, the terms, text index)
+_Chosen = tuple[int, int, str, set[str], int]
+
+
 def best_sentences(
     texts: list[str],
     keys: dict[str, str],
@@ -198,7 +202,7 @@ def best_sentences(
                 scored.append((k, -pos, s, found, i))
             pos += 1
     scored.sort(reverse=True)
-    top: list[tuple[int, int, str, set[str], int]] = []
+    top: list[_Chosen] = []
     for t in scored:
         if len(top) == n:
             break
@@ -207,8 +211,21 @@ def best_sentences(
         if not any(_near_duplicate(t[2], u[2]) for u in top):
             top.append(t)
     top.sort(key=lambda t: -t[1])
-    lead = top[0][2] if top else ""
-    if top and is_background(lead):
+    if top:
+        _lead_with_the_point(top, texts, title, n, lead_with_cause)
+    matched: set[str] = set()
+    for t in top:
+        matched |= t[3]
+    return [t[2] for t in top], matched
+
+
+def _lead_with_the_point(
+    top: list[_Chosen], texts: list[str], title: str, n: int, lead_with_cause: bool
+) -> None:
+    """Reorder the chosen sentences ``top`` (in reading order) so that the point leads,
+    not the background before it (see best_sentences)."""
+    lead = top[0][2]
+    if is_background(lead):
         # Background leads. The point it sets up is usually the next sentence of its
         # paragraph ("There are a number of cases where we evaluate PSTATE early on
         # guest exit." / "... before it has been synchronised"); in a commit message
@@ -236,7 +253,7 @@ def best_sentences(
             first = next((t for t in top[1:] if not is_background(t[2])), None)
             if first is not None:
                 _promote(top, first[2], n)
-    if lead_with_cause and top and not states_cause_or_fix(top[0][2]):
+    if lead_with_cause and not states_cause_or_fix(top[0][2]):
         first = next(
             (
                 t
@@ -247,10 +264,6 @@ def best_sentences(
         )
         if first is not None:
             _promote(top, first[2], n)
-    matched: set[str] = set()
-    for t in top:
-        matched |= t[3]
-    return [t[2] for t in top], matched
 
 
 def _is_point(sentence: str, title: str) -> bool:
@@ -260,9 +273,9 @@ def _is_point(sentence: str, title: str) -> bool:
     return not is_background(sentence) and _explains(sentence, title) and len(sentence.split()) >= 6
 
 
-def _promote(top: list[tuple[int, int, str, set[str], int]], sentence: str, n: int) -> None:
-    """Put ``sentence`` first in ``top`` (moving it if chosen already, else dropping the
-    last chosen one to keep ``n``)."""
+def _promote(top: list[_Chosen], sentence: str, n: int) -> None:
+    """Put ``sentence`` first in ``top``: moved if chosen already, else added, dropping
+    the chosen ones it repeats and then the last ones to keep ``n``."""
     same = next((t for t in top if t[2] == sentence), None)
     if same is not None:
         top.remove(same)

@@ -237,9 +237,16 @@ def _add_compounds(
             for f in prose:
                 clauses[k].add(f, wq.Term(f, closed, boost=boosts[f] * weight / idf(closed)))
         added.append(a + b)
-    # British and American spellings of one word ("initialise"/"initialize",
-    # "randomisation"/"randomization", "behaviour"/"behavior"): the stemmer keeps them
-    # apart, and Arm's engineers write the one, most of the kernel the other
+
+    def meet(k: int, own: str, other: str | None) -> bool:
+        """Let clause ``k`` (the typed word, stem ``own``) also match the stem ``other``,
+        weighted as the typed word, when the corpus writes it."""
+        if other is None or other == own or vocab.doc_frequency(other) < _KNOWN_MIN_DOCS:
+            return False
+        for f in prose:
+            clauses[k].add(f, wq.Term(f, other, boost=boosts[f] * idf(own) / idf(other)))
+        return True
+
     for item in words:
         if item is None or len(item[1]) < _MIN_VARIANT or not _ALPHA.fullmatch(item[1]):
             continue
@@ -247,24 +254,16 @@ def _add_compounds(
         own = stem(w.lower())
         if own is None:
             continue
-        for variant in _variants(w.lower()):
-            other = stem(variant)
-            if other is None or other == own:
-                continue
-            if vocab.doc_frequency(other) < _KNOWN_MIN_DOCS:
-                continue
-            for f in prose:
-                clauses[k].add(f, wq.Term(f, other, boost=boosts[f] * idf(own) / idf(other)))
-            added.append(variant)
+        # British and American spellings of one word ("initialise"/"initialize",
+        # "randomisation"/"randomization", "behaviour"/"behavior"): the stemmer keeps
+        # them apart, and Arm's engineers write the one, most of the kernel the other
+        added.extend(v for v in _variants(w.lower()) if meet(k, own, stem(v)))
         # One word's family that the Porter stemmer splits: "speculating" (speculat)
         # and "speculative" (specul), "preempt" and "preemption" (preemption) or
-        # "preemptible" (preemptibl). Each sibling the corpus writes meets it, weighted
-        # as the typed word; the highlight finds them by their common start already.
+        # "preemptible" (preemptibl); the highlight finds them by their common start
+        # already
         for other in _siblings(own):
-            if vocab.doc_frequency(other) < _KNOWN_MIN_DOCS:
-                continue
-            for f in prose:
-                clauses[k].add(f, wq.Term(f, other, boost=boosts[f] * idf(own) / idf(other)))
+            meet(k, own, other)
     return added
 
 
@@ -278,12 +277,12 @@ _MIN_ROOT = 6
 def _siblings(stem: str) -> list[str]:
     """The other stems of ``stem``'s word family by the endings above: its root (the
     stem without one of them) and the root with each of them."""
+    if len(stem) < _MIN_ROOT:
+        return []
     roots = {stem}
     for tail in _SIBLING_TAILS:
         if stem.endswith(tail) and len(stem) - len(tail) >= _MIN_ROOT:
             roots.add(stem[: -len(tail)])
-    if len(stem) < _MIN_ROOT:
-        return []
     out = {r + t for r in roots for t in _SIBLING_TAILS} | roots
     out.discard(stem)
     return sorted(out)
