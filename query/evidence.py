@@ -17,6 +17,7 @@ from kvmsearch.indexer.text.boilerplate import explains as _explains
 from kvmsearch.indexer.text.boilerplate import (
     is_background,
     is_grab_bag,
+    leans_on_previous,
     light_stem,
     states_cause_or_fix,
 )
@@ -213,6 +214,7 @@ def best_sentences(
     top.sort(key=lambda t: -t[1])
     if top:
         _lead_with_the_point(top, texts, title, n, lead_with_cause)
+        _with_what_they_need(top, texts, title, keys)
     matched: set[str] = set()
     for t in top:
         matched |= t[3]
@@ -264,6 +266,45 @@ def _lead_with_the_point(
         )
         if first is not None:
             _promote(top, first[2], n)
+
+
+# a sentence joined to the one it needs stays one line a terminal can show whole
+_JOINED_CHARS = 320
+# the first item of a list ("- Fix a live migration regression ...", "1) infinite poll
+# for buggy devices"); what follows a heading without a marker is mostly quoted output
+_ITEM = re.compile(r"(?:[-*]|\(?(?:\d{1,2}|[a-z])[.)])\s")
+
+
+def _with_what_they_need(
+    top: list[_Chosen], texts: list[str], title: str, keys: dict[str, str]
+) -> None:
+    """Give each chosen sentence that cannot stand alone the sentence it needs, joined
+    to it: one that leans on the sentence before ("This causes a NULL pointer
+    dereference.") gets that one in front; a heading over what follows ("There are a
+    couple of races in the handling of CPU_ON:") gets the first item after it. The
+    other sentence must explain, and is then not shown again on its own."""
+    for t in list(top):
+        message = sentences(texts[t[4]])
+        at = message.index(t[2]) if t[2] in message else -1
+        if at > 0 and leans_on_previous(t[2]):
+            other, first = message[at - 1], False
+        elif 0 <= at < len(message) - 1 and t[2].endswith(":") and _ITEM.match(message[at + 1]):
+            other, first = message[at + 1], True
+        else:
+            continue
+        if not _explains(other, title) or len(other) + len(t[2]) >= _JOINED_CHARS:
+            continue
+        # where the other sentence was chosen on its own (or already joined to its own),
+        # the two are one line, standing where the earlier of them stood
+        j = top.index(t)
+        k = next((i for i, u in enumerate(top) if i != j and other in u[2]), None)
+        given = top[k][2] if k is not None else other
+        line = f"{t[2]} {given}" if first else f"{given} {t[2]}"
+        found = t[3] | (top[k][3] if k is not None else _overlap(other, keys)[1])
+        top[j] = (t[0], t[1], line, found, t[4])
+        if k is not None:
+            top[min(j, k)] = top[j]
+            del top[max(j, k)]
 
 
 def _is_point(sentence: str, title: str) -> bool:

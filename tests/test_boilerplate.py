@@ -262,3 +262,18 @@ def test_hopes_for_the_posting_explain_nothing_and_an_addition_does_not_lead() -
     assert not explains("It would be great to have at least patch 3 merged for v5.14 as well.")
     assert is_background("Furthermore, the driver now also lets -ENOMEM errors go to userspace.")
     assert not is_background("Moreover, this leaks the buffer on every reset of the device.")
+
+
+def test_a_short_sentence_pointing_back_leans_on_the_one_before() -> None:
+    from kvmsearch.indexer.text.boilerplate import leans_on_previous
+
+    assert leans_on_previous("This causes a NULL pointer dereference.")
+    assert leans_on_previous("But seems we can't forbid this example.")
+    assert leans_on_previous("So fix that by using the correct type.")
+    # it names its own subject: a posting, or a long sentence that says its own cause
+    assert not leans_on_previous("This series adds a NULL check.")
+    assert not leans_on_previous("This small patch set adds a NULL check.")
+    assert not leans_on_previous(
+        "This is because with LTO, the compiler ends up placing hyp_panic() far away."
+    )
+    assert not leans_on_previous("Uninitialised vCPUs are wrongly counted.")

@@ -223,13 +223,38 @@ def test_background_gives_the_lead_to_the_point_after_it() -> None:
     assert why[1].startswith("KVM allows userspace")
     # the point need not share the question's words; the background stays, second
     why, _ = best_sentences(
-        ["KVM allows userspace to configure 32bit vCPUs. This leaks memory on each reset."],
+        ["KVM allows userspace to configure 32bit vCPUs. Resetting one leaks memory each time."],
         keys,
     )
     assert why == [
-        "This leaks memory on each reset.",
+        "Resetting one leaks memory each time.",
         "KVM allows userspace to configure 32bit vCPUs.",
     ]
+
+
+def test_a_sentence_leaning_on_the_one_before_is_shown_with_it() -> None:
+    keys = query_keys(understand("dma_addressing_limited NULL dma_mask dereference"))
+    message = (
+        "We currently have cases where dma_addressing_limited() gets called with dma_mask "
+        "unset. This causes a NULL pointer dereference.\n\n"
+        "Use dma_get_mask() to get the mask, which checks for a NULL dma_mask."
+    )
+    why, matched = best_sentences([message], keys, lead_with_cause=True)
+    assert why[0] == (
+        "We currently have cases where dma_addressing_limited() gets called with dma_mask "
+        "unset. This causes a NULL pointer dereference."
+    )
+    # the sentence before is not shown again on its own, and its words are marked
+    assert not any(w.startswith("We currently") for w in why[1:])
+    assert {"dma_addressing_limited", "dma_mask", "null"} <= matched
+    # the first sentence of a text has nothing to lean on; a long one names its subject
+    why, _ = best_sentences(["This causes a NULL pointer dereference in dma_mask."], keys)
+    assert why == ["This causes a NULL pointer dereference in dma_mask."]
+    # nor does a sentence before that explains nothing lend itself
+    why, _ = best_sentences(
+        ["Thanks to Bob for the dma_mask report. This causes a NULL deref."], keys
+    )
+    assert why == ["This causes a NULL deref."]
 
 
 def test_a_retort_or_a_description_does_not_take_the_lead() -> None:
@@ -271,3 +296,24 @@ def test_a_commit_messages_problem_leads_its_background_from_further_on() -> Non
     assert why[1].startswith("Depending on the kernel configuration")
     # a cover looks no further than the next sentence of the paragraph
     assert best_sentences([message], keys)[0][0].startswith("Depending on the kernel")
+
+
+def test_a_heading_over_a_list_is_shown_with_its_first_item() -> None:
+    keys = query_keys(understand("races PSCI CPU_ON vCPU reset"))
+    cover = (
+        "There are a couple of races in the handling of CPU_ON:\n\n"
+        "- KVM uses the kvm->lock to serialize the write-side of a vCPU's reset state.\n\n"
+        "- The reset state is read without the lock when the vCPU runs."
+    )
+    why, _ = best_sentences([cover], keys)
+    assert why[0] == (
+        "There are a couple of races in the handling of CPU_ON: - KVM uses the kvm->lock "
+        "to serialize the write-side of a vCPU's reset state."
+    )
+    assert not any(w.startswith("- KVM uses") for w in why[1:])
+    # quoted output after a heading is not an item: the heading stays alone
+    cover = (
+        "Booting with two vCPUs and PSCI CPU_ON racing produces this reset oops:\n\n"
+        "Unable to handle kernel paging request at virtual address 0000 during reset."
+    )
+    assert best_sentences([cover], keys)[0][0].endswith("reset oops:")

@@ -358,6 +358,25 @@ def is_background(sentence: str) -> bool:
     return not states_cause_or_fix(sentence) and not states_change(sentence)
 
 
+# a short sentence whose subject is the sentence before it ("This causes a NULL pointer
+# dereference.", "But seems we can't forbid this example.", "So fix that by using the
+# correct type."): alone it says an effect or a fix of nothing; not "This series ...",
+# which names its subject
+_LEANS = re.compile(
+    r"^(?:this|that|it|these|those|such|so|but|thus|hence|otherwise)\b"
+    r"(?!\s+(?:\w+\s+){0,2}?(?:series|patch(?:es|set)?|set|commit|change|version|rfc)\b)",
+    re.IGNORECASE,
+)
+_LEANS_WORDS = 12  # longer ones mostly name what they are about ("This is because ...")
+
+
+def leans_on_previous(sentence: str) -> bool:
+    """Whether ``sentence`` is a short one that needs the sentence before it to say
+    anything: it opens with a pointer back ("This", "It", "But", "So") and is too short
+    to name its own subject."""
+    return _LEANS.match(sentence) is not None and len(sentence.split()) < _LEANS_WORDS
+
+
 @lru_cache(maxsize=1 << 12)
 def _title_stems(title: str) -> frozenset[str]:
     """The light stems of a title's words and of the words that wrap a title into a
