@@ -33,7 +33,9 @@ from kvmsearch.indexer.index.lexical import (
     open_lexical,
 )
 from kvmsearch.indexer.text.paths import (
+    PATH_BASE,
     PATH_TIERS,
+    normalize_path,
     path_query_forms,
 )
 from kvmsearch.models.errors import QueryError
@@ -112,6 +114,7 @@ class LexicalSearcher:
         self._ids_col: list[str] | None = None
         self._filter_cache: dict[frozenset[str], set[int]] = {}
         self._acronyms: list[tuple[str, frozenset[str]]] | None = None
+        self._paths_named: dict[str, int] | None = None  # see _ambiguous
         # see _common_scores
         self._clause_scores: dict[Query, array[float]] = {}
 
@@ -168,13 +171,34 @@ class LexicalSearcher:
         tiers: dict[int, int] = {}
         for p in paths:
             best: dict[int, int] = {}
+            # Of several paths, a bare name the corpus knows as one file ("arm_vgic.h")
+            # names that file; one it knows in many places ("kernel.h": seven) is a
+            # file of that name somewhere, the bare-name class, and weighs less.
+            vague = len(paths) > 1 and self._ambiguous(p)
             for term, w in path_query_forms(p):
-                tier = PATH_TIERS[w]
+                tier = PATH_TIERS[PATH_BASE if vague else w]
                 for d in self._postings("files", term):
                     best[d] = max(best.get(d, 0), tier)
             for d, t in best.items():
                 tiers[d] = tiers.get(d, 0) + t
         return self._tiered(build, boosts, "or", limit, allowed, explain, tiers)
+
+    def _ambiguous(self, path: str) -> bool:
+        """Whether ``path`` is a bare file name that several files of the corpus carry
+        (in different directories). The counts are taken once per open index, from the
+        ``files`` terms, and only for a question naming several paths."""
+        p = normalize_path(path)
+        if "/" in p or p.startswith("..."):
+            return False
+        if self._paths_named is None:
+            named: dict[str, int] = {}
+            for raw in self._searcher.reader().lexicon("files"):
+                term = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+                if "/" in term and not term.endswith("/"):
+                    base = term.rsplit("/", 1)[-1]
+                    named[base] = named.get(base, 0) + 1
+            self._paths_named = named
+        return self._paths_named.get(p, 0) > 1
 
     def search_identifier(
         self,

@@ -413,6 +413,31 @@ def test_exact_path_ranks_above_same_basename_elsewhere(index):
     assert ids(s.search_paths(["arch/arm64/kvm/pvtime.c"])) == ["pvtime@arm.com", "x86-pvtime@x"]
 
 
+def test_of_several_paths_a_bare_name_known_in_many_places_weighs_less(index):
+    # "kernel.h" is a file in two directories here, "arm_vgic.h" in one: a question
+    # naming both is about the one file it names, not about any kernel.h
+    headers = sv(
+        "headers@x",
+        "tools: sync kernel.h",
+        "Sync.",
+        files=(
+            "tools/include/linux/kernel.h",
+            "arch/arm64/include/asm/kernel.h",
+            "arch/x86/include/asm/kernel.h",
+        ),
+    )
+    vgic = sv(
+        "vgic@x",
+        "KVM: vgic: trim includes",
+        "Trim.",
+        files=("include/kvm/arm_vgic.h", "arch/arm64/kvm/vgic/vgic.c", "virt/kvm/kvm_main.c"),
+    )
+    s = index(headers, vgic)
+    assert ids(s.search_paths(["kernel.h", "arm_vgic.h"])) == ["vgic@x", "headers@x"]
+    # alone, a bare name is what was asked for, wherever it is
+    assert ids(s.search_paths(["kernel.h"])) == ["headers@x"]
+
+
 def test_patch_diff_files_are_indexed(index):
     s = index(
         sv(
