@@ -284,6 +284,8 @@ def _with_what_they_need(
     couple of races in the handling of CPU_ON:") gets the first item after it. The
     other sentence must explain, and is then not shown again on its own."""
     for t in list(top):
+        if t not in top:  # joined into an earlier one already
+            continue
         message = sentences(texts[t[4]])
         at = message.index(t[2]) if t[2] in message else -1
         if at > 0 and leans_on_previous(t[2]):

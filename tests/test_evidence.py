@@ -317,3 +317,19 @@ def test_a_heading_over_a_list_is_shown_with_its_first_item() -> None:
         "Unable to handle kernel paging request at virtual address 0000 during reset."
     )
     assert best_sentences([cover], keys)[0][0].endswith("reset oops:")
+
+
+def test_an_item_joined_to_its_heading_is_not_joined_again() -> None:
+    # the first item is itself a heading over the next: it was joined into the first
+    # heading already and is not looked at again
+    keys = query_keys(understand("vhost IOTLB update failure path leaks"))
+    cover = (
+        "The vhost IOTLB update has following issues in the failure path:\n\n"
+        "- vhost IOTLB update leaks pinned pages on failure in these cases:\n\n"
+        "- vhost IOTLB update fails after a partial map and leaks the rest."
+    )
+    why, _ = best_sentences([cover], keys)
+    assert why[0] == (
+        "The vhost IOTLB update has following issues in the failure path: - vhost IOTLB "
+        "update leaks pinned pages on failure in these cases:"
+    )
