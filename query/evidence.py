@@ -287,10 +287,13 @@ def _with_what_they_need(
         if t not in top:  # joined into an earlier one already
             continue
         message = sentences(texts[t[4]])
-        at = message.index(t[2]) if t[2] in message else -1
+        try:
+            at = message.index(t[2])
+        except ValueError:  # only a sentence of its own text has neighbours to join
+            continue
         if at > 0 and leans_on_previous(t[2]):
             other, first = message[at - 1], False
-        elif 0 <= at < len(message) - 1 and t[2].endswith(":") and _ITEM.match(message[at + 1]):
+        elif at < len(message) - 1 and t[2].endswith(":") and _ITEM.match(message[at + 1]):
             other, first = message[at + 1], True
         else:
             continue

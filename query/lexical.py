@@ -19,6 +19,7 @@ section weights search the section fields one by one.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from math import log
 from pathlib import Path
@@ -114,7 +115,7 @@ class LexicalSearcher:
         self._ids_col: list[str] | None = None
         self._filter_cache: dict[frozenset[str], set[int]] = {}
         self._acronyms: list[tuple[str, frozenset[str]]] | None = None
-        self._paths_named: dict[str, int] | None = None  # see _ambiguous
+        self._ambiguous_names: frozenset[str] | None = None  # see _ambiguous
         # see _common_scores
         self._clause_scores: dict[Query, array[float]] = {}
 
@@ -190,15 +191,14 @@ class LexicalSearcher:
         p = normalize_path(path)
         if "/" in p or p.startswith("..."):
             return False
-        if self._paths_named is None:
-            named: dict[str, int] = {}
-            for raw in self._searcher.reader().lexicon("files"):
-                term = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-                if "/" in term and not term.endswith("/"):
-                    base = term.rsplit("/", 1)[-1]
-                    named[base] = named.get(base, 0) + 1
-            self._paths_named = named
-        return self._paths_named.get(p, 0) > 1
+        if self._ambiguous_names is None:
+            terms = (
+                raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+                for raw in self._searcher.reader().lexicon("files")
+            )
+            carried = Counter(t.rsplit("/", 1)[-1] for t in terms if "/" in t and t[-1] != "/")
+            self._ambiguous_names = frozenset(n for n, files in carried.items() if files > 1)
+        return p in self._ambiguous_names
 
     def search_identifier(
         self,
