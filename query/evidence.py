@@ -20,6 +20,8 @@ from kvmsearch.indexer.text.boilerplate import (
     leans_on_previous,
     light_stem,
     states_cause_or_fix,
+    states_change,
+    without_quoted_commits,
 )
 from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
 from kvmsearch.models.records import (
@@ -39,6 +41,51 @@ _SENT = re.compile(
     r"(?<=[.!?])(?<![eE]\.g\.)(?<![iI]\.e\.)(?<!\bvs\.)(?<!\bcf\.)\s+(?=[A-Z(\"'`])|\n{2,}"
 )
 _PARA = re.compile(r"\n{2,}")  # the blank line _SENT splits at too
+# A line opening with a list marker starts a sentence of its own: an item run into the
+# sentence before it ("... emulate a software control virtqueue. - we don't do it in
+# virtio-vDPA driver") says neither thing, and a heading over a list ("There are a
+# couple of races in the handling of CPU_ON:") ends where its first item starts. Only
+# after a line that ends a sentence or a heading, or after another item: a line
+# broken before "- buffers ... are overflowed" or "31) from MPIDR_EL1" goes on the
+# sentence above it, and after an item only an item of the same kind (a dash after a
+# dash, a number after a number) starts another.
+_ITEM = re.compile(r"(?:[-*\u2022]|\(?(?:\d{1,2}|[a-z])[.)])\s")
+_ITEM_LINE = re.compile(rf"[ \t]*{_ITEM.pattern}")
+_ENDS_LINE = re.compile(r"[.:;!?]\s*$")
+# an item this short ("- Syndrome valid EXIT_MMIO", "3. virtio-net xdp refactor") is a
+# fragment: never a why line of its own
+_ITEM_WORDS = 6
+
+
+def _item_kind(line: str) -> str:
+    """ "" when ``line`` is no list item, else its marker's kind: the bullet itself,
+    "9" for a number, "a" for a letter."""
+    if _ITEM_LINE.match(line) is None:
+        return ""
+    c = line.lstrip(" \t(")[0]
+    return "9" if c.isdigit() else "a" if c.isalpha() else c
+
+
+def _fragment_item(sentence: str) -> bool:
+    """Whether ``sentence`` is a list item too short to say anything alone."""
+    return _ITEM.match(sentence) is not None and len(sentence.split()) <= _ITEM_WORDS
+
+
+def _items_apart(para: str) -> list[str]:
+    """``para`` cut before each list item (see _ITEM_LINE)."""
+    out: list[list[str]] = []
+    prev_kind, prev_ends = "", False
+    for line in para.split("\n"):
+        kind = _item_kind(line)
+        if out and not (kind and (prev_ends or kind == prev_kind)):
+            out[-1].append(line)
+        else:
+            out.append([line])
+            prev_kind = kind
+        prev_ends = _ENDS_LINE.search(line) is not None
+    return ["\n".join(chunk) for chunk in out]
+
+
 _WORD = re.compile(r"[A-Za-z_][\w]*(?:\.[ch])?|\d+")
 _STOP = frozenset(
     "the a an of in to and or for is are was were be by on with that this it its as at from "
@@ -117,7 +164,12 @@ def paragraphs(text: str) -> tuple[tuple[str, ...], ...]:
     text = "\n".join(ln for ln in (text or "").splitlines() if not _NOISE_LINE.match(ln))
     out = []
     for para in _PARA.split(text):
-        kept = tuple(s for s in (" ".join(x.split()) for x in _SENT.split(para)) if len(s) > 20)
+        kept = tuple(
+            s
+            for line in _items_apart(para)
+            for s in (" ".join(x.split()) for x in _SENT.split(line))
+            if len(s) > 20
+        )
         if kept:
             out.append(kept)
     return tuple(out)
@@ -145,7 +197,8 @@ def _overlap(sentence: str, keys: dict[str, str]) -> tuple[int, set[str]]:
     # key as a substring can't match: skip tokenising it (most sentences, every hit).
     if not _mentions(sentence.lower(), keys):
         return 0, set()
-    found = set(_sentence_keys(sentence) & keys.keys())
+    # the words of a quoted commit subject are that commit's (see without_quoted_commits)
+    found = set(_sentence_keys(without_quoted_commits(sentence)) & keys.keys())
     return len(found), found
 
 
@@ -179,7 +232,8 @@ def best_sentences(
 
     Background never leads when the point it sets up is there to lead
     (``indexer.text.boilerplate.is_background``): the next sentence of its paragraph
-    that says the problem, its cause or the change leads instead, and the background
+    (the next paragraph's first, when it ends one) that says the problem, its cause or
+    the change leads instead, and the background
     follows; a grab-bag summary ("a mix of bug fixes, cleanup and new support") gives
     the lead to the first chosen sentence that says one of them.
 
@@ -198,7 +252,7 @@ def best_sentences(
         for s in sentences(text):
             k, found = _overlap(s, keys)
             # A one-patch series often repeats its cover letter word for word.
-            if k and s not in seen and _explains(s, title):
+            if k and s not in seen and _explains(s, title) and not _fragment_item(s):
                 seen.add(s)
                 scored.append((k, -pos, s, found, i))
             pos += 1
@@ -218,7 +272,8 @@ def best_sentences(
     matched: set[str] = set()
     for t in top:
         matched |= t[3]
-    return [t[2] for t in top], matched
+    # an item shown on its own reads as a sentence, without its marker
+    return [_ITEM.sub("", t[2], count=1) if _ITEM.match(t[2]) else t[2] for t in top], matched
 
 
 def _lead_with_the_point(
@@ -239,11 +294,28 @@ def _lead_with_the_point(
             message = sentences(source)
             later = list(message[message.index(lead) + 1 :])
         else:
+            # the next sentence, or when the background is a paragraph's last, the
+            # next paragraph's first: a cover's scene often has a paragraph of its own
+            # ("... we are already using a W^X setup with nVHE." / "This trivial
+            # series aims to enforce it ...")
+            # -- only when that one says what the posting does, and not of one of its
+            # parts: the paragraph after the scene is as often about the posting
+            # ("Sending this as an RFC, mainly to get feedback", "The RFC of this
+            # series did not have a build-time step")
+            paras = paragraphs(source)
             later = [
-                para[j + 1]
-                for para in paragraphs(source)
-                for j, s in enumerate(para[:-1])
+                para[j + 1] if j + 1 < len(para) else paras[i + 1][0]
+                for i, para in enumerate(paras)
+                for j, s in enumerate(para)
                 if s == lead
+                and (
+                    j + 1 < len(para)
+                    or (
+                        i + 1 < len(paras)
+                        and states_change(paras[i + 1][0])
+                        and not _A_PART.match(paras[i + 1][0])
+                    )
+                )
             ][:1]
         point = next((x for x in later if _is_point(x, title)), None)
         if point is not None:
@@ -268,11 +340,14 @@ def _lead_with_the_point(
             _promote(top, first[2], n)
 
 
+# a sentence about one part of a posting or one of its versions ("The last commit is just
+# an improvement to a test", "The RFC of this series did not ...")
+_A_PART = re.compile(
+    r"^the\s+(?:rfc|first|second|third|last|next|final|previous|remaining|other|new)\b", re.I
+)
+
 # a sentence joined to the one it needs stays one line a terminal can show whole
 _JOINED_CHARS = 320
-# the first item of a list ("- Fix a live migration regression ...", "1) infinite poll
-# for buggy devices"); what follows a heading without a marker is mostly quoted output
-_ITEM = re.compile(r"(?:[-*]|\(?(?:\d{1,2}|[a-z])[.)])\s")
 
 
 def _with_what_they_need(
@@ -293,6 +368,9 @@ def _with_what_they_need(
             continue
         if at > 0 and leans_on_previous(t[2]):
             other, first = message[at - 1], False
+        # the first item of a list ("- Fix a live migration regression ...", "1) infinite
+        # poll for buggy devices"); what follows a heading without a marker is mostly
+        # quoted output
         elif at < len(message) - 1 and t[2].endswith(":") and _ITEM.match(message[at + 1]):
             other, first = message[at + 1], True
         else:

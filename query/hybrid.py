@@ -474,13 +474,15 @@ class HybridSearcher:
             hits = self.lex.search_paths(
                 plan.paths, limit=depth, allowed=allowed, field_boosts=boosts
             )
-            if plan.words and hits:
+            if (plan.words or plan.idents) and hits:
                 # The question's other words refine the order inside one match class:
                 # they are part of each hit's score, so the ranker keeps that order.
+                # Its identifiers too: "tools/virtio fails to compile because
+                # phys_addr_t and INT_MAX are missing" is told by those two names.
                 extra = {
                     h.message_id: h.score
                     for h in self.lex.search(
-                        " ".join(plan.words),
+                        " ".join((*plan.words, *plan.idents)),
                         limit=depth * 5,
                         allowed=allowed,
                         mode="or",

@@ -248,17 +248,27 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
     paths: list[str] = []
     idents: list[str] = []
     words: list[str] = []
+    # a build file's bare name ("Kconfig", "Makefile") is a path when the question is
+    # that file; in prose it is a word ("virtio-mem should not default to enabled in
+    # Kconfig"): sent down the path route, every series touching a Kconfig came first
+    build_files: list[str] = []
     for raw in _WORD.findall(text.replace('"', " ")):
         tok = raw.strip(".,;:!?'`()[]") if not raw.endswith("()") else raw
         if not tok:
             continue
-        if is_path(tok):
+        if is_path(tok) and ("/" in tok or "." in tok):
             paths.append(tok)
+        elif is_path(tok):
+            build_files.append(tok)
         elif is_routing_identifier(tok):
             idents.append(tok[:-2] if tok.endswith("()") else tok)
         elif tok.lower() not in FILLER:
             words.append(tok)
 
+    if words or idents or phrases:
+        words += build_files
+    else:
+        paths += build_files
     if not (paths or idents or words or phrases):
         # Only common words ("kvm", "kvm support"): they are the question, so search for
         # them rather than answer nothing.

@@ -28,11 +28,14 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "| #vCPU | dirty memory time (ms) | +-------+---------+",
         "Testing was performed with the included selftest on an Ampere Altra machine.",
         "This series depends on the patches from Xie.",
+        "This series is still waiting for the vgic rework to land.",
         "Support chained PMU counters.",
         "This series tries to support chained PMU counters.",
         "This patch set adds chained PMU counters.",
         "Version 3 of adding MTE support for KVM guests.",
         "The following patches need reviews: - [11/15] vsock: add multi-transports support",
+        "- [11/15] vsock: add multi-transports support",
+        "[PATCH 3/4] KVM: arm64: Drop the vcpu reset lock",
         "All PMU tests can be launched with: ./run_tests.sh -g pmu",
         "Please review and let me know what you think.",
         "For example: ./arm-run arm/pmu.flat -append 'pmu-chained-sw-incr'",
@@ -137,6 +140,7 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "When the guest disables the MMU, the cache must be cleaned in the following order:",
         "The race has been fixed by taking the MMU lock before walking the page tables.",
         "This patch adds support for batched IOTLB updating, so the device maps once.",
+        "There is a performance benefit in waiting for an event to arrive before the trap.",
     ],
 )
 def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:
@@ -152,6 +156,12 @@ def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:
         ("Use TCG instead of KVM in this case.", True),
         ("The inline keyword is a hint for the compiler to inline a function.", False),
         ("So far the series adds two helpers.", False),
+        ("However H_PAGE_IN_NONSHARED is not defined in the header file.", True),
+        ("There is a performance benefit in waiting for an event before the trap.", True),
+        ("The PMUSERENR_EL0 bit isn't cleared on vcpu reset.", True),
+        ("Unfortunately, userspace sees the old value.", True),
+        ("This is not a new interface for userspace.", False),
+        ("The hcall takes a flag parameter that is not covered here.", False),
     ],
 )
 def test_states_cause_or_fix(sentence: str, says: bool) -> None:
@@ -270,6 +280,9 @@ def test_a_short_sentence_pointing_back_leans_on_the_one_before() -> None:
     assert leans_on_previous("This causes a NULL pointer dereference.")
     assert leans_on_previous("But seems we can't forbid this example.")
     assert leans_on_previous("So fix that by using the correct type.")
+    assert leans_on_previous("Let's check this at boot time.")
+    assert leans_on_previous("Which seems pretty wrong.")
+    assert leans_on_previous("This series fixes all of them.")
     # it names its own subject: a posting, or a long sentence that says its own cause
     assert not leans_on_previous("This series adds a NULL check.")
     assert not leans_on_previous("This small patch set adds a NULL check.")

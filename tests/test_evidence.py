@@ -333,3 +333,78 @@ def test_an_item_joined_to_its_heading_is_not_joined_again() -> None:
         "The vhost IOTLB update has following issues in the failure path: - vhost IOTLB "
         "update leaks pinned pages on failure in these cases:"
     )
+
+
+def test_a_list_item_is_a_sentence_of_its_own() -> None:
+    text = (
+        "So we need to emulate a software control virtqueue in the vDPA core.\n"
+        "- we don't do it in the virtio-vDPA driver since it is not a host driver\n"
+        "- we drop the shadow copy once the device has its own control queue"
+    )
+    assert sentences(text) == (
+        "So we need to emulate a software control virtqueue in the vDPA core.",
+        "- we don't do it in the virtio-vDPA driver since it is not a host driver",
+        "- we drop the shadow copy once the device has its own control queue",
+    )
+    # a line broken before a dash or a number goes on the sentence above it
+    text = (
+        "The ring overflows when the buffers are reloaded\n"
+        "- buffers posted before the reset are overflowed too. The affinity (bit\n"
+        "31) from MPIDR_EL1 is ignored by the guest."
+    )
+    assert sentences(text) == (
+        "The ring overflows when the buffers are reloaded - buffers posted before the "
+        "reset are overflowed too.",
+        "The affinity (bit 31) from MPIDR_EL1 is ignored by the guest.",
+    )
+
+
+def test_an_item_shown_alone_loses_its_marker_and_a_patch_list_is_not_a_why() -> None:
+    keys = query_keys(understand("vDPA control virtqueue emulation"))
+    cover = (
+        "This series adds the vDPA core pieces for the control virtqueue.\n\n"
+        "The following patches need reviews:\n"
+        "- [3/5] vdpa: emulate the control virtqueue in software for vDPA devices\n\n"
+        "Why:\n"
+        "- the control virtqueue of a vDPA device cannot be trapped by the vDPA core."
+    )
+    why, _ = best_sentences([cover], keys)
+    assert not any("[3/5]" in w for w in why)
+    assert "the control virtqueue of a vDPA device cannot be trapped by the vDPA core." in why
+
+
+def test_a_scene_paragraph_gives_the_lead_to_the_next_paragraphs_change() -> None:
+    keys = query_keys(understand("enforce W^X at EL2 for nVHE with SCTLR_EL2.WXN"))
+    cover = (
+        "Since we use distinct permissions when mapping things at EL2 depending on "
+        "whether they are text or data, we are already using a W^X setup with nVHE.\n\n"
+        "This trivial series aims to enforce it by setting SCTLR_EL2.WXN at all times."
+    )
+    why, _ = best_sentences([cover], keys)
+    assert why[0].startswith("This trivial series aims to enforce it")
+    # but not to a paragraph about the posting or one of its parts
+    cover = (
+        "Since we use distinct permissions when mapping things at EL2 depending on "
+        "whether they are text or data, we are already using a W^X setup with nVHE.\n\n"
+        "The RFC of this series did not set SCTLR_EL2.WXN for nVHE at EL2 at all."
+    )
+    assert best_sentences([cover], keys)[0][0].startswith("Since we use distinct")
+
+
+def test_lets_leans_on_the_sentence_before_and_a_quoted_subject_is_not_the_topic() -> None:
+    keys = query_keys(understand("check the advertised stage-2 page sizes at boot"))
+    message = (
+        "With ARMv8.5-GTG, the hardware can advertise the supported Stage-2 page sizes. "
+        "Let's check this at boot time."
+    )
+    why, _ = best_sentences([message], keys, lead_with_cause=True)
+    assert why[0] == message
+    keys = query_keys(understand("drop the GCC 4.9 workaround for the S asm constraint"))
+    message = (
+        "Since GCC < 5.1 has been shown to be unsuitable for the arm64 kernel, let's drop "
+        "the workaround for the 'S' asm constraint that GCC 4.9 doesn't always grok. "
+        'This is effectively a revert of 9fd339a45be5 ("arm64: Work around broken GCC 4.9 '
+        'handling of "S" constraint").'
+    )
+    why, _ = best_sentences([message], keys, lead_with_cause=True)
+    assert why[0].startswith("Since GCC < 5.1")

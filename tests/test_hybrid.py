@@ -380,6 +380,18 @@ def test_the_other_words_order_patches_that_touch_one_file_alike(searcher, mode)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "lexical"])
+def test_the_identifiers_a_path_question_names_order_it_too(searcher, mode) -> None:
+    # as the other words do: the two names tell which of two build fixes is meant
+    tv = ("tools/virtio/linux/kernel.h",)
+    s = searcher(
+        sv("k@x", "tools/virtio: fix the build", "The build fails: kmsan is missing.", files=tv),
+        sv("p@x", "tools/virtio: define two types", "Define phys_addr_t and INT_MAX.", files=tv),
+    )
+    hits = search(s, "tools/virtio fails without phys_addr_t and INT_MAX", mode=mode)
+    assert fams(hits)[0] == "p@x"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "lexical"])
 def test_match_class_outranks_a_higher_score(searcher, monkeypatch, mode) -> None:
     # weigh the bare-name form far above the exact path, so that BM25 alone would put
     # the kvmtool file first: the match class must still win

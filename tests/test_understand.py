@@ -136,3 +136,15 @@ def test_a_version_span_names_the_versions_after_the_first() -> None:
 )
 def test_the_identifier_route_is_for_identifier_questions(q: str, kind: str) -> None:
     assert understand(q).kind == kind
+
+
+def test_a_build_files_bare_name_is_a_path_alone_and_a_word_in_prose() -> None:
+    for q in ("Kconfig", "which series touched Kconfig", "Makefile (kvmtool)"):
+        plan = understand(q)
+        assert plan.kind == "path" and plan.paths, q
+    plan = understand("virtio-mem should not default to enabled in Kconfig")
+    assert plan.kind == "prose" and not plan.paths and "Kconfig" in plan.words
+    # a path with a directory or an ending stays a path in prose
+    plan = understand("vdpa_sim IOVA allocation in vdpa_sim.c and Kconfig")
+    assert plan.kind == "path" and plan.paths == ("vdpa_sim.c",)
+    assert understand("drivers/vhost/Kconfig").paths == ("drivers/vhost/Kconfig",)

@@ -110,7 +110,9 @@ _BOOKKEEPING = re.compile(
     # a reply's absence note ("I'm on vacation so I'll review this when I'm back")
     r"|\b(?:on vacation|on holiday|on leave|out of (?:the )?office)\b"
     r"|\b(?:depends|dependent) on (?:the |my |his |her )?(?:series|patch|patches|patchset)\b"
-    r"|\bwaiting for\b|\bdetected by coccinelle\b"
+    # a posting waiting for another ("This is still waiting for the vgic rework"), not
+    # a guest or a vCPU waiting for an event
+    r"|\b(?:is|are|still|currently|now)\s+waiting for\b|\bdetected by coccinelle\b"
     # asking for review, or how to run what is posted: about the posting again
     r"|\b(?:need|needs|require|requires|awaiting)\s+(?:more\s+|some\s+)?reviews?\b"
     r"|\bplease (?:review|have a look|take a look|comment)\b"
@@ -127,7 +129,9 @@ _REFERENCE = re.compile(
     r"|(?i:^(?:for (?:more )?(?:background|details|context|information)\b[^.]*?,?\s*)?"
     r"please (?:see|refer to|read|check)\b"
     r"|^see (?:the )?(?:individual )?(?:patch(?:es)?|commit messages?)\b)"
-    r"|\[(?:[\w-]+ )?(?:PATCH|RFC)\b",
+    r"|\[(?:[\w-]+ )?(?:PATCH|RFC)\b"
+    # a cover's list of its patches ("- [11/15] vsock: add multi-transports support")
+    r"|^\W*\[\d{1,3}/\d{1,3}\]",
 )
 # log output quoted as evidence: a stack frame ("stage2_map_walker+0x5c/0xf0"), a
 # "Call trace:" header, a printk timestamp ("[   12.345678]"), a compiler, sparse or
@@ -255,6 +259,14 @@ _DEFECT_WORDS = (
     r"|degrad(?:es|ed|ing|ation)|hurts?|slow(?:s|er)?(?: down)?|overhead|bottlenecks?"
     r"|contention|expensive|costly|drops? the (?:\w+ )?(?:performance|throughput)"
     r"|no longer|(?:does|do|did)(?:n't| not) work|not working"
+    # a defect said as a negation ("However H_PAGE_IN_NONSHARED is not defined in the
+    # header file", "the bit isn't cleared on reset")
+    r"|(?:(?:is|are|was|were|has|have)\s+(?:not|never)|isn't|aren't|wasn't|weren't|hasn't"
+    r"|haven't)\s+(?:been\s+)?(?:yet\s+)?(?:properly\s+|correctly\s+)?(?:defined|declared"
+    r"|set|initiali[sz]ed|supported|handled|honou?red|checked|cleared|reset|updated"
+    r"|propagated|saved|restored|called|freed|released|enabled|exposed|advertised|visible"
+    r"|available|accounted|synchroni[sz]ed|flushed|protected|serialized|validated"
+    r"|sanitized|sanitised|taken into account)"
 )
 _DEFECT = re.compile(rf"\b(?:{_DEFECT_WORDS})\b", re.IGNORECASE)
 _CAUSE_OR_FIX = re.compile(
@@ -264,7 +276,13 @@ _CAUSE_OR_FIX = re.compile(
     # "fixed" the verb, not the adjective ("preallocated with a fixed size")
     r"|fixed(?!\s+(?:size|sized|number|length|value|amount|address|offset|point|rate|width"
     r"|order|format|frequency|layout|count|mapping)\b)"
-    r"|avoid(?:s|ed|ing)?|instead|so that|needs? to|must)\b|, so\b",
+    r"|avoid(?:s|ed|ing)?|instead|so that|needs? to|must"
+    # what the change gains ("There is a performance benefit in waiting ...")
+    r"|benefits?|improv(?:e|es|ed|ing|ements?)|speeds? up|faster|reduc(?:e|es|ed|ing|tion))\b"
+    r"|, so\b"
+    # a turn to what is wrong ("However, the MMIO bus is not ...", "Unfortunately, the
+    # address isn't aligned ...")
+    r"|^\W*(?:however|unfortunately|sadly)\b",
     re.IGNORECASE,
 )
 
@@ -272,7 +290,7 @@ _CAUSE_OR_FIX = re.compile(
 def states_cause_or_fix(sentence: str) -> bool:
     """Whether ``sentence`` names a defect, a cause or a fix (what went wrong, why, or
     what the change does about it), as opposed to the background before it."""
-    return _CAUSE_OR_FIX.search(sentence) is not None
+    return _CAUSE_OR_FIX.search(without_quoted_commits(sentence)) is not None
 
 
 # a sentence saying what the posting does: "This series adds ...", "These patches
@@ -332,6 +350,17 @@ def is_grab_bag(sentence: str) -> bool:
     return _GRAB_BAG.search(sentence) is not None
 
 
+# another commit named with its subject ('9fd339a45be5 ("arm64: Work around broken GCC
+# 4.9 handling of "S" constraint")'): the subject is that commit's words, not this one's
+_QUOTED_COMMIT = re.compile(r"\b[0-9a-f]{7,40}\s*\(\s*\"[^\n]*?\"\s*\)")
+
+
+def without_quoted_commits(sentence: str) -> str:
+    """``sentence`` with each commit reference's quoted subject cut out (the commit
+    id stays), so another commit's title does not make it look on topic."""
+    return _QUOTED_COMMIT.sub(lambda m: m.group(0).split(None, 1)[0].split("(", 1)[0], sentence)
+
+
 # an earlier commit's story ("Commit bda324fd037a (...) changed the allocation of
 # iotlbs ..., instead of ..."): history, unless it says what went wrong
 _HISTORY = re.compile(r"^(?:the\s+)?commit\s+[0-9a-f]{7,40}\b", re.IGNORECASE)
@@ -354,7 +383,7 @@ def is_background(sentence: str) -> bool:
     if is_grab_bag(sentence):
         return True
     if _HISTORY.match(sentence) or _ASIDE.match(sentence):
-        return _DEFECT.search(sentence) is None
+        return _DEFECT.search(without_quoted_commits(sentence)) is None
     return not states_cause_or_fix(sentence) and not states_change(sentence)
 
 
@@ -363,18 +392,28 @@ def is_background(sentence: str) -> bool:
 # correct type."): alone it says an effect or a fix of nothing; not "This series ...",
 # which names its subject
 _LEANS = re.compile(
-    r"^(?:this|that|it|these|those|such|so|but|thus|hence|otherwise)\b"
+    # "Let's check this at boot time." and "Which seems pretty wrong." go on with the
+    # sentence before them too
+    r"^(?:this|that|it|these|those|such|so|but|thus|hence|otherwise|which|let's|let\s+us)\b"
     r"(?!\s+(?:\w+\s+){0,2}?(?:series|patch(?:es|set)?|set|commit|change|version|rfc)\b)",
     re.IGNORECASE,
 )
 _LEANS_WORDS = 12  # longer ones mostly name what they are about ("This is because ...")
 
 
+# ... or ends on one ("This series fixes all of them.")
+_ENDS_ON_POINTER = re.compile(
+    r"\b(?:all of |both of |each of )?(?:them|it|this|that|these|those)\W*$", re.I
+)
+
+
 def leans_on_previous(sentence: str) -> bool:
     """Whether ``sentence`` is a short one that needs the sentence before it to say
-    anything: it opens with a pointer back ("This", "It", "But", "So") and is too short
-    to name its own subject."""
-    return _LEANS.match(sentence) is not None and len(sentence.split()) < _LEANS_WORDS
+    anything: it opens with a pointer back ("This", "It", "But", "So") or ends on one
+    ("This series fixes all of them."), and is too short to name its own subject."""
+    return len(sentence.split()) < _LEANS_WORDS and (
+        _LEANS.match(sentence) is not None or _ENDS_ON_POINTER.search(sentence) is not None
+    )
 
 
 @lru_cache(maxsize=1 << 12)
