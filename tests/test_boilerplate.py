@@ -158,6 +158,7 @@ def test_sentences_that_say_what_and_why_stay(sentence: str) -> None:
         ("So far the series adds two helpers.", False),
         ("However H_PAGE_IN_NONSHARED is not defined in the header file.", True),
         ("There is a performance benefit in waiting for an event before the trap.", True),
+        ("This triggers a WARN_ON(preemptible()) at enable_kernel_fp.", True),
         ("The PMUSERENR_EL0 bit isn't cleared on vcpu reset.", True),
         ("Unfortunately, userspace sees the old value.", True),
         ("This is not a new interface for userspace.", False),
@@ -283,6 +284,9 @@ def test_a_short_sentence_pointing_back_leans_on_the_one_before() -> None:
     assert leans_on_previous("Let's check this at boot time.")
     assert leans_on_previous("Which seems pretty wrong.")
     assert leans_on_previous("This series fixes all of them.")
+    assert leans_on_previous("Use it instead of open coding variant.")
+    assert leans_on_previous("Update the MAINTAINERS file to reflect this change.")
+    assert not leans_on_previous("Add a NULL check to the vgic init path.")
     # it names its own subject: a posting, or a long sentence that says its own cause
     assert not leans_on_previous("This series adds a NULL check.")
     assert not leans_on_previous("This small patch set adds a NULL check.")

@@ -259,6 +259,8 @@ _DEFECT_WORDS = (
     r"|degrad(?:es|ed|ing|ation)|hurts?|slow(?:s|er)?(?: down)?|overhead|bottlenecks?"
     r"|contention|expensive|costly|drops? the (?:\w+ )?(?:performance|throughput)"
     r"|no longer|(?:does|do|did)(?:n't| not) work|not working"
+    # what the kernel says when it goes wrong ("This triggers a WARN_ON(preemptible())")
+    r"|WARN(?:_ON(?:_ONCE)?)?|oops(?:es)?|splats?"
     # a defect said as a negation ("However H_PAGE_IN_NONSHARED is not defined in the
     # header file", "the bit isn't cleared on reset")
     r"|(?:(?:is|are|was|were|has|have)\s+(?:not|never)|isn't|aren't|wasn't|weren't|hasn't"
@@ -401,9 +403,14 @@ _LEANS = re.compile(
 _LEANS_WORDS = 12  # longer ones mostly name what they are about ("This is because ...")
 
 
-# ... or ends on one ("This series fixes all of them.")
+# ... or ends on one ("This series fixes all of them.", "Update the MAINTAINERS file to
+# reflect this change."), or is an order whose object is one ("Use it instead of open
+# coding variant.", "Fix it by adding the PMUver code ...")
 _ENDS_ON_POINTER = re.compile(
-    r"\b(?:all of |both of |each of )?(?:them|it|this|that|these|those)\W*$", re.I
+    r"\b(?:(?:all|both|each) of )?(?:them|it|this|that|these|those)\W*$"
+    r"|\b(?:this|that|these|those) (?:change|changes|issue|issues|problem|case|cases)\W*$"
+    r"|^[a-z]+ (?:it|them|this|that|these|those)\b(?! (?:is|are|was|were|series|patch)\b)",
+    re.I,
 )
 
 
