@@ -58,8 +58,8 @@ _ITEM_WORDS = 6
 
 
 def _item_kind(line: str) -> str:
-    """ "" when ``line`` is no list item, else its marker's kind: the bullet itself,
-    "9" for a number, "a" for a letter."""
+    """The kind of ``line``'s list marker: the bullet itself, "9" for a number, "a" for
+    a letter; empty for a line that is no list item."""
     if _ITEM_LINE.match(line) is None:
         return ""
     c = line.lstrip(" \t(")[0]
@@ -232,8 +232,9 @@ def best_sentences(
 
     Background never leads when the point it sets up is there to lead
     (``indexer.text.boilerplate.is_background``): the next sentence of its paragraph
-    (the next paragraph's first, when it ends one) that says the problem, its cause or
-    the change leads instead, and the background
+    that says the problem, its cause or the change leads instead (when it ends its
+    paragraph, the next paragraph's first if that says what the posting does), and the
+    background
     follows; a grab-bag summary ("a mix of bug fixes, cleanup and new support") gives
     the lead to the first chosen sentence that says one of them.
 
@@ -276,6 +277,13 @@ def best_sentences(
     return [_ITEM.sub("", t[2], count=1) if _ITEM.match(t[2]) else t[2] for t in top], matched
 
 
+# a sentence about one part of a posting or one of its versions ("The last commit is just
+# an improvement to a test", "The RFC of this series did not ...")
+_A_PART = re.compile(
+    r"^the\s+(?:rfc|first|second|third|last|next|final|previous|remaining|other|new)\b", re.I
+)
+
+
 def _lead_with_the_point(
     top: list[_Chosen], texts: list[str], title: str, n: int, lead_with_cause: bool
 ) -> None:
@@ -294,14 +302,13 @@ def _lead_with_the_point(
             message = sentences(source)
             later = list(message[message.index(lead) + 1 :])
         else:
-            # the next sentence, or when the background is a paragraph's last, the
-            # next paragraph's first: a cover's scene often has a paragraph of its own
+            # The next sentence; or, when the background ends its paragraph, the next
+            # paragraph's first, as a cover's scene often has a paragraph of its own
             # ("... we are already using a W^X setup with nVHE." / "This trivial
-            # series aims to enforce it ...")
-            # -- only when that one says what the posting does, and not of one of its
-            # parts: the paragraph after the scene is as often about the posting
-            # ("Sending this as an RFC, mainly to get feedback", "The RFC of this
-            # series did not have a build-time step")
+            # series aims to enforce it ..."). That one only when it says what the
+            # posting does and is not about one of its parts: the paragraph after a
+            # scene is as often about the posting ("Sending this as an RFC, mainly to
+            # get feedback", "The RFC of this series did not have a build-time step").
             paras = paragraphs(source)
             later = [
                 para[j + 1] if j + 1 < len(para) else paras[i + 1][0]
@@ -339,12 +346,6 @@ def _lead_with_the_point(
         if first is not None:
             _promote(top, first[2], n)
 
-
-# a sentence about one part of a posting or one of its versions ("The last commit is just
-# an improvement to a test", "The RFC of this series did not ...")
-_A_PART = re.compile(
-    r"^the\s+(?:rfc|first|second|third|last|next|final|previous|remaining|other|new)\b", re.I
-)
 
 # a sentence joined to the one it needs stays one line a terminal can show whole
 _JOINED_CHARS = 320

@@ -256,10 +256,8 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
         tok = raw.strip(".,;:!?'`()[]") if not raw.endswith("()") else raw
         if not tok:
             continue
-        if is_path(tok) and ("/" in tok or "." in tok):
-            paths.append(tok)
-        elif is_path(tok):
-            build_files.append(tok)
+        if is_path(tok):
+            (paths if "/" in tok or "." in tok else build_files).append(tok)
         elif is_routing_identifier(tok):
             idents.append(tok[:-2] if tok.endswith("()") else tok)
         elif tok.lower() not in FILLER:

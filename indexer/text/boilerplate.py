@@ -246,6 +246,17 @@ def _new_words(words: list[str], title: str) -> list[str]:
     return [w for w in words if light_stem(w) not in tw]
 
 
+# another commit named with its subject ('9fd339a45be5 ("arm64: Work around broken GCC
+# 4.9 handling of "S" constraint")'): the subject is that commit's words, not this one's
+_QUOTED_COMMIT = re.compile(r"\b[0-9a-f]{7,40}\s*\(\s*\"[^\n]*?\"\s*\)")
+
+
+def without_quoted_commits(sentence: str) -> str:
+    """``sentence`` with each commit reference's quoted subject cut out (the commit
+    id stays), so another commit's title does not make it look on topic."""
+    return _QUOTED_COMMIT.sub(lambda m: m.group(0).split(None, 1)[0].split("(", 1)[0], sentence)
+
+
 # words that say what was wrong, why, or what the change does about it: a defect
 # ("crash", "leak", "wrongly", "missing"), a cause ("because", "leads to", "otherwise")
 # or a fix ("fix", "avoid", "instead", "so that", "needs to")
@@ -350,17 +361,6 @@ def is_grab_bag(sentence: str) -> bool:
     """Whether ``sentence`` sums a posting up by kinds of change only ("a mix of bug
     fixes, cleanup and new support ...")."""
     return _GRAB_BAG.search(sentence) is not None
-
-
-# another commit named with its subject ('9fd339a45be5 ("arm64: Work around broken GCC
-# 4.9 handling of "S" constraint")'): the subject is that commit's words, not this one's
-_QUOTED_COMMIT = re.compile(r"\b[0-9a-f]{7,40}\s*\(\s*\"[^\n]*?\"\s*\)")
-
-
-def without_quoted_commits(sentence: str) -> str:
-    """``sentence`` with each commit reference's quoted subject cut out (the commit
-    id stays), so another commit's title does not make it look on topic."""
-    return _QUOTED_COMMIT.sub(lambda m: m.group(0).split(None, 1)[0].split("(", 1)[0], sentence)
 
 
 # an earlier commit's story ("Commit bda324fd037a (...) changed the allocation of
