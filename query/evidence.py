@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from kvmsearch.indexer.text.boilerplate import explains as _explains
 from kvmsearch.indexer.text.boilerplate import (
+    first_diagnostic,
     is_background,
     is_grab_bag,
     leans_on_previous,
@@ -490,6 +491,12 @@ def build_hit(
             if why:
                 break
             why = [x for x in sentences(v.cover.motivation) if _explains(x, title)][:2]
+        if not why:
+            # Nothing explains but a tool's report (quoted output is never chosen while
+            # anything else says why): a fix of a compiler or coccicheck warning is
+            # made for that warning, and it is shown.
+            report = next((d for t in texts if (d := first_diagnostic(t)) is not None), None)
+            why = [report] if report else []
 
     changelog: list[ChangelogEntry] = []
     seen_text: set[str] = set()

@@ -294,3 +294,20 @@ def test_a_short_sentence_pointing_back_leans_on_the_one_before() -> None:
         "This is because with LTO, the compiler ends up placing hyp_panic() far away."
     )
     assert not leans_on_previous("Uninitialised vCPUs are wrongly counted.")
+
+
+def test_the_first_diagnostic_of_a_tool_report() -> None:
+    from kvmsearch.indexer.text.boilerplate import first_diagnostic
+
+    text = (
+        "drivers/vdpa/ifcvf/ifcvf_main.c:34:24: warning: variable 'ifcvf' set but not\n"
+        "used [-Wunused-but-set-variable]\n"
+        "drivers/vdpa/ifcvf/ifcvf_base.c:304:31: warning: variable 'ifcvf_lm' set ..."
+    )
+    assert first_diagnostic(text) == (
+        "drivers/vdpa/ifcvf/ifcvf_main.c:34:24: warning: variable 'ifcvf' set but not used "
+        "[-Wunused-but-set-variable]"
+    )
+    assert first_diagnostic("No report here, only prose about arm.c and its users.") is None
+    # a hostile token is one try, not a scan from every position
+    assert first_diagnostic("a" * 100_000 + ".c:1") is None

@@ -180,6 +180,24 @@ def test_build_hit_falls_back_to_dense_chunk_then_motivation() -> None:
     assert h.files == () and h.terms == ()
 
 
+def test_a_fix_whose_message_is_only_a_tool_report_shows_the_report() -> None:
+    report = (
+        "Fix the following coccicheck warnings:\n\n"
+        "./arch/powerpc/kvm/book3s_xive.c:1856:2-17: WARNING: Assignment of 0/1 to\n"
+        "bool variable.\n"
+        "./arch/powerpc/kvm/book3s_xive.c:1854:2-17: WARNING: Assignment of 0/1 to\n"
+        "bool variable.\n"
+    )
+    v = _version("v@x", 1, 1, motivation=report)
+    h = build_hit([v], None, 0.1, understand("zorkmid"))
+    assert h.why == (
+        "./arch/powerpc/kvm/book3s_xive.c:1856:2-17: WARNING: Assignment of 0/1 to bool variable.",
+    )
+    # while anything else explains, quoted output is not chosen
+    v = _version("v@x", 1, 1, motivation="The xive flags were ints, now bools.\n\n" + report)
+    assert "WARNING" not in " ".join(build_hit([v], None, 0.1, understand("zorkmid")).why)
+
+
 def test_repeated_sentences_are_quoted_once() -> None:
     keys = query_keys(understand("restore collection"))
     s = "Restoring a corrupted collection entry is being ignored and treated as success."

@@ -147,6 +147,26 @@ _LOG_OUTPUT = re.compile(
     r"|\b(?-i:[a-z][\w-]*) \[\d+\]: ",
     re.IGNORECASE,
 )
+# a tool's diagnostic naming a source line ("drivers/vdpa/ifcvf/ifcvf_main.c:34:24:
+# warning: variable 'ifcvf' set but not used", coccicheck's "...c:1856:2-17: WARNING:
+# Assignment of 0/1 to bool variable.")
+# (to its full stop, its "[-Wflag]", the next diagnostic or 200 characters: a report
+# wraps its lines, and the source line quoted after the flag is not the point; a path
+# starts a token and is bounded, so a hostile 100,000-character token is one try)
+_DIAGNOSTIC = re.compile(
+    r"(?<!\S)[\w./+-]{1,200}\.[chS]:\d+(?::\d+(?:-\d+)?)?:\s+(?:warning|error)\b"
+    r"(?:(?!\s[\w./+-]{1,200}\.[chS]:\d)(?<!\])[^.]){0,200}\.?",
+    re.I,
+)
+
+
+def first_diagnostic(text: str) -> str | None:
+    """The first compiler, sparse or coccicheck diagnostic quoted in ``text``, if any:
+    what a fix whose message is only the tool's report was made for."""
+    m = _DIAGNOSTIC.search(" ".join((text or "").split()))
+    return m.group(0).strip() if m else None
+
+
 # a sentence cut where a quoted block or a list began: it stops on a word that needs
 # more after it ("... the get-reg-list tests have been failing with", "For vhost-scsi
 # you can set virtqueue_workers to:")
