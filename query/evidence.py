@@ -285,6 +285,27 @@ _A_PART = re.compile(
 )
 
 
+def _after_in_cover(lead: str, paras: tuple[tuple[str, ...], ...]) -> list[str]:
+    """The sentence a cover's background ``lead`` sets up, if any: the next of its
+    paragraph; or, when it ends its paragraph, the next paragraph's first, as a cover's
+    scene often has a paragraph of its own ("... we are already using a W^X setup with
+    nVHE." / "This trivial series aims to enforce it ..."). That one only when it says
+    what the posting does and is not about one of its parts: the paragraph after a
+    scene is as often about the posting ("Sending this as an RFC, mainly to get
+    feedback", "The RFC of this series did not have a build-time step")."""
+    for i, para in enumerate(paras):
+        for j, s in enumerate(para):
+            if s != lead:
+                continue
+            if j + 1 < len(para):
+                return [para[j + 1]]
+            if i + 1 < len(paras):
+                first = paras[i + 1][0]
+                if states_change(first) and not _A_PART.match(first):
+                    return [first]
+    return []
+
+
 def _lead_with_the_point(
     top: list[_Chosen], texts: list[str], title: str, n: int, lead_with_cause: bool
 ) -> None:
@@ -303,28 +324,7 @@ def _lead_with_the_point(
             message = sentences(source)
             later = list(message[message.index(lead) + 1 :])
         else:
-            # The next sentence; or, when the background ends its paragraph, the next
-            # paragraph's first, as a cover's scene often has a paragraph of its own
-            # ("... we are already using a W^X setup with nVHE." / "This trivial
-            # series aims to enforce it ..."). That one only when it says what the
-            # posting does and is not about one of its parts: the paragraph after a
-            # scene is as often about the posting ("Sending this as an RFC, mainly to
-            # get feedback", "The RFC of this series did not have a build-time step").
-            paras = paragraphs(source)
-            later = [
-                para[j + 1] if j + 1 < len(para) else paras[i + 1][0]
-                for i, para in enumerate(paras)
-                for j, s in enumerate(para)
-                if s == lead
-                and (
-                    j + 1 < len(para)
-                    or (
-                        i + 1 < len(paras)
-                        and states_change(paras[i + 1][0])
-                        and not _A_PART.match(paras[i + 1][0])
-                    )
-                )
-            ][:1]
+            later = _after_in_cover(lead, paragraphs(source))
         point = next((x for x in later if _is_point(x, title)), None)
         if point is not None:
             _promote(top, point, n)
