@@ -274,8 +274,14 @@ def best_sentences(
     matched: set[str] = set()
     for t in top:
         matched |= t[3]
-    # an item shown on its own reads as a sentence, without its marker
-    return [_ITEM.sub("", t[2], count=1) if _ITEM.match(t[2]) else t[2] for t in top], matched
+    return [_unmarked(t[2]) for t in top], matched
+
+
+def _unmarked(sentence: str) -> str:
+    """``sentence`` without a leading list marker: an item shown on its own reads as a
+    sentence."""
+    m = _ITEM.match(sentence)
+    return sentence[m.end() :] if m else sentence
 
 
 # a sentence about one part of a posting or one of its versions ("The last commit is just

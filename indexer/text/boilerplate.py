@@ -138,9 +138,11 @@ _REFERENCE = re.compile(
 # smatch diagnostic ("virtio_balloon.c:168:5: warning: ...", "virtgpu_ioctl.c:50 f()
 # warn: ...") or a splat's first line ("BUG: KASAN: ...", "WARNING: CPU: 1 PID: ...");
 # the sentence around it says what went wrong, the output itself explains nothing
+# a source position as tools print it ("vgic-v3-sr.c:351:24", coccicheck's "...:1856:2-17")
+_SOURCE_POS = r"\.[chS]:\d+(?::\d+(?:-\d+)?)?"
 _LOG_OUTPUT = re.compile(
     r"\w\+0x[0-9a-f]+/0x[0-9a-f]+|\bcall trace:|^\[\s*\d+\.\d{3,}\]"
-    r"|\.[chS]:\d+(?::\d+(?:-\d+)?)?(?::|\s+\S+\s+(?:warn|error):)\s"
+    rf"|{_SOURCE_POS}(?::|\s+\S+\s+(?:warn|error):)\s"
     r"|^(?-i:BUG|WARNING): |\bInternal error: Oops\b|\bKernel panic - not syncing\b"
     # a driver's own log prefix, the CPU in brackets ("kvm [1]: IDMAP intersecting
     # with HYP VA, unable to continue")
@@ -154,7 +156,7 @@ _LOG_OUTPUT = re.compile(
 # wraps its lines, and the source line quoted after the flag is not the point; a path
 # starts a token and is bounded, so a hostile 100,000-character token is one try)
 _DIAGNOSTIC = re.compile(
-    r"(?<!\S)[\w./+-]{1,200}\.[chS]:\d+(?::\d+(?:-\d+)?)?:\s+(?:warning|error)\b"
+    rf"(?<!\S)[\w./+-]{{1,200}}{_SOURCE_POS}:\s+(?:warning|error)\b"
     r"(?:(?!\s[\w./+-]{1,200}\.[chS]:\d)(?<!\])[^.]){0,200}\.?",
     re.I,
 )
@@ -274,6 +276,8 @@ _QUOTED_COMMIT = re.compile(r"\b[0-9a-f]{7,40}\s*\(\s*\"[^\n]*?\"\s*\)")
 def without_quoted_commits(sentence: str) -> str:
     """``sentence`` with each commit reference's quoted subject cut out (the commit
     id stays), so another commit's title does not make it look on topic."""
+    if '"' not in sentence:  # most sentences: no quoted subject, no regex pass
+        return sentence
     return _QUOTED_COMMIT.sub(lambda m: m.group(0).split(None, 1)[0].split("(", 1)[0], sentence)
 
 
@@ -426,7 +430,7 @@ _LEANS_WORDS = 12  # longer ones mostly name what they are about ("This is becau
 # ... or ends on one ("This series fixes all of them.", "Update the MAINTAINERS file to
 # reflect this change."), or is an order whose object is one ("Use it instead of open
 # coding variant.", "Fix it by adding the PMUver code ...")
-_ENDS_ON_POINTER = re.compile(
+_POINTS_BACK = re.compile(
     r"\b(?:(?:all|both|each) of )?(?:them|it|this|that|these|those)\W*$"
     r"|\b(?:this|that|these|those) (?:change|changes|issue|issues|problem|case|cases)\W*$"
     r"|^[a-z]+ (?:it|them|this|that|these|those)\b(?! (?:is|are|was|were|series|patch)\b)",
@@ -439,7 +443,7 @@ def leans_on_previous(sentence: str) -> bool:
     anything: it opens with a pointer back ("This", "It", "But", "So") or ends on one
     ("This series fixes all of them."), and is too short to name its own subject."""
     return len(sentence.split()) < _LEANS_WORDS and (
-        _LEANS.match(sentence) is not None or _ENDS_ON_POINTER.search(sentence) is not None
+        _LEANS.match(sentence) is not None or _POINTS_BACK.search(sentence) is not None
     )
 
 
