@@ -37,13 +37,17 @@ _VERSION_OF = re.compile(
 _BOOKKEEPING = re.compile(
     r"\bre-?bas(?:e|ed|es|ing)\b"
     r"|^(?:(?:this|the|these|my|it)\b[^.]{0,40}?\b(?:is|are|was|were)\s+)?based\s+(?:on|upon)\s+"
-    r"(?:v?\d|the (?:latest|current)|top of|linux|kvm\w*/|(?:\w+\s+)?[\w-]+/[\w-]+|tip|next"
+    r"(?:v?\d|(?:the )?(?:latest|current)\b|upstream|top of|linux|kvm\w*/"
+    r"|(?:\w+\s+)?[\w-]+/[\w-]+|tip|next"
     r"|\w+'s\s+(?:\w+\s+)?(?:fix|fixes|series|patch|patches|work|branch|tree|changes)\b"
     r"|master|mainline)"
     r"|\bappl(?:y|ies)\s+(?:cleanly\s+)?(?:on|to|against|on top of)\b"
     r"|\b(?:appl(?:y|ies)|built|made|developed|prepared)\s+(?:cleanly\s+)?(?:over|against)\s+"
     r"(?:\S+'s\b|linux-next\b|the\s+(?:\S+\s+){0,2}(?:branch|tree)\b|v\d|\w+/\w+)"
     r"|\b(?:sits|goes|built|is|are)\s+on top of\b"
+    # what it needs applied first ("..., which is a pre-requisite for this series")
+    r"|\b(?:a |the )?pre-?requisites? (?:for|of|to) (?:this|the|these) (?:series|patch|set"
+    r"|patches|patchset|patch set)\b"
     r"|^(?:changes|changelog|change log|history)\b|^v\d+\s*(?:->|to|vs\.?|\.\.)\s*v\d+"
     # how this version differs from the last ("Most of the changes are fixing up the
     # numerous checkpatch failures", "Not a great deal has changed from the last posting")
