@@ -20,8 +20,11 @@ from kvmsearch.indexer.text.boilerplate import (
     is_grab_bag,
     leans_on_previous,
     light_stem,
+    restates_title,
+    says_purpose,
     states_cause_or_fix,
     states_change,
+    talks_of_versions,
     without_quoted_commits,
 )
 from kvmsearch.indexer.text.trailers import TRAILER_PATTERN
@@ -341,6 +344,20 @@ def _lead_with_the_point(
             first = next((t for t in top[1:] if not is_background(t[2])), None)
             if first is not None:
                 _promote(top, first[2], n)
+    elif restates_title(lead, title):
+        # An announcement that says the title again ("This patch adds a new driver for
+        # Virtio based GPIO devices.") gives the lead to the sentence right after it,
+        # which says what it is for ("This allows a guest VM running Linux to access
+        # GPIO lines provided by the host."), when that one can lead; it follows.
+        source = texts[top[0][4]]
+        if lead_with_cause:
+            message = sentences(source)
+            after = list(message[message.index(lead) + 1 :][:1])
+        else:
+            after = _after_in_cover(lead, paragraphs(source))
+        point = next((x for x in after if _says_what_for(x, title)), None)
+        if point is not None:
+            _promote(top, point, n)
     if lead_with_cause and not states_cause_or_fix(top[0][2]):
         first = next(
             (
@@ -403,6 +420,19 @@ def _is_point(sentence: str, title: str) -> bool:
     cause or the change, and is a sentence of its own, not a retort ("Nothing wrong
     with that.", "So switch to set_pte_at() instead.") that needs the background."""
     return not is_background(sentence) and _explains(sentence, title) and len(sentence.split()) >= 6
+
+
+def _says_what_for(sentence: str, title: str) -> bool:
+    """Whether ``sentence``, right after an announcement that says the title again,
+    can lead in its place: a point that says the problem, its cause or the fix, or
+    what the announced change is for ("This allows a guest VM ... to access GPIO lines
+    ..."); not another announcement, nor talk of the posting's versions ("In this
+    version we try to address the performance regression saw by V2.")."""
+    if restates_title(sentence, title) or talks_of_versions(sentence):
+        return False
+    if says_purpose(sentence):
+        return _explains(sentence, title) and len(sentence.split()) >= 6
+    return _is_point(sentence, title) and states_cause_or_fix(sentence)
 
 
 def _promote(top: list[_Chosen], sentence: str, n: int) -> None:

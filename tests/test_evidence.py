@@ -426,3 +426,44 @@ def test_lets_leans_on_the_sentence_before_and_a_quoted_subject_is_not_the_topic
     )
     why, _ = best_sentences([message], keys, lead_with_cause=True)
     assert why[0].startswith("Since GCC < 5.1")
+
+
+def test_an_announcement_saying_the_title_again_gives_the_lead_to_what_it_is_for() -> None:
+    title = "gpio: Add virtio-gpio driver"
+    keys = query_keys(understand("virtio gpio driver for guests"))
+    cover = (
+        "This patch adds a new driver for Virtio based GPIO devices. This allows a guest "
+        "VM running Linux to access GPIO lines provided by the host."
+    )
+    why, _ = best_sentences([cover], keys, title=title)
+    assert why[0].startswith("This allows a guest VM running Linux")
+    assert why[1].startswith("This patch adds a new driver")
+    # the problem or its cause leads too ("The erratum potentially allows ...")
+    erratum = (
+        "This series enables a workaround for Cortex-A55 erratum 1530923. The erratum "
+        "lets TLB entries be allocated as a result of a speculative AT instruction."
+    )
+    why, _ = best_sentences(
+        [erratum],
+        query_keys(understand("Cortex-A55 erratum")),
+        title="arm64: Workaround for Cortex-A55 erratum 1530923",
+    )
+    assert why[0].startswith("The erratum lets TLB entries")
+    # not talk of the versions, nor a plain description, nor for an announcement with
+    # words of its own, nor for a sentence about another patch
+    for after in (
+        "In this version we try to address the performance regression seen in v2.",
+        "It was written by the same people who wrote the QEMU device model.",
+    ):
+        why, _ = best_sentences([cover.split(" This allows")[0] + " " + after], keys, title=title)
+        assert why[0].startswith("This patch adds a new driver")
+    own = (
+        "This patch adds a new driver for GPIO lines that the host exports through a "
+        "shared memory window. This allows a guest VM running Linux to use them."
+    )
+    assert best_sentences([own], keys, title=title)[0][0].startswith("This patch adds")
+    other = (
+        "The patch adding the driver did not initialize it. This means the GPIO lines "
+        "stay unusable in a guest."
+    )
+    assert best_sentences([other], keys, title=title)[0][0].startswith("The patch adding")

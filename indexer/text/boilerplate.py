@@ -265,6 +265,58 @@ def explains(sentence: str, title: str = "") -> bool:
     return True
 
 
+# "The patch adding the iommu lock did not initialize it." is about another posting
+_ANOTHER_POSTING = re.compile(r"^(?:the|our|my)\b", re.IGNORECASE)
+# a sentence about the versions of a posting ("In this version we try to address ...",
+# "Since last version [2] we've worked on ...", "While I was testing the v2 ...")
+_VERSION_TALK = re.compile(
+    r"\b(?:this|last|previous|earlier|prior|next|first|the (?:last|previous|first))\s+"
+    r"(?:version|posting|revision|iteration|spin|round)s?\b|(?<![\w.])v\d+\b",
+    re.IGNORECASE,
+)
+
+
+# what the change before it is for ("This allows a guest VM running Linux to access GPIO
+# lines provided by the host.", "It lets userspace pick ...")
+_PURPOSE = re.compile(
+    r"^(?:this|it|that|these|which)\s+(?:\w+\s+)?(?:allows?|lets|enables?|permits?"
+    r"|makes? it possible|gives?|means)\b",
+    re.IGNORECASE,
+)
+
+
+def says_purpose(sentence: str) -> bool:
+    """Whether ``sentence`` says what the change before it is for."""
+    return _PURPOSE.match(sentence) is not None
+
+
+def talks_of_versions(sentence: str) -> bool:
+    """Whether ``sentence`` speaks of the posting's versions ("this version", "v2")."""
+    return _VERSION_TALK.search(sentence) is not None
+
+
+# what an announcement wraps around the title ("This series introduces basic
+# functionality of doorbell mapping support for vhost-vDPA.")
+_ANNOUNCING_STEMS = frozenset(
+    light_stem(w) for w in "support supports basic initial functionality new".split()
+)
+# at most this many words of its own make an announcement the title said again
+_OWN_WORDS = 3
+
+
+@lru_cache(maxsize=1 << 15)
+def restates_title(sentence: str, title: str) -> bool:
+    """Whether ``sentence`` announces the change and says little beyond ``title``: it
+    says what the posting does, and at most three of its words of four or more
+    letters are its own ("This patch adds a new driver for Virtio based GPIO devices."
+    to "gpio: Add virtio-gpio driver": based, devices). The sentence after such an
+    announcement usually says what it is for."""
+    if not title or not states_change(sentence) or _ANOTHER_POSTING.match(sentence):
+        return False
+    own = {light_stem(w) for w in _new_words(_words(sentence), title) if len(w) >= 4}
+    return len(own - _ANNOUNCING_STEMS) <= _OWN_WORDS
+
+
 def _new_words(words: list[str], title: str) -> list[str]:
     """The words (by light stem) that a sentence of ``words`` adds to ``title`` and to
     the words that wrap a title into a sentence."""
