@@ -20,6 +20,7 @@ from kvmsearch.indexer.text.boilerplate import (
     is_grab_bag,
     leans_on_previous,
     light_stem,
+    names_defect,
     restates_title,
     says_purpose,
     states_cause_or_fix,
@@ -334,7 +335,9 @@ def _lead_with_the_point(
             later = list(message[message.index(lead) + 1 :])
         else:
             later = _after_in_cover(lead, paragraphs(source))
-        point = next((x for x in later if _is_point(x, title)), None)
+        point = next(
+            (x for x in later if _is_point(x, title) or _effect_of_previous(x, title)), None
+        )
         if point is not None:
             _promote(top, point, n)
         elif is_grab_bag(lead):
@@ -420,6 +423,14 @@ def _is_point(sentence: str, title: str) -> bool:
     cause or the change, and is a sentence of its own, not a retort ("Nothing wrong
     with that.", "So switch to set_pte_at() instead.") that needs the background."""
     return not is_background(sentence) and _explains(sentence, title) and len(sentence.split()) >= 6
+
+
+def _effect_of_previous(sentence: str, title: str) -> bool:
+    """Whether ``sentence`` is a short one that names the defect of the sentence
+    before it ("Now when disable the LRO, the virtio-net csum is disable too." / "That
+    drops the forwarding performance."): too short to lead alone, it leads joined to
+    that one (see _with_what_they_need)."""
+    return leans_on_previous(sentence) and names_defect(sentence) and _explains(sentence, title)
 
 
 def _says_what_for(sentence: str, title: str) -> bool:

@@ -467,3 +467,26 @@ def test_an_announcement_saying_the_title_again_gives_the_lead_to_what_it_is_for
         "stay unusable in a guest."
     )
     assert best_sentences([other], keys, title=title)[0][0].startswith("The patch adding")
+
+
+def test_background_gives_the_lead_to_a_short_effect_joined_to_its_cause() -> None:
+    title = "virtio-net: don't disable guest csum when disable LRO"
+    keys = query_keys(understand("virtio-net LRO guest checksum Open vSwitch"))
+    message = (
+        "Open vSwitch and Linux bridge will disable LRO of the interface when this "
+        "interface added to them. Now when disable the LRO, the virtio-net csum is "
+        "disable too. That drops the forwarding performance."
+    )
+    why, _ = best_sentences([message], keys, title=title, lead_with_cause=True)
+    assert why[0] == (
+        "Now when disable the LRO, the virtio-net csum is disable too. That drops the "
+        "forwarding performance."
+    )
+    # a defect denied is not one ("Nothing wrong with that.")
+    denied = (
+        "There are a number of cases where we evaluate the LRO state early on guest exit. "
+        "Nothing wrong with that."
+    )
+    why, _ = best_sentences([denied], keys, title=title, lead_with_cause=True)
+    assert why[0].startswith("There are a number of cases")
+    assert "Nothing wrong" not in why[0]

@@ -456,6 +456,22 @@ _ASIDE = re.compile(
 )
 
 
+def names_defect(sentence: str) -> bool:
+    """Whether ``sentence`` names what is wrong ("That drops the forwarding
+    performance.", "... leaks the page"), not only a cause or a fix."""
+    if _DENIED.search(sentence):
+        return False
+    return _DEFECT.search(without_quoted_commits(sentence)) is not None
+
+
+# a defect denied ("Nothing wrong with that.", "This is not a problem as long as ...")
+_DENIED = re.compile(
+    r"\b(?:nothing|no|not|never|isn't|aren't|wasn't)\s+(?:\w+\s+)?(?:wrong|broken|a bug"
+    r"|a problem|an issue|bugs?|problems?|issues?)\b",
+    re.IGNORECASE,
+)
+
+
 def is_background(sentence: str) -> bool:
     """Whether ``sentence`` only sets the scene: it names no defect, cause or fix and
     not the posting's own change ("KVM allows userspace to configure either all EL1
