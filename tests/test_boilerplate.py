@@ -23,6 +23,8 @@ TITLE = "KVM: arm64: Support chained PMU counters"
         "This series is based on current upstream kernel source plus Cedric's patch "
         '"KVM: PPC: XIVE: Free escalation interrupts", which is a pre-requisite for it.',
         "The first patch is a prerequisite for this series.",
+        "iov_iter: Fix iov_iter_get_pages{,_alloc} page fault return value powerpc/kvm: "
+        "Fix kvm_use_magic_page",
         "Changes since v2: dropped the first patch.",
         "[1] https://lore.kernel.org/r/20200702135556.36896-1-zhukeqian1@huawei.com",
         "References: [1] [kvm-unit-tests RFC 00/15] arm/arm64: add ITS framework",
@@ -115,6 +117,7 @@ def test_boilerplate_does_not_explain(sentence: str) -> None:
         "Without this, a guest that enables interrupts sees a timer interrupt storm.",
         "This is based on arm64 ASID allocator algorithm.",
         "The current upstream code leaks the page when the queue is full.",
+        "Note: Without this patch, KVM: arm64 guests see the wrong value.",
         "This is based on the observation that current kernels fault on every access.",
         "v2 of the GIC driver fixes the race where the distributor is enabled before the "
         "redistributors are ready.",

@@ -183,6 +183,10 @@ _CUT = re.compile(
     r"|crash|logs?|output|messages?|backtraces?|reports?|fields|commits|lines)\s*:\s*$",
     re.IGNORECASE,
 )
+# one patch subject in a run of them ("iov_iter: Fix iov_iter_get_pages{,_alloc} page
+# fault return value powerpc/kvm: Fix kvm_use_magic_page gup: ..."): a prefix of a path
+# or subsystem, a colon, a capitalised word
+_SUBJECT = re.compile(r"(?:^|\s)[\w/.,{}-]*[a-z][\w/.,{}-]*: [A-Z][a-z]")
 _WORDS = re.compile(r"[a-z0-9_]+")
 # a sentence's tail: it starts with a lower-case joining word (case matters: "So ..."
 # and "Since ..." open sentences of their own)
@@ -227,6 +231,9 @@ def explains(sentence: str, title: str = "") -> bool:
     if _REFERENCE.search(s) or _GREETING.search(s) or _BOOKKEEPING.search(s):
         return False
     if _LOG_OUTPUT.search(s) or _CUT.search(s):
+        return False
+    # a list of patch subjects run together, as a cover's shortlog
+    if len(_SUBJECT.findall(without_quoted_commits(s))) >= 2:
         return False
     # tables and ASCII art: columns and rules, not prose
     if s.count("|") >= 3 or "---" in s or "+--" in s or "===" in s:
