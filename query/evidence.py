@@ -422,7 +422,17 @@ def _is_point(sentence: str, title: str) -> bool:
     """Whether ``sentence`` can take the lead from background: it says the problem, its
     cause or the change, and is a sentence of its own, not a retort ("Nothing wrong
     with that.", "So switch to set_pte_at() instead.") that needs the background."""
-    return not is_background(sentence) and _explains(sentence, title) and len(sentence.split()) >= 6
+    if is_background(sentence) or not _explains(sentence, title):
+        return False
+    words = sentence.split()
+    # a short order that names the code it touches ("Add the
+    # drm_atomic_helper_fake_vblank() call there.") says the change
+    return len(words) >= 6 or (states_change(sentence) and any(_names_code(w) for w in words))
+
+
+def _names_code(word: str) -> bool:
+    """Whether ``word`` is a function or an identifier ("foo()", "vcpu_load")."""
+    return "_" in word.strip(".,;:") or word.rstrip(".,;:").endswith("()")
 
 
 def _effect_of_previous(sentence: str, title: str) -> bool:

@@ -1,11 +1,13 @@
 """The hybrid ranker: route by query kind, fuse lexical and dense evidence per series
 family, and gather the evidence of *why* each family matches.
 
-Routing matters more than fusion weights. Path and identifier questions are answered
-mechanically well by the lexical side (files field, exact identifiers), ranked by match
-class first (exact file > under the directory > same bare name; exact spelling > other
-spellings) and by score within a class; dense similarity there only adds noise, and
-such queries never load the model. Prose questions get both retrievers.
+Routing matters more than fusion weights. Questions that are a path or an identifier
+(with filler words only) are answered mechanically well by the lexical side (files
+field, exact identifiers), ranked by match class first (exact file > under the
+directory > same bare name; exact spelling > other spellings) and by score within a
+class; dense similarity there only adds noise, and such queries never load the model.
+Prose questions, those naming a path or an identifier among other words too, get both
+retrievers.
 
 The unit of ranking is the family: each retriever's evidence is the best of any of the
 family's versions (v1's cover may say what v5's does not), and the two are fused by
@@ -54,8 +56,6 @@ class Tuning:
     #: dense credit only when it reaches this; a query whose nearest chunk is weaker
     #: gets proportionally less from the dense side.
     dense_match: float = 0.61
-    #: path queries: how much the other words of the question reorder one match class
-    words_weight: float = 0.05
     #: prose: factor for a family in the tree the query names, e.g. "(qemu)"
     tree_hint_boost: float = 1.5
     field_boosts: dict[str, float] = field(default_factory=dict)
@@ -86,8 +86,8 @@ class _Group:
     tier: int = 0
     in_tree: bool = False
     score: float = 0.0
-    #: the lexical side's best rank among the group's versions (its own order, which
-    #: for a path query the question's other words refine, breaks a tie in score)
+    #: the lexical side's best rank among the group's versions (its own order breaks a
+    #: tie in score)
     lex_rank: int = 1 << 30
 
 
@@ -474,28 +474,6 @@ class HybridSearcher:
             hits = self.lex.search_paths(
                 plan.paths, limit=depth, allowed=allowed, field_boosts=boosts
             )
-            if (plan.words or plan.idents) and hits:
-                # The question's other words refine the order inside one match class:
-                # they are part of each hit's score, so the ranker keeps that order.
-                # Its identifiers too: "tools/virtio fails to compile because
-                # phys_addr_t and INT_MAX are missing" is told by those two names.
-                extra = {
-                    h.message_id: h.score
-                    for h in self.lex.search(
-                        " ".join((*plan.words, *plan.idents)),
-                        limit=depth * 5,
-                        allowed=allowed,
-                        mode="or",
-                        field_boosts=boosts,
-                    )
-                }
-                hits = sorted(
-                    (
-                        replace(h, score=h.score + t.words_weight * extra.get(h.message_id, 0.0))
-                        for h in hits
-                    ),
-                    key=lambda h: (-h.tier, -h.score),
-                )
         elif plan.kind == "ident":
             best: dict[str, LexHit] = {}
             for ident in plan.idents:
@@ -562,8 +540,7 @@ class HybridSearcher:
         else:
             # match class first, then the tree the query named, then the score; one
             # file's patches often score alike, and then the lexical side's order
-            # (refined by the question's other words, "remove a duplicated include
-            # from arm.c") decides, not the family's id
+            # decides, not the family's id
             ranked.sort(key=lambda g: (-g.tier, not g.in_tree, -g.score, g.lex_rank, g.key))
         return ranked
 

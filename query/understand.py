@@ -275,7 +275,15 @@ def understand(query: str, base: Filters | None = None) -> QueryPlan:
             for raw in _WORD.findall(text.replace('"', " "))
             if (t := raw.strip(".,;:!?'`()[]")) and t.lower() not in FRAMING
         ]
-    if paths:
+    if paths and not (words or idents or phrases):
+        # The question is paths (and filler: "which series touched drivers/vhost/adsp.c",
+        # "what changed in include/kvm/arm_psci.h and why"): the path route, by match
+        # class. A question that also says something ("bochs driver should include
+        # linux/module.h explicitly", "tools/virtio test build broken after vringh gained
+        # IOTLB support") is prose naming a path: both retrievers over every series, the
+        # path matching the files field and where prose mentions it. The path route
+        # answered only series touching the path, and the file a question names is as
+        # often one the change uses (an include) or a neighbour of the one it touches.
         kind = "path"
     elif idents and not words and not _asks_how(text):
         # The question is identifiers (and filler: "LPA2 handling", "series that mention

@@ -200,6 +200,7 @@ def test_a_grab_bag_summary_is_background_and_future_work_explains_nothing() -> 
         "This series is a mix of bug fixes, cleanup and new support in KVM's huge pages.",
         "This series is mostly fixes and cleanups for things I found when playing with EFI.",
         "One fix reported by Akihiko, and another found while going over the driver.",
+        "Here are a couple of fixes for issues in the XIVE KVM device when testing the limits.",
     ):
         assert is_grab_bag(s) and is_background(s), s
     # a bunch of anything else is not a grab bag

@@ -9,6 +9,7 @@ from fakes import fake_version
 
 from kvmsearch.models.records import ChangelogEntry, PatchInfo
 from kvmsearch.query.evidence import (
+    _is_point,
     best_sentences,
     build_hit,
     query_keys,
@@ -490,3 +491,19 @@ def test_background_gives_the_lead_to_a_short_effect_joined_to_its_cause() -> No
     why, _ = best_sentences([denied], keys, title=title, lead_with_cause=True)
     assert why[0].startswith("There are a number of cases")
     assert "Nothing wrong" not in why[0]
+
+
+def test_a_short_order_naming_the_code_it_touches_can_take_the_lead() -> None:
+    title = "vhost/scsi: fix up req type endian-ness"
+    keys = query_keys(understand("vhost-scsi request type endianness"))
+    message = (
+        "vhost/scsi doesn't handle type conversion correctly for request type when using "
+        "virtio 1.0 and up for BE, or cross-endian platforms. Fix it up using "
+        "vhost_32_to_cpu."
+    )
+    why, _ = best_sentences([message], keys, title=title, lead_with_cause=True)
+    assert why[0].endswith("Fix it up using vhost_32_to_cpu.")
+    assert why[0].startswith("vhost/scsi doesn't handle type conversion")
+    # a short sentence naming no code is still no point ("So switch it over.")
+    assert not _is_point("So switch it over.", title)
+    assert _is_point("Add the drm_atomic_helper_fake_vblank() call there.", title)

@@ -144,7 +144,25 @@ def test_a_build_files_bare_name_is_a_path_alone_and_a_word_in_prose() -> None:
         assert plan.kind == "path" and plan.paths, q
     plan = understand("virtio-mem should not default to enabled in Kconfig")
     assert plan.kind == "prose" and not plan.paths and "Kconfig" in plan.words
-    # a path with a directory or an ending stays a path in prose
+    # a path with a directory or an ending stays a path in prose, which keeps the prose
+    # route (see test_a_path_in_prose_keeps_both_retrievers)
     plan = understand("vdpa_sim IOVA allocation in vdpa_sim.c and Kconfig")
-    assert plan.kind == "path" and plan.paths == ("vdpa_sim.c",)
+    assert plan.kind == "prose" and plan.paths == ("vdpa_sim.c",)
     assert understand("drivers/vhost/Kconfig").paths == ("drivers/vhost/Kconfig",)
+
+
+@pytest.mark.parametrize(
+    ("q", "kind"),
+    [
+        ("which series touched drivers/vhost/adsp.c", "path"),
+        ("what changed in include/kvm/arm_psci.h and why", "path"),
+        ("patches modifying kvm32.c (qemu)", "path"),
+        ("tools/virtio/linux/", "path"),
+        ("bochs driver should include linux/module.h explicitly", "prose"),
+        ("tools/virtio fails to compile because phys_addr_t and INT_MAX are missing", "prose"),
+        ('arm.c "duplicated include"', "prose"),
+    ],
+)
+def test_a_path_in_prose_keeps_both_retrievers(q: str, kind: str) -> None:
+    plan = understand(q)
+    assert plan.kind == kind and plan.paths, q

@@ -436,6 +436,7 @@ _GRAB_BAG = re.compile(
     r"|^(?:one|a) (?:\w+ )?fix\b[^.]*\band another\b|\bbatch of (?:\w+ )?(?:improvements|fixes"
     r"|cleanups|changes|patches)\b"
     r"|\bfix(?:es)? for (?:a few|a couple(?: of)?|some|several|various) (?:\w+ )?issues\b"
+    r"|\b(?:a few|a couple(?: of)?|some|several|various) (?:\w+ )?fixes for (?:\w+ )?issues\b"
     r"|\b(?:improvements?|cleanups?|clean-ups?) and (?:a |some |one )?(?:\w+ )?(?:bug|buglet)?\s?"
     r"fix(?:es)?\b"
     r"|\b(?:fix(?:es)?|cleanups?|clean-ups?)(?:,| and| &)\s+(?:\w+\s+)?(?:fix(?:es)?|cleanups?"
