@@ -274,6 +274,16 @@ def test_a_sentence_leaning_on_the_one_before_is_shown_with_it() -> None:
         ["Thanks to Bob for the dma_mask report. This causes a NULL deref."], keys
     )
     assert why == ["This causes a NULL deref."]
+    # "the latter" / "the former" need the sentence that names the two
+    why, _ = best_sentences(
+        [
+            "strtobool() is the same as kstrtobool(). However, the latter is more used "
+            "within the kernel for dma_mask parsing."
+        ],
+        keys,
+        lead_with_cause=True,
+    )
+    assert why[0].startswith("strtobool() is the same as kstrtobool(). However, the latter")
 
 
 def test_a_retort_or_a_description_does_not_take_the_lead() -> None:

@@ -518,12 +518,18 @@ _POINTS_BACK = re.compile(
 )
 
 
+# "However, the latter is more used within the kernel.": which one, the sentence before says
+_THE_LATTER = re.compile(r"\bthe (?:latter|former)\b", re.IGNORECASE)
+
+
 def leans_on_previous(sentence: str) -> bool:
     """Whether ``sentence`` is a short one that needs the sentence before it to say
     anything: it opens with a pointer back ("This", "It", "But", "So") or ends on one
     ("This series fixes all of them."), and is too short to name its own subject."""
     return len(sentence.split()) < _LEANS_WORDS and (
-        _LEANS.match(sentence) is not None or _POINTS_BACK.search(sentence) is not None
+        _LEANS.match(sentence) is not None
+        or _POINTS_BACK.search(sentence) is not None
+        or _THE_LATTER.search(sentence) is not None
     )
 
 
