@@ -277,8 +277,8 @@ def test_a_sentence_leaning_on_the_one_before_is_shown_with_it() -> None:
     # "the latter" / "the former" need the sentence that names the two
     why, _ = best_sentences(
         [
-            "strtobool() is the same as kstrtobool(). However, the latter is more used "
-            "within the kernel for dma_mask parsing."
+            "strtobool() is the same as kstrtobool(). However, the latter is used for "
+            "dma_mask parsing."
         ],
         keys,
         lead_with_cause=True,
