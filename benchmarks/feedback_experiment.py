@@ -12,8 +12,9 @@ scores; then the usual fusion. Lexical and semantic modes are untouched.
     # query id) where the configuration is chosen on one fold and scored on the other
     .venv/bin/python benchmarks/feedback_experiment.py dev --index DIR 0:0 5:0.5 8:1 ...
 
-    # fresh topic questions (benchmarks/judged/fresh_topics8.jsonl, judged by pooling
-    # base, feedback and lexical top 10s): nDCG@10 over the judged series
+    # fresh topic questions (benchmarks/judged/fresh_topics8.jsonl and
+    # fresh_topics9.jsonl, judged by pooling base, feedback and lexical top 10s): nDCG@10
+    # over the judged series, per file and over both
     .venv/bin/python benchmarks/feedback_experiment.py fresh --index DIR 0:0 5:0.5
 
 A configuration is ``k:beta``; ``0:0`` is the shipped ranker.
@@ -34,7 +35,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = REPO.parent / "shared" / "eval"
-FRESH = REPO / "benchmarks" / "judged" / "fresh_topics8.jsonl"
+FRESH = sorted((REPO / "benchmarks" / "judged").glob("fresh_topics*.jsonl"))
 CFG = {"k": 0, "beta": 0.0}
 
 
@@ -130,27 +131,32 @@ def dev(index_dir: str, cfgs: list[tuple[int, float]]) -> None:
 def fresh(index_dir: str, cfgs: list[tuple[int, float]]) -> None:
     from kvmsearch import Index
 
-    rows = [json.loads(line) for line in FRESH.open()]
+    sets = {path.stem: [json.loads(line) for line in path.open()] for path in FRESH}
     with Index.open(index_dir) as index:
         for cfg in cfgs:
             CFG.update(k=cfg[0], beta=cfg[1])
-            scores, unjudged = [], 0
-            for r in rows:
-                judged = {j["series"]: j["relevant"] for j in r["judged"]}
-                n_rel = sum(judged.values())
-                ideal = sum(1 / math.log2(i + 2) for i in range(min(10, n_rel)))
-                hits = index.search(r["query"], limit=10, mode="hybrid")
-                unjudged += sum((h.series or h.family) not in judged for h in hits)
-                dcg = sum(
-                    1 / math.log2(i + 2)
-                    for i, h in enumerate(hits)
-                    if judged.get(h.series or h.family)
+            every: list[float] = []
+            for name, rows in sets.items():
+                scores, unjudged = [], 0
+                for r in rows:
+                    judged = {j["series"]: j["relevant"] for j in r["judged"]}
+                    n_rel = sum(judged.values())
+                    ideal = sum(1 / math.log2(i + 2) for i in range(min(10, n_rel)))
+                    hits = index.search(r["query"], limit=10, mode="hybrid")
+                    unjudged += sum((h.series or h.family) not in judged for h in hits)
+                    dcg = sum(
+                        1 / math.log2(i + 2)
+                        for i, h in enumerate(hits)
+                        if judged.get(h.series or h.family)
+                    )
+                    scores.append(dcg / ideal)
+                every += scores
+                print(
+                    f"k={cfg[0]} beta={cfg[1]}: {name} nDCG@10 {sum(scores) / len(scores):.3f} "
+                    f"over {len(rows)} questions ({unjudged} hits unjudged, counted as not "
+                    "relevant)"
                 )
-                scores.append(dcg / ideal)
-            print(
-                f"k={cfg[0]} beta={cfg[1]}: fresh topic nDCG@10 {sum(scores) / len(scores):.3f} "
-                f"over {len(rows)} questions ({unjudged} hits unjudged, counted as not relevant)"
-            )
+            print(f"k={cfg[0]} beta={cfg[1]}: all {sum(every) / len(every):.3f} over {len(every)}")
 
 
 def main(argv: list[str]) -> int:
