@@ -21,6 +21,7 @@ from kvmsearch.indexer.text.boilerplate import (
     leans_on_previous,
     light_stem,
     names_defect,
+    opens_with_pointer,
     restates_title,
     says_purpose,
     states_cause_or_fix,
@@ -322,6 +323,7 @@ def _lead_with_the_point(
     """Reorder the chosen sentences ``top`` (in reading order) so that the point leads,
     not the background before it (see best_sentences)."""
     lead = top[0][2]
+    source = texts[top[0][4]]
     if is_background(lead):
         # Background leads. The point it sets up is usually the next sentence of its
         # paragraph ("There are a number of cases where we evaluate PSTATE early on
@@ -329,7 +331,6 @@ def _lead_with_the_point(
         # (background, then the problem, then the fix) the first later sentence that
         # says the problem or the change, wherever it is. The point leads, the
         # background follows it.
-        source = texts[top[0][4]]
         if lead_with_cause:
             message = sentences(source)
             later = list(message[message.index(lead) + 1 :])
@@ -339,7 +340,7 @@ def _lead_with_the_point(
             (x for x in later if _is_point(x, title) or _effect_of_previous(x, title)), None
         )
         if point is not None:
-            _promote(top, point, n)
+            _give_the_lead(top, point, source, n)
         elif is_grab_bag(lead):
             # "This series is mostly fixes and cleanups for things I found ...": the
             # first of the other chosen sentences that says one of them leads (from a
@@ -352,7 +353,6 @@ def _lead_with_the_point(
         # Virtio based GPIO devices.") gives the lead to the sentence right after it,
         # which says what it is for ("This allows a guest VM running Linux to access
         # GPIO lines provided by the host."), when that one can lead; it follows.
-        source = texts[top[0][4]]
         if lead_with_cause:
             message = sentences(source)
             after = list(message[message.index(lead) + 1 :][:1])
@@ -360,7 +360,7 @@ def _lead_with_the_point(
             after = _after_in_cover(lead, paragraphs(source))
         point = next((x for x in after if _says_what_for(x, title)), None)
         if point is not None:
-            _promote(top, point, n)
+            _give_the_lead(top, point, source, n)
     if lead_with_cause and not states_cause_or_fix(top[0][2]):
         first = next(
             (
@@ -371,7 +371,30 @@ def _lead_with_the_point(
             None,
         )
         if first is not None:
-            _promote(top, first[2], n)
+            _give_the_lead(top, first[2], source, n)
+
+
+def _give_the_lead(top: list[_Chosen], point: str, source: str, n: int) -> None:
+    """Let ``point`` lead ``top``. When it is the sentence right after the lead in
+    ``source`` and opens by pointing back at it ("This results in all memory accesses
+    to RAM being cacheable ..."), shown first alone it would point at nothing: the two
+    become one line, or, too long for one, the lead keeps its place."""
+    lead = top[0][2]
+    if opens_with_pointer(point) and _follows(point, lead, source):
+        if len(lead) + len(point) < _JOINED_CHARS:
+            _join_to_lead(top, point)
+        return
+    _promote(top, point, n)
+
+
+def _follows(sentence: str, lead: str, source: str) -> bool:
+    """Whether ``sentence`` comes right after ``lead`` in ``source``."""
+    message = sentences(source)
+    return (
+        lead in message
+        and message.index(lead) + 1 < len(message)
+        and (message[message.index(lead) + 1] == sentence)
+    )
 
 
 # a sentence joined to the one it needs stays one line a terminal can show whole
@@ -454,6 +477,17 @@ def _says_what_for(sentence: str, title: str) -> bool:
     if says_purpose(sentence):
         return _explains(sentence, title) and len(sentence.split()) >= 6
     return _is_point(sentence, title) and states_cause_or_fix(sentence)
+
+
+def _join_to_lead(top: list[_Chosen], sentence: str) -> None:
+    """Make the first of ``top`` one line with ``sentence``, the one right after it;
+    ``sentence`` is not shown again on its own."""
+    first = top[0]
+    same = next((t for t in top[1:] if t[2] == sentence), None)
+    found = first[3] | (same[3] if same is not None else set())
+    if same is not None:
+        top.remove(same)
+    top[0] = (first[0], first[1], f"{first[2]} {sentence}", found, first[4])
 
 
 def _promote(top: list[_Chosen], sentence: str, n: int) -> None:

@@ -447,8 +447,8 @@ def test_an_announcement_saying_the_title_again_gives_the_lead_to_what_it_is_for
         "VM running Linux to access GPIO lines provided by the host."
     )
     why, _ = best_sentences([cover], keys, title=title)
-    assert why[0].startswith("This allows a guest VM running Linux")
-    assert why[1].startswith("This patch adds a new driver")
+    # "This allows ..." points back at the announcement: the two are one line
+    assert why[0] == cover
     # the problem or its cause leads too ("The erratum potentially allows ...")
     erratum = (
         "This series enables a workaround for Cortex-A55 erratum 1530923. The erratum "
@@ -517,3 +517,24 @@ def test_a_short_order_naming_the_code_it_touches_can_take_the_lead() -> None:
     # a short sentence naming no code is still no point ("So switch it over.")
     assert not _is_point("So switch it over.", title)
     assert _is_point("Add the drm_atomic_helper_fake_vblank() call there.", title)
+
+
+def test_a_point_that_points_back_at_the_scene_is_shown_with_it() -> None:
+    title = "vhost/net: Clear the pending messages when the backend is removed"
+    keys = query_keys(understand("stale IOTLB miss messages replayed by the virtual IOMMU"))
+    message = (
+        "When the vhost iotlb is used along with a guest virtual iommu and the guest gets "
+        "rebooted, some MISS messages may have been recorded just before the reboot. "
+        "This is due to the fact the pending messages are not cleared."
+    )
+    why, _ = best_sentences([message], keys, title=title, lead_with_cause=True)
+    assert why[0] == (
+        "When the vhost iotlb is used along with a guest virtual iommu and the guest gets "
+        "rebooted, some MISS messages may have been recorded just before the reboot. This "
+        "is due to the fact the pending messages are not cleared."
+    )
+    assert len(why) == 1 or "This is due to" not in why[1]
+    # too long to be one line: the scene keeps the lead rather than the pointer leading
+    long_scene = message.replace("just before the reboot", "just before the reboot " + "x " * 90)
+    why, _ = best_sentences([long_scene], keys, title=title, lead_with_cause=True)
+    assert why[0].startswith("When the vhost iotlb is used")

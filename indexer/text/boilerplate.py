@@ -522,6 +522,12 @@ _POINTS_BACK = re.compile(
 _THE_LATTER = re.compile(r"\bthe (?:latter|former)\b", re.IGNORECASE)
 
 
+def opens_with_pointer(sentence: str) -> bool:
+    """Whether ``sentence`` opens by pointing back at the one before ("This results in
+    ...", "It ...", "Such ...", "So ..."), whatever its length."""
+    return _LEANS.match(sentence) is not None
+
+
 def leans_on_previous(sentence: str) -> bool:
     """Whether ``sentence`` is a short one that needs the sentence before it to say
     anything: it opens with a pointer back ("This", "It", "But", "So") or ends on one
