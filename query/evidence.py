@@ -18,6 +18,7 @@ from kvmsearch.indexer.text.boilerplate import (
     first_diagnostic,
     is_background,
     is_grab_bag,
+    leans_by_its_opening,
     leans_on_previous,
     light_stem,
     names_defect,
@@ -340,7 +341,7 @@ def _lead_with_the_point(
             (x for x in later if _is_point(x, title) or _effect_of_previous(x, title)), None
         )
         if point is not None:
-            _give_the_lead(top, point, source, n)
+            _give_the_lead(top, point, source, n, title)
         elif is_grab_bag(lead):
             # "This series is mostly fixes and cleanups for things I found ...": the
             # first of the other chosen sentences that says one of them leads (from a
@@ -360,7 +361,7 @@ def _lead_with_the_point(
             after = _after_in_cover(lead, paragraphs(source))
         point = next((x for x in after if _says_what_for(x, title)), None)
         if point is not None:
-            _give_the_lead(top, point, source, n)
+            _give_the_lead(top, point, source, n, title)
     if lead_with_cause and not states_cause_or_fix(top[0][2]):
         first = next(
             (
@@ -371,30 +372,35 @@ def _lead_with_the_point(
             None,
         )
         if first is not None:
-            _give_the_lead(top, first[2], source, n)
+            _give_the_lead(top, first[2], source, n, title)
 
 
-def _give_the_lead(top: list[_Chosen], point: str, source: str, n: int) -> None:
-    """Let ``point`` lead ``top``. When it is the sentence right after the lead in
-    ``source`` and opens by pointing back at it ("This results in all memory accesses
-    to RAM being cacheable ..."), shown first alone it would point at nothing: the two
-    become one line, or, too long for one, the lead keeps its place."""
-    lead = top[0][2]
-    if opens_with_pointer(point) and _follows(point, lead, source):
-        if len(lead) + len(point) < _JOINED_CHARS:
-            _join_to_lead(top, point)
+def _give_the_lead(top: list[_Chosen], point: str, source: str, n: int, title: str = "") -> None:
+    """Let ``point`` lead ``top``. A point that goes on from the sentence before it in
+    ``source`` leads joined to that sentence (to the lead itself when that is the one),
+    when the two fit on one line: one whose subject is that sentence ("This results in
+    all memory accesses to RAM being cacheable ...", "Which indicates that ... is a bad
+    idea.") only so, as alone it would point at nothing, so the lead keeps its place;
+    one that turns from it ("But we forget to release ...", "So ...", "Let's ...")
+    alone when the two do not fit, as it says a thing of its own."""
+    pointer = opens_with_pointer(point)
+    if not (pointer or leans_by_its_opening(point)):
+        _promote(top, point, n)
         return
-    _promote(top, point, n)
-
-
-def _follows(sentence: str, lead: str, source: str) -> bool:
-    """Whether ``sentence`` comes right after ``lead`` in ``source``."""
+    lead = top[0][2]
     message = sentences(source)
-    return (
-        lead in message
-        and message.index(lead) + 1 < len(message)
-        and (message[message.index(lead) + 1] == sentence)
-    )
+    at = message.index(point) if point in message else 0
+    before = message[at - 1] if at > 0 else ""
+    if before and len(before) + len(point) < _JOINED_CHARS:
+        if before == lead:
+            _join_to_lead(top, point)
+            return
+        if _explains(before, title):
+            top[:] = [t for t in top if t[2] != point]
+            _promote(top, f"{before} {point}", n)
+            return
+    if not pointer:
+        _promote(top, point, n)
 
 
 # a sentence joined to the one it needs stays one line a terminal can show whole

@@ -320,3 +320,18 @@ def test_the_first_diagnostic_of_a_tool_report() -> None:
     assert first_diagnostic("No report here, only prose about arm.c and its users.") is None
     # a hostile token is one try, not a scan from every position
     assert first_diagnostic("a" * 100_000 + ".c:1") is None
+
+
+def test_a_wrong_quantity_or_step_names_a_defect() -> None:
+    from kvmsearch.indexer.text.boilerplate import is_background, names_defect
+
+    for s in (
+        "Userspace requested command buffer allocations could be too large to make as a "
+        "contiguous allocation.",
+        "But this is useless since the packet could be modified by XDP.",
+        "But we pass a pointer to this VMA after having released the mmap_sem, which isn't "
+        "a good idea.",
+    ):
+        assert names_defect(s) and not is_background(s), s
+    assert not names_defect("Nothing wrong with that.")
+    assert not names_defect("The buffer is large enough for two pages.")

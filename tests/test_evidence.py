@@ -538,3 +538,32 @@ def test_a_point_that_points_back_at_the_scene_is_shown_with_it() -> None:
     long_scene = message.replace("just before the reboot", "just before the reboot " + "x " * 90)
     why, _ = best_sentences([long_scene], keys, title=title, lead_with_cause=True)
     assert why[0].startswith("When the vhost iotlb is used")
+
+
+def test_a_point_going_on_from_a_sentence_further_on_is_shown_with_that_one() -> None:
+    title = "kthread: Generalize pf_io_worker so it can point to struct kthread"
+    keys = query_keys(understand("set_child_tid kthread pointer pf_io_worker"))
+    message = (
+        "The point of using set_child_tid to hold the kthread pointer was that it already "
+        "did what is necessary. There are now restrictions on when set_child_tid can be "
+        "initialized. Which indicates that continuing to use set_child_tid to hold the "
+        "kthread pointer is a bad idea. Instead of continuing to use set_child_tid "
+        "generalize the pf_io_worker field and use it to hold the kthread pointer."
+    )
+    why, _ = best_sentences([message], keys, title=title, lead_with_cause=True)
+    assert why[0] == (
+        "There are now restrictions on when set_child_tid can be initialized. Which "
+        "indicates that continuing to use set_child_tid to hold the kthread pointer is a "
+        "bad idea."
+    )
+    # a turn ("But ...") that cannot be joined still leads on its own
+    turn = (
+        "In order to call RTAS functions on powerpc the tests rely on the RTAS blob "
+        + "supplied by qemu " * 12
+        + ". But the tests bypass the usual guest firmware, so we can't get the rtas "
+        "blob from SLOF."
+    )
+    why, _ = best_sentences(
+        [turn], query_keys(understand("RTAS blob qemu firmware")), lead_with_cause=True
+    )
+    assert why[0].startswith("But the tests bypass the usual guest firmware")

@@ -357,6 +357,10 @@ _DEFECT_WORDS = (
     r"|degrad(?:es|ed|ing|ation)|hurts?|slow(?:s|er)?(?: down)?|overhead|bottlenecks?"
     r"|contention|expensive|costly|drops? the (?:\w+ )?(?:performance|throughput)"
     r"|no longer|(?:does|do|did)(?:n't| not) work|not working"
+    # a quantity or a step that is wrong ("could be too large to make as a contiguous
+    # allocation", "But this is useless since ...", "which isn't a good idea")
+    r"|too (?:large|big|small|long|short|slow|high|low|early|late|many|few|much)"
+    r"|useless|pointless|(?:is|isn't|is not|not) a good idea|a bad idea"
     # what the kernel says when it goes wrong ("This triggers a WARN_ON(preemptible())")
     r"|WARN(?:_ON(?:_ONCE)?)?|oops(?:es)?|splats?"
     # a defect said as a negation ("However H_PAGE_IN_NONSHARED is not defined in the
@@ -522,9 +526,25 @@ _POINTS_BACK = re.compile(
 _THE_LATTER = re.compile(r"\bthe (?:latter|former)\b", re.IGNORECASE)
 
 
+# a subject that is the sentence before ("This results in ...", "It ...", "Such case
+# ...", "Which indicates ..."); not a turn ("But ...", "So ...", "Let's ..."), which
+# says a thing of its own
+_POINTER_SUBJECT = re.compile(
+    r"^(?:this|that|these|those|it|such|which)\b"
+    r"(?!\s+(?:\w+\s+){0,2}?(?:series|patch(?:es|set)?|set|commit|change|version|rfc)\b)",
+    re.IGNORECASE,
+)
+
+
 def opens_with_pointer(sentence: str) -> bool:
-    """Whether ``sentence`` opens by pointing back at the one before ("This results in
-    ...", "It ...", "Such ...", "So ..."), whatever its length."""
+    """Whether ``sentence``'s subject is the sentence before it ("This results in ...",
+    "It ...", "Such case ...", "Which indicates ..."), whatever its length."""
+    return _POINTER_SUBJECT.match(sentence) is not None
+
+
+def leans_by_its_opening(sentence: str) -> bool:
+    """Whether ``sentence`` opens by going on from the one before it ("This ...",
+    "But ...", "So ...", "Let's ..."), whatever its length."""
     return _LEANS.match(sentence) is not None
 
 
