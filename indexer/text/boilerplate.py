@@ -497,6 +497,11 @@ def is_background(sentence: str) -> bool:
     return not states_cause_or_fix(sentence) and not states_change(sentence)
 
 
+# a pointer word followed by the posting ("This series ...", "These two patches ...")
+# names its own subject
+_NOT_THE_POSTING = (
+    r"(?!\s+(?:\w+\s+){0,2}?(?:series|patch(?:es|set)?|set|commit|change|version|rfc)\b)"
+)
 # a short sentence whose subject is the sentence before it ("This causes a NULL pointer
 # dereference.", "But seems we can't forbid this example.", "So fix that by using the
 # correct type."): alone it says an effect or a fix of nothing; not "This series ...",
@@ -505,7 +510,7 @@ _LEANS = re.compile(
     # "Let's check this at boot time." and "Which seems pretty wrong." go on with the
     # sentence before them too
     r"^(?:this|that|it|these|those|such|so|but|thus|hence|otherwise|which|let's|let\s+us)\b"
-    r"(?!\s+(?:\w+\s+){0,2}?(?:series|patch(?:es|set)?|set|commit|change|version|rfc)\b)",
+    + _NOT_THE_POSTING,
     re.IGNORECASE,
 )
 _LEANS_WORDS = 12  # longer ones mostly name what they are about ("This is because ...")
@@ -530,8 +535,7 @@ _THE_LATTER = re.compile(r"\bthe (?:latter|former)\b", re.IGNORECASE)
 # ...", "Which indicates ..."); not a turn ("But ...", "So ...", "Let's ..."), which
 # says a thing of its own
 _POINTER_SUBJECT = re.compile(
-    r"^(?:this|that|these|those|it|such|which)\b"
-    r"(?!\s+(?:\w+\s+){0,2}?(?:series|patch(?:es|set)?|set|commit|change|version|rfc)\b)",
+    r"^(?:this|that|these|those|it|such|which)\b" + _NOT_THE_POSTING,
     re.IGNORECASE,
 )
 
