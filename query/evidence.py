@@ -375,7 +375,7 @@ def _lead_with_the_point(
             _give_the_lead(top, first[2], source, n, title)
 
 
-def _give_the_lead(top: list[_Chosen], point: str, source: str, n: int, title: str = "") -> None:
+def _give_the_lead(top: list[_Chosen], point: str, source: str, n: int, title: str) -> None:
     """Let ``point`` lead ``top``. A point that goes on from the sentence before it in
     ``source`` leads joined to that sentence (to the lead itself when that is the one),
     when the two fit on one line: one whose subject is that sentence ("This results in
@@ -396,8 +396,11 @@ def _give_the_lead(top: list[_Chosen], point: str, source: str, n: int, title: s
             _join_to_lead(top, point)
             return
         if _explains(before, title):
+            # the point's own entry gives way to the joined line, keeping its terms
+            found = set().union(*(t[3] for t in top if t[2] == point))
             top[:] = [t for t in top if t[2] != point]
             _promote(top, f"{before} {point}", n)
+            top[0] = (*top[0][:3], top[0][3] | found, top[0][4])
             return
     if not pointer:
         _promote(top, point, n)
