@@ -557,7 +557,7 @@ def leans_on_previous(sentence: str) -> bool:
     anything: it opens with a pointer back ("This", "It", "But", "So") or ends on one
     ("This series fixes all of them."), and is too short to name its own subject."""
     return len(sentence.split()) < _LEANS_WORDS and (
-        _LEANS.match(sentence) is not None
+        leans_by_its_opening(sentence)
         or _POINTS_BACK.search(sentence) is not None
         or _THE_LATTER.search(sentence) is not None
     )
