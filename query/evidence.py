@@ -362,7 +362,11 @@ def _lead_with_the_point(
         point = next((x for x in after if _says_what_for(x, title)), None)
         if point is not None:
             _give_the_lead(top, point, source, n, title)
-    if lead_with_cause and not states_cause_or_fix(top[0][2]):
+    # a lead that says the posting's own change ("This patch tries to make sure the
+    # virtio interrupt handler for MMIO won't be called after a reset ...") is the point
+    # already; the reasons after it follow
+    lead = top[0][2]
+    if lead_with_cause and not states_cause_or_fix(lead) and not states_change(lead):
         first = next(
             (
                 t
@@ -501,14 +505,18 @@ def _join_to_lead(top: list[_Chosen], sentence: str) -> None:
 
 def _promote(top: list[_Chosen], sentence: str, n: int) -> None:
     """Put ``sentence`` first in ``top``: moved if chosen already, else added, dropping
-    the chosen ones it repeats and then the last ones to keep ``n``."""
+    the chosen ones it repeats and then, to keep ``n``, the ones with the fewest of the
+    query's terms (the last in reading order among equals)."""
     same = next((t for t in top if t[2] == sentence), None)
     if same is not None:
         top.remove(same)
     else:
         same = (0, top[0][1], sentence, set(), top[0][4])
-        # say each thing once (see best_sentences), then keep n
-        top[:] = [t for t in top if not _near_duplicate(t[2], sentence)][: n - 1]
+        # say each thing once (see best_sentences)
+        top[:] = [t for t in top if not _near_duplicate(t[2], sentence)]
+        # the sentence that matched best was chosen for it: it is not the one to go
+        while len(top) > n - 1:
+            top.remove(min(top, key=lambda t: (t[0], t[1])))
     top.insert(0, same)
 
 

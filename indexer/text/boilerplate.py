@@ -56,7 +56,7 @@ _BOOKKEEPING = re.compile(
     r"|\bupdated with (?:everybody|everyone|all)'?s?\b|\baddress(?:ed|es)? (?:all |the )*"
     r"(?:review )?(?:comments|feedback)\b"
     r"|\b(?:can be found|is available|are available)\s+(?:at|in|on|here|from)\b"
-    r"|^(?:resolves|closes|link|bug|cc|to)\s*:"
+    r"|^(?:resolves|closes|link|bug|cc|to|from)\s*:"
     # how it was tested, what it waits for: about the posting, not the change
     r"|^(?:(?:this|it|the series|these patches|all)\s+(?:was|were|has been|have been)\s+)?"
     r"(?:tested|testing was|build[- ]tested|compile[- ]tested)\b"
@@ -196,6 +196,8 @@ _FRAGMENT = re.compile(
 )
 # a command-line option ("-smp", "-M", "--enable-efi"), not an errno ("-EFAULT,")
 _OPTION = re.compile(r"-(?!E[A-Z0-9]+\W*$)-?[A-Za-z][\w=,.:/-]*")
+# a register's value as a dump prints it
+_REGISTER = re.compile(r"[0-9a-fA-F]{16}|0x[0-9a-fA-F]{8,16}")
 # a token of a listing: a number (with a unit or sign) or a path
 _LISTING = re.compile(r"[-+]?[\d.,]+[%a-zA-Z]{0,3}|\S*/\S*|\S+\.[chS]")
 # words that wrap a title into a sentence without adding to it ("This series tries to
@@ -264,6 +266,10 @@ def explains(sentence: str, title: str = "") -> bool:
         # `wc -l` or a size table pasted into the cover)
         listed = sum(_LISTING.fullmatch(t) is not None for t in tokens)
         if options >= max(3, len(tokens) / 4) or listed > 0.6 * len(tokens):
+            return False
+        # a register dump ("NIP 000000007daf97e0 LR 000000007daf1aec CTR ..."): words
+        # of a 64-bit register's width, or 0x-prefixed; a commit id is shorter
+        if sum(_REGISTER.fullmatch(t.strip(",;:()[]")) is not None for t in tokens) >= 3:
             return False
     # the title said again: every word of the sentence is in the title
     # by light stem, so "This series enables ..." restates a title saying "Enable ..."
@@ -458,6 +464,11 @@ def is_grab_bag(sentence: str) -> bool:
 # an earlier commit's story ("Commit bda324fd037a (...) changed the allocation of
 # iotlbs ..., instead of ..."): history, unless it says what went wrong
 _HISTORY = re.compile(r"^(?:the\s+)?commit\s+[0-9a-f]{7,40}\b", re.IGNORECASE)
+# ... what it brought about is the defect being fixed ("Commit b1c5356e873c (...) causes
+# unmap_gfn_range and age_gfn callbacks to only work on the first gfn in the range.")
+_WHAT_IT_CAUSED = re.compile(
+    r"\b(?:caus(?:es|ed)|results? in|resulted in|leads? to|led to)\b", re.IGNORECASE
+)
 # ... or an illustration ("Examples for PageOffline() pages are ...", "For example,
 # both of them are 512MB with ...")
 _ASIDE = re.compile(
@@ -493,7 +504,10 @@ def is_background(sentence: str) -> bool:
     if is_grab_bag(sentence):
         return True
     if _HISTORY.match(sentence) or _ASIDE.match(sentence):
-        return _DEFECT.search(without_quoted_commits(sentence)) is None
+        told = without_quoted_commits(sentence)
+        if _HISTORY.match(sentence) and _WHAT_IT_CAUSED.search(told):
+            return False
+        return _DEFECT.search(told) is None
     return not states_cause_or_fix(sentence) and not states_change(sentence)
 
 
