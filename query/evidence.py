@@ -362,6 +362,16 @@ def _lead_with_the_point(
         point = next((x for x in after if _says_what_for(x, title)), None)
         if point is not None:
             _give_the_lead(top, point, source, n, title)
+    # A lead that the next sentence of its text turns against ("KVM supports msgsndp in
+    # guests by trapping and emulating the instruction, so it was decided to always use
+    # XIVE for IPIs if it is available." / "However on PowerVM systems, msgsndp can be
+    # used and gives better performance.") is the way things are: its cause words give
+    # the reason for them, not for the change. The turn leads, joined to it.
+    lead = top[0][2]
+    if not names_defect(lead) and not states_change(lead):
+        turn = _turn_after(lead, texts[top[0][4]], title)
+        if turn is not None:
+            _give_the_lead(top, turn, texts[top[0][4]], n, title)
     # a lead that says the posting's own change ("This patch tries to make sure the
     # virtio interrupt handler for MMIO won't be called after a reset ...") is the point
     # already; the reasons after it follow
@@ -377,6 +387,37 @@ def _lead_with_the_point(
         )
         if first is not None:
             _give_the_lead(top, first[2], source, n, title)
+
+
+# a sentence that turns against the one before it
+_TURN = re.compile(r"^\W*(?:however|but|unfortunately|sadly)\b", re.IGNORECASE)
+_ABOUT_THE_POSTING = re.compile(
+    r"\b(?:this|the|these)\s+(?:\w+\s+)?(?:series|patch(?:es|set)?|rfc)\b", re.IGNORECASE
+)
+
+
+def _turn_after(lead: str, source: str, title: str) -> str | None:
+    """The sentence right after ``lead`` in ``source`` when it turns against it
+    ("However, this runs into problems with CPU hotplug, ...") and can say a thing of
+    its own, else None."""
+    message = sentences(source)
+    if lead not in message:
+        return None
+    at = message.index(lead) + 1
+    if at >= len(message):
+        return None
+    turn = message[at]
+    m = _TURN.match(turn)
+    if m is None or not _explains(turn, title) or len(turn.split()) < 6:
+        return None
+    rest = turn[m.end() :].lstrip(" ,")
+    # not a question ('"But how will the timers work?", I hear someone asking.'), a
+    # turn whose subject is still the lead ("However, this only happens if the VCPU
+    # has the PMU feature.") or one about the posting ("However, this series does _not_
+    # provide any real user for this (yet) ...")
+    if "?" in turn or leans_on_previous(rest) or _ABOUT_THE_POSTING.search(rest):
+        return None
+    return turn
 
 
 def _give_the_lead(top: list[_Chosen], point: str, source: str, n: int, title: str) -> None:

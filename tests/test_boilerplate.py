@@ -335,3 +335,27 @@ def test_a_wrong_quantity_or_step_names_a_defect() -> None:
         assert names_defect(s) and not is_background(s), s
     assert not names_defect("Nothing wrong with that.")
     assert not names_defect("The buffer is large enough for two pages.")
+
+
+def test_a_defect_said_as_not_working_a_dump_and_a_from_line() -> None:
+    from kvmsearch.indexer.text.boilerplate import explains, is_background, names_defect
+
+    assert names_defect(
+        "This function isn't currently working properly for VFs since it attempts "
+        "reading device and vendor ID."
+    )
+    assert names_defect("The doorbell is not working after a reset.")
+    assert not names_defect("The doorbell is working as the spec says.")
+    # an earlier commit's story that says what it caused is the defect, not background
+    assert not is_background(
+        'Commit b1c5356e873c ("KVM: x86: rework gfn ranges") causes unmap_gfn_range and '
+        "age_gfn callbacks to only work on the first gfn in the range."
+    )
+    assert is_background(
+        'Commit bda324fd037a ("vdpasim: control virtqueue support") changed the allocation '
+        "of iotlbs."
+    )
+    # a register dump is no why line; a sentence quoting one commit id still is
+    assert not explains("NIP 000000007daf97e0 LR 000000007daf1aec CTR 000000007dafc0e0 XER 0")
+    assert explains("Commit 0c24e061196c broke the freeing of physically allocated objects.")
+    assert not explains("From: Like Xu <like.xu@linux.intel.com>")

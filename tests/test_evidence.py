@@ -567,3 +567,51 @@ def test_a_point_going_on_from_a_sentence_further_on_is_shown_with_that_one() ->
         [turn], query_keys(understand("RTAS blob qemu firmware")), lead_with_cause=True
     )
     assert why[0].startswith("But the tests bypass the usual guest firmware")
+
+
+def test_a_lead_the_next_sentence_turns_against_gives_it_the_lead() -> None:
+    title = "powerpc/pseries: Use doorbells even if XIVE is available"
+    keys = query_keys(understand("pseries IPIs msgsndp doorbells XIVE"))
+    message = (
+        "KVM supports msgsndp in guests by trapping and emulating the instruction, so it "
+        "was decided to always use XIVE for IPIs if it is available. However on PowerVM "
+        "systems, msgsndp can be used and gives better performance. So switch to using "
+        "core local doorbells even if XIVE is available."
+    )
+    why, _ = best_sentences([message], keys, title=title, lead_with_cause=True)
+    assert why[0].startswith("However on PowerVM systems")
+    assert any(w.startswith("KVM supports msgsndp") for w in why)
+    # not a turn whose subject is still the lead, nor one about the posting
+    for turn in (
+        "However, this only happens if the XIVE IPI is used.",
+        "However, this series does not convert the msgsndp XIVE users yet.",
+    ):
+        kept = message.replace(
+            "However on PowerVM systems, msgsndp can be used and gives better performance.",
+            turn,
+        )
+        why, _ = best_sentences([kept], keys, title=title, lead_with_cause=True)
+        assert why[0].startswith("KVM supports msgsndp"), turn
+
+
+def test_a_commit_messages_lead_that_states_the_change_keeps_it() -> None:
+    title = "virtio_mmio: Restore guest page size on resume"
+    keys = query_keys(understand("virtio mmio interrupt handler after reset"))
+    message = (
+        "This patch tries to make sure the virtio interrupt handler for MMIO won't be "
+        "called after a reset. The handler could otherwise crash on a stale vq."
+    )
+    why, _ = best_sentences([message], keys, title=title, lead_with_cause=True)
+    assert why[0].startswith("This patch tries to make sure the virtio interrupt handler")
+
+
+def test_a_promoted_point_displaces_the_chosen_line_with_fewest_query_terms() -> None:
+    from kvmsearch.query.evidence import _promote
+
+    top = [
+        (3, 0, "three terms here", {"a", "b", "c"}, 0),
+        (1, 1, "one term", {"a"}, 0),
+        (2, 2, "two terms", {"a", "b"}, 0),
+    ]
+    _promote(top, "the point", 3)
+    assert [t[2] for t in top] == ["the point", "three terms here", "two terms"]

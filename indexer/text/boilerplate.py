@@ -363,6 +363,8 @@ _DEFECT_WORDS = (
     r"|degrad(?:es|ed|ing|ation)|hurts?|slow(?:s|er)?(?: down)?|overhead|bottlenecks?"
     r"|contention|expensive|costly|drops? the (?:\w+ )?(?:performance|throughput)"
     r"|no longer|(?:does|do|did)(?:n't| not) work|not working"
+    # "This function isn't currently working properly for VFs since ..."
+    r"|(?:isn't|aren't|wasn't|weren't|(?:is|are|was|were) not)\s+(?:\w+ly\s+)?working"
     # a quantity or a step that is wrong ("could be too large to make as a contiguous
     # allocation", "But this is useless since ...", "which isn't a good idea")
     r"|too (?:large|big|small|long|short|slow|high|low|early|late|many|few|much)"
