@@ -67,9 +67,11 @@ _FILTER_EXAMPLES = {
     "message": "20210316101312.102925-1-maz@kernel.org",
 }
 # -word and -"a phrase" exclude, as in lore. An errno (-EINVAL, -EFAULT) is a word:
-# kernel questions quote them ("returns -EFAULT"), and nobody excludes by one.
+# kernel questions quote them ("returns -EFAULT"), and nobody excludes by one. Nor by
+# one letter, which the index does not keep: that is a command-line option ("lkvm run
+# -m 1G@2G", "-M virt"), text of the question.
 _EXCLUDED = re.compile(
-    rf'{_KEEP_PHRASE}|(?<!\S)-(?:"([^"]*)"|(?!E[A-Z0-9]{{2,}}\b)([^\s"\-\d]\S*))'
+    rf'{_KEEP_PHRASE}|(?<!\S)-(?:"([^"]*)"|(?!E[A-Z0-9]{{2,}}\b|[A-Za-z]\b)([^\s"\-\d]\S*))'
 )
 _PHRASE = re.compile(r'"([^"]+)"')
 # "v3", "V3", "v10": a version the question asks about (not "v5.10", a kernel release)

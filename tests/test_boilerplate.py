@@ -359,3 +359,4 @@ def test_a_defect_said_as_not_working_a_dump_and_a_from_line() -> None:
     assert not explains("NIP 000000007daf97e0 LR 000000007daf1aec CTR 000000007dafc0e0 XER 0")
     assert explains("Commit 0c24e061196c broke the freeing of physically allocated objects.")
     assert not explains("From: Like Xu <like.xu@linux.intel.com>")
+    assert not explains("sparse warnings: (new ones prefixed by >>)")

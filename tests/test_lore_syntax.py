@@ -66,6 +66,10 @@ def test_errnos_numbers_and_options_are_words_not_exclusions() -> None:
     p = understand("KVM_RUN returns -EFAULT on -1 with --no-server -")
     assert p.filters.texts == ()
     assert "-EFAULT" in p.words and "-1" in p.words
+    # a one-letter option is text of the question, not an exclusion the index cannot
+    # answer ("'m' has no word the index keeps")
+    p = understand("kvmtool RAM base address on arm64, -m size@address -M virt -dirty")
+    assert p.filters.texts == (TextCondition("all", "dirty", negated=True),)
 
 
 def test_a_dash_inside_a_phrase_is_part_of_the_phrase() -> None:

@@ -57,6 +57,9 @@ _BOOKKEEPING = re.compile(
     r"(?:review )?(?:comments|feedback)\b"
     r"|\b(?:can be found|is available|are available)\s+(?:at|in|on|here|from)\b"
     r"|^(?:resolves|closes|link|bug|cc|to|from)\s*:"
+    # the kbuild robot's header over its report ("sparse warnings: (new ones prefixed
+    # by >>)"): the diagnostic under it says what is wrong
+    r"|\(new ones prefixed by >>\)"
     # how it was tested, what it waits for: about the posting, not the change
     r"|^(?:(?:this|it|the series|these patches|all)\s+(?:was|were|has been|have been)\s+)?"
     r"(?:tested|testing was|build[- ]tested|compile[- ]tested)\b"
